@@ -1,0 +1,73 @@
+//! Per-frame cost of classify + reflect, against a plain copy of the same bytes
+//! measured in the same run (the baseline `docs/PERFORMANCE.md` reports ratios to).
+//!
+//! Run: `cargo bench -p dataplane --bench classify_reflect`
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dataplane::frame::FrameBuilder;
+use dataplane::reference::{reference_filter, HEAD_MAC, REFLECTOR_MAC};
+use dataplane::{classify, reflect, Mode, Signature};
+
+fn frame(wire_len: usize, ipv6: bool) -> Vec<u8> {
+    let builder = if ipv6 {
+        FrameBuilder::ipv6(HEAD_MAC, REFLECTOR_MAC, Signature::Latency)
+    } else {
+        FrameBuilder::ipv4(HEAD_MAC, REFLECTOR_MAC, Signature::Latency)
+    };
+    builder.sized_for_wire(wire_len).build()
+}
+
+fn bench(c: &mut Criterion) {
+    let filter = reference_filter();
+    let mut group = c.benchmark_group("per_frame");
+    group.throughput(Throughput::Elements(1));
+    let baseline = frame(64, false);
+    group.bench_function("baseline_copy_64", |b| {
+        let mut out = vec![0u8; baseline.len()];
+        b.iter(|| {
+            out.copy_from_slice(black_box(&baseline));
+            black_box(&mut out);
+        })
+    });
+    for (name, wire_len, ipv6) in [
+        ("ipv4_64", 64, false),
+        ("ipv4_1500", 1518, false),
+        ("ipv6_64", 78, true),
+    ] {
+        let original = frame(wire_len, ipv6);
+        group.bench_function(format!("classify_reflect_{name}"), |b| {
+            // Reflecting twice restores the frame, so one buffer serves every iteration.
+            let mut bytes = original.clone();
+            b.iter(|| {
+                let accepted =
+                    classify(black_box(&bytes), &filter).expect("reference frame is accepted");
+                reflect(&mut bytes, &accepted.layout, Mode::All);
+                black_box(&mut bytes);
+            })
+        });
+    }
+    let rejected = {
+        let mut f = frame(64, false);
+        f[12..14].copy_from_slice(&[0x08, 0x06]);
+        f
+    };
+    group.bench_function("classify_reject_arp_64", |b| {
+        b.iter(|| black_box(classify(black_box(&rejected), &filter)).is_err())
+    });
+    group.bench_function("classify_reflect_batch64_ipv4_64", |b| {
+        b.iter_batched_ref(
+            || vec![frame(64, false); 64],
+            |batch| {
+                for bytes in batch.iter_mut() {
+                    let accepted = classify(bytes, &filter).expect("accepted");
+                    reflect(bytes, &accepted.layout, Mode::All);
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,224 @@
+//! Building well-formed test frames: for the test head (`reflector probe`), the
+//! reference frames and benchmarks. Not on the reflect path, so it may allocate.
+
+use crate::checksum::{internet_checksum, udp_checksum};
+use crate::parse::*;
+use crate::signature::{Signature, ITO_VENDOR_HEADER_LEN};
+
+/// The network layer of a frame to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpSpec {
+    V4 {
+        src: [u8; 4],
+        dst: [u8; 4],
+        ttl: u8,
+        /// Raw IPv4 options; length must be a multiple of 4 (at most 40).
+        options: Vec<u8>,
+        /// The flags/fragment-offset word (0x4000 = don't fragment).
+        flags_fragment: u16,
+        /// Send a UDP checksum (IPv4 allows 0 = none).
+        udp_checksum: bool,
+    },
+    V6 {
+        src: [u8; 16],
+        dst: [u8; 16],
+        hop_limit: u8,
+        /// Extension headers to put before UDP, by protocol number. Each is emitted as
+        /// an 8-byte header padded with a PadN option (or as an 8-byte fragment header).
+        extension_headers: Vec<u8>,
+    },
+}
+
+/// A UDP test frame, assembled by [`FrameBuilder::build`] with correct lengths and
+/// checksums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameBuilder {
+    pub dst_mac: MacAddr,
+    pub src_mac: MacAddr,
+    /// VLAN tags, outermost first, as (TPID, TCI).
+    pub vlan_tags: Vec<(u16, u16)>,
+    pub ip: IpSpec,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub payload: Vec<u8>,
+}
+
+/// Ethernet frames are at least 60 bytes before the FCS; shorter ones are padded.
+pub const MIN_FRAME_LEN: usize = 60;
+/// The frame check sequence the NIC appends: "64-byte frames" are 60 bytes here.
+pub const FCS_LEN: usize = 4;
+
+impl FrameBuilder {
+    /// An IPv4 ITO frame as a NetAlly head sends it, carrying `signature`.
+    pub fn ipv4(src_mac: MacAddr, dst_mac: MacAddr, signature: Signature) -> Self {
+        FrameBuilder {
+            dst_mac,
+            src_mac,
+            vlan_tags: Vec::new(),
+            ip: IpSpec::V4 {
+                src: [192, 0, 2, 1],
+                dst: [192, 0, 2, 2],
+                ttl: 64,
+                options: Vec::new(),
+                flags_fragment: 0x4000,
+                udp_checksum: true,
+            },
+            src_port: 49152,
+            dst_port: crate::filter::DEFAULT_UDP_PORT,
+            payload: signature_payload(signature, 0),
+        }
+    }
+
+    /// The same frame over IPv6 (2001:db8::1 to 2001:db8::2).
+    pub fn ipv6(src_mac: MacAddr, dst_mac: MacAddr, signature: Signature) -> Self {
+        let mut frame = Self::ipv4(src_mac, dst_mac, signature);
+        frame.ip = IpSpec::V6 {
+            src: doc_ipv6(1),
+            dst: doc_ipv6(2),
+            hop_limit: 64,
+            extension_headers: Vec::new(),
+        };
+        frame
+    }
+
+    /// Length of the frame [`FrameBuilder::build`] returns, without Ethernet padding.
+    pub fn unpadded_len(&self) -> usize {
+        let ip_header = match &self.ip {
+            IpSpec::V4 { options, .. } => IPV4_MIN_HEADER_LEN + options.len(),
+            IpSpec::V6 {
+                extension_headers, ..
+            } => IPV6_HEADER_LEN + 8 * extension_headers.len(),
+        };
+        ETH_HEADER_LEN
+            + VLAN_TAG_LEN * self.vlan_tags.len()
+            + ip_header
+            + UDP_HEADER_LEN
+            + self.payload.len()
+    }
+
+    /// Grow the payload with zeros so the frame on the wire (FCS included) is
+    /// `wire_len` bytes, as test heads count frame sizes. Never shrinks it.
+    pub fn sized_for_wire(mut self, wire_len: usize) -> Self {
+        let target = wire_len.saturating_sub(FCS_LEN);
+        let len = self.unpadded_len();
+        if target > len {
+            self.payload.resize(self.payload.len() + target - len, 0);
+        }
+        self
+    }
+
+    /// Assemble the frame, padded to [`MIN_FRAME_LEN`].
+    pub fn build(&self) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(self.unpadded_len().max(MIN_FRAME_LEN));
+        frame.extend_from_slice(&self.dst_mac);
+        frame.extend_from_slice(&self.src_mac);
+        for (tpid, tci) in &self.vlan_tags {
+            frame.extend_from_slice(&tpid.to_be_bytes());
+            frame.extend_from_slice(&tci.to_be_bytes());
+        }
+        let udp = self.udp_datagram();
+        match &self.ip {
+            IpSpec::V4 {
+                src,
+                dst,
+                ttl,
+                options,
+                flags_fragment,
+                udp_checksum: with_sum,
+            } => {
+                frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+                let header_len = IPV4_MIN_HEADER_LEN + options.len();
+                let mut header = Vec::with_capacity(header_len);
+                header.push(0x40 | (header_len / 4) as u8);
+                header.push(0);
+                header.extend_from_slice(&((header_len + udp.len()) as u16).to_be_bytes());
+                header.extend_from_slice(&0x1c46u16.to_be_bytes());
+                header.extend_from_slice(&flags_fragment.to_be_bytes());
+                header.extend_from_slice(&[*ttl, IP_PROTO_UDP, 0, 0]);
+                header.extend_from_slice(src);
+                header.extend_from_slice(dst);
+                header.extend_from_slice(options);
+                let sum = internet_checksum(&header);
+                header[IPV4_CHECKSUM..IPV4_CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
+                frame.extend_from_slice(&header);
+                frame.extend_from_slice(&with_udp_checksum(udp, src, dst, *with_sum));
+            }
+            IpSpec::V6 {
+                src,
+                dst,
+                hop_limit,
+                extension_headers,
+            } => {
+                frame.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+                let chain = extension_chain(extension_headers);
+                let first = extension_headers.first().copied().unwrap_or(IP_PROTO_UDP);
+                frame.extend_from_slice(&[0x60, 0, 0, 0]);
+                frame.extend_from_slice(&((chain.len() + udp.len()) as u16).to_be_bytes());
+                frame.extend_from_slice(&[first, *hop_limit]);
+                frame.extend_from_slice(src);
+                frame.extend_from_slice(dst);
+                frame.extend_from_slice(&chain);
+                frame.extend_from_slice(&with_udp_checksum(udp, src, dst, true));
+            }
+        }
+        if frame.len() < MIN_FRAME_LEN {
+            frame.resize(MIN_FRAME_LEN, 0);
+        }
+        frame
+    }
+
+    fn udp_datagram(&self) -> Vec<u8> {
+        let mut udp = Vec::with_capacity(UDP_HEADER_LEN + self.payload.len());
+        udp.extend_from_slice(&self.src_port.to_be_bytes());
+        udp.extend_from_slice(&self.dst_port.to_be_bytes());
+        udp.extend_from_slice(&((UDP_HEADER_LEN + self.payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&self.payload);
+        udp
+    }
+}
+
+fn with_udp_checksum(mut udp: Vec<u8>, src: &[u8], dst: &[u8], enabled: bool) -> Vec<u8> {
+    if enabled {
+        let sum = udp_checksum(src, dst, &udp);
+        udp[UDP_CHECKSUM..UDP_CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+    udp
+}
+
+/// 8-byte extension headers chained in order, the last pointing at UDP.
+fn extension_chain(kinds: &[u8]) -> Vec<u8> {
+    let mut chain = Vec::with_capacity(8 * kinds.len());
+    for (i, kind) in kinds.iter().enumerate() {
+        let next = kinds.get(i + 1).copied().unwrap_or(IP_PROTO_UDP);
+        if *kind == IPV6_EXT_FRAGMENT {
+            // Next header, reserved, offset 0 with M set, identification.
+            chain.extend_from_slice(&[next, 0, 0, 1, 0, 0, 0, 42]);
+        } else {
+            // Next header, length 0 (8 bytes), PadN option covering the other 4.
+            chain.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+        }
+    }
+    chain
+}
+
+/// A UDP payload carrying `signature` where the spec puts it (after the 5-byte vendor
+/// header for ITO signatures), followed by `trailer_len` zero bytes.
+pub fn signature_payload(signature: Signature, trailer_len: usize) -> Vec<u8> {
+    let spec = signature.spec();
+    let mut payload = vec![0; spec.min_payload() + trailer_len];
+    if spec.offset == ITO_VENDOR_HEADER_LEN {
+        // Vendor header: a version byte and a 32-bit sequence slot, as seen on the wire.
+        payload[0] = 0x01;
+    }
+    payload[spec.offset..spec.min_payload()].copy_from_slice(spec.bytes);
+    payload
+}
+
+/// 2001:db8::`host`, an address from the IPv6 documentation prefix.
+pub fn doc_ipv6(host: u8) -> [u8; 16] {
+    let mut addr = [0; 16];
+    addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    addr[15] = host;
+    addr
+}

@@ -1,0 +1,33 @@
+//! The reflector's shared core: everything between "a frame arrived" and "send it
+//! back" that does not depend on the operating system.
+//!
+//! - [`signature`]: the table of test-frame signatures (the single source of truth).
+//! - [`filter`]: what one reflector accepts (MAC, OUI, port, signatures, IPv6, VLAN).
+//! - [`parse`]: header layouts and accessors over raw bytes.
+//! - [`classify`]: the accept/reject decision with a reason for every rejection.
+//! - [`reflect`]: in-place address swapping for the `mac`, `mac-ip` and `all` modes.
+//! - [`stats`]: per-worker counters, written by one worker and summed by readers.
+//! - [`platform`]: the `Platform` trait every OS back end implements.
+//! - [`worker`]: the batch loop, generic over `Platform`.
+//! - [`frame`], [`checksum`], [`reference`]: building and checking test frames.
+
+pub mod checksum;
+pub mod classify;
+pub mod filter;
+pub mod frame;
+pub mod parse;
+pub mod platform;
+pub mod reference;
+pub mod reflect;
+pub mod signature;
+pub mod stats;
+pub mod worker;
+
+pub use classify::{classify, Accepted, Reject};
+pub use filter::{DstMacFilter, Filter};
+pub use parse::{IpVersion, Layout, MacAddr};
+pub use platform::{Flow, Platform};
+pub use reflect::{reflect, Mode};
+pub use signature::{Signature, SignatureSet};
+pub use stats::{Counters, SharedCounters};
+pub use worker::Worker;

@@ -1,0 +1,166 @@
+//! Header layouts and read-only accessors over raw frame bytes.
+//!
+//! Every accessor takes the whole frame and an offset that the caller has already
+//! bounds-checked; [`crate::classify`] decides which offsets are valid. Keeping the
+//! layouts here and the decisions there lets the XDP and classic-BPF filters mirror the
+//! decision procedure step by step.
+
+/// Ethernet II header length.
+pub const ETH_HEADER_LEN: usize = 14;
+/// Offsets inside the Ethernet header.
+pub const ETH_DST: usize = 0;
+pub const ETH_SRC: usize = 6;
+pub const ETH_TYPE: usize = 12;
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86DD;
+/// 802.1Q customer tag.
+pub const TPID_8021Q: u16 = 0x8100;
+/// 802.1ad service tag (QinQ outer tag).
+pub const TPID_8021AD: u16 = 0x88A8;
+/// Length of one VLAN tag (TPID + TCI).
+pub const VLAN_TAG_LEN: usize = 4;
+/// How many stacked VLAN tags the reflector walks (QinQ).
+pub const MAX_VLAN_TAGS: usize = 2;
+
+pub const IPV4_MIN_HEADER_LEN: usize = 20;
+pub const IPV4_TOTAL_LEN: usize = 2;
+pub const IPV4_FRAG: usize = 6;
+pub const IPV4_TTL: usize = 8;
+pub const IPV4_PROTOCOL: usize = 9;
+pub const IPV4_CHECKSUM: usize = 10;
+pub const IPV4_SRC: usize = 12;
+pub const IPV4_DST: usize = 16;
+/// More-fragments flag and fragment-offset mask of the flags/offset word.
+pub const IPV4_MF_AND_OFFSET: u16 = 0x3FFF;
+
+pub const IPV6_HEADER_LEN: usize = 40;
+pub const IPV6_PAYLOAD_LEN: usize = 4;
+pub const IPV6_NEXT_HEADER: usize = 6;
+pub const IPV6_HOP_LIMIT: usize = 7;
+pub const IPV6_SRC: usize = 8;
+pub const IPV6_DST: usize = 24;
+/// Extension headers the reflector skips on the way to UDP.
+pub const IPV6_EXT_HOP_BY_HOP: u8 = 0;
+pub const IPV6_EXT_ROUTING: u8 = 43;
+pub const IPV6_EXT_FRAGMENT: u8 = 44;
+pub const IPV6_EXT_DEST_OPTIONS: u8 = 60;
+/// How many skippable extension headers are walked before giving up; bounded so the
+/// XDP program can mirror the walk with a fixed loop.
+pub const MAX_IPV6_EXT_HEADERS: usize = 4;
+
+pub const IP_PROTO_UDP: u8 = 17;
+
+pub const UDP_HEADER_LEN: usize = 8;
+pub const UDP_SRC_PORT: usize = 0;
+pub const UDP_DST_PORT: usize = 2;
+pub const UDP_LENGTH: usize = 4;
+pub const UDP_CHECKSUM: usize = 6;
+
+/// A six-byte hardware address.
+pub type MacAddr = [u8; 6];
+
+/// Big-endian u16 at `at`. The caller guarantees `at + 2 <= frame.len()`.
+#[inline(always)]
+pub fn be16(frame: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([frame[at], frame[at + 1]])
+}
+
+/// Six bytes at `at` as a MAC address.
+#[inline(always)]
+pub fn mac_at(frame: &[u8], at: usize) -> MacAddr {
+    let mut mac = [0; 6];
+    mac.copy_from_slice(&frame[at..at + 6]);
+    mac
+}
+
+/// Group bit: set for multicast and broadcast addresses.
+#[inline(always)]
+pub fn is_group_mac(mac: &[u8]) -> bool {
+    mac[0] & 0x01 != 0
+}
+
+/// IP version of the network layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+/// Where each layer of an accepted frame starts. Produced by [`crate::classify`] and
+/// consumed by [`crate::reflect`], so reflection never re-parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Number of VLAN tags between the MAC addresses and the IP EtherType.
+    pub vlan_tags: u8,
+    pub ip: IpVersion,
+    /// Offset of the IP header.
+    pub l3: usize,
+    /// Offset of the UDP header.
+    pub l4: usize,
+    /// UDP payload length according to the UDP header (frame padding excluded).
+    pub payload_len: usize,
+}
+
+impl Layout {
+    /// Offset of the UDP payload.
+    pub const fn payload(&self) -> usize {
+        self.l4 + UDP_HEADER_LEN
+    }
+
+    /// Offset just past the UDP datagram; anything after it is Ethernet padding.
+    pub const fn end(&self) -> usize {
+        self.payload() + self.payload_len
+    }
+}
+
+/// IPv4 source addresses that must never become a destination: unspecified,
+/// limited broadcast and multicast (224.0.0.0/4).
+#[inline(always)]
+pub fn is_invalid_ipv4_endpoint(addr: &[u8]) -> bool {
+    let unspecified = addr[..4] == [0, 0, 0, 0];
+    let broadcast = addr[..4] == [255, 255, 255, 255];
+    let multicast = addr[0] & 0xF0 == 0xE0;
+    unspecified || broadcast || multicast
+}
+
+/// IPv6 endpoints that must never become a destination: unspecified (::) and
+/// multicast (ff00::/8).
+#[inline(always)]
+pub fn is_invalid_ipv6_endpoint(addr: &[u8]) -> bool {
+    addr[0] == 0xFF || addr[..16].iter().all(|b| *b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_bit() {
+        assert!(is_group_mac(&[0xFF; 6]));
+        assert!(is_group_mac(&[0x01, 0x00, 0x5E, 0, 0, 1]));
+        assert!(!is_group_mac(&[0x00, 0xC0, 0x17, 1, 2, 3]));
+    }
+
+    #[test]
+    fn ipv4_endpoints() {
+        assert!(is_invalid_ipv4_endpoint(&[0, 0, 0, 0]));
+        assert!(is_invalid_ipv4_endpoint(&[255, 255, 255, 255]));
+        assert!(is_invalid_ipv4_endpoint(&[224, 0, 0, 1]));
+        assert!(is_invalid_ipv4_endpoint(&[239, 255, 255, 250]));
+        assert!(!is_invalid_ipv4_endpoint(&[192, 0, 2, 1]));
+        assert!(!is_invalid_ipv4_endpoint(&[240, 0, 0, 1]));
+    }
+
+    #[test]
+    fn ipv6_endpoints() {
+        assert!(is_invalid_ipv6_endpoint(&[0; 16]));
+        let mut mcast = [0; 16];
+        mcast[0] = 0xFF;
+        assert!(is_invalid_ipv6_endpoint(&mcast));
+        let mut doc = [0; 16];
+        doc[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        doc[15] = 1;
+        assert!(!is_invalid_ipv6_endpoint(&doc));
+    }
+}

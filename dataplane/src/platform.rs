@@ -1,0 +1,111 @@
+//! The boundary between the shared worker loop and an operating system's packet I/O.
+//!
+//! The contract is shaped by AF_XDP zero-copy: a frame is a *handle* to a buffer the
+//! platform owns (a UMEM descriptor, a slot in a BPF read buffer, a pcap record). The
+//! worker borrows the bytes through [`Platform::with_frame`], edits them in place and
+//! hands every handle back, either to [`Platform::send_batch`] or to
+//! [`Platform::release_batch`]. Nothing is copied between receive and transmit unless
+//! the platform itself has to.
+
+/// Whether more frames can come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep polling; the batch may have been empty.
+    Open,
+    /// The source is finished (end of a capture file). Frames appended in the same call
+    /// are still valid and must be processed.
+    Exhausted,
+}
+
+/// Packet I/O for one worker (one RX queue).
+pub trait Platform {
+    /// A handle to one received frame's buffer.
+    type Frame;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The most frames one [`Platform::recv_batch`] call appends; the worker reserves
+    /// this much room once, so the hot loop never allocates.
+    fn batch_size(&self) -> usize;
+
+    /// Append up to [`Platform::batch_size`] received frames to `frames`. May wait a
+    /// short, bounded time for traffic so callers can check for shutdown between calls.
+    fn recv_batch(&mut self, frames: &mut Vec<Self::Frame>) -> Result<Flow, Self::Error>;
+
+    /// Run `f` on the bytes of `frame`, which it may modify in place.
+    fn with_frame<R>(&mut self, frame: &mut Self::Frame, f: impl FnOnce(&mut [u8]) -> R) -> R;
+
+    /// Transmit every frame in `frames` and drain it. Returns how many were queued;
+    /// frames the platform could not queue are recycled by it, not lost.
+    fn send_batch(&mut self, frames: &mut Vec<Self::Frame>) -> Result<usize, Self::Error>;
+
+    /// Return frames that will not be sent to the platform's free pool, and drain it.
+    fn release_batch(&mut self, frames: &mut Vec<Self::Frame>);
+}
+
+/// An in-memory platform: frames are queued by the caller and reflected ones collected.
+/// It backs the worker's unit tests and anything that reflects frames already in
+/// memory; it is a real `Platform`, not a mock of an OS one.
+pub mod memory {
+    use super::{Flow, Platform};
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+
+    #[derive(Debug, Default)]
+    pub struct MemoryPlatform {
+        pending: VecDeque<Vec<u8>>,
+        /// Frames passed to `send_batch`, in order.
+        pub sent: Vec<Vec<u8>>,
+        /// How many frames were released unsent.
+        pub released: usize,
+        batch_size: usize,
+        /// Accept only this many frames per `send_batch`, to exercise TX-full handling.
+        pub tx_capacity: Option<usize>,
+    }
+
+    impl MemoryPlatform {
+        pub fn new(batch_size: usize, frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
+            MemoryPlatform {
+                pending: frames.into_iter().collect(),
+                batch_size,
+                ..Default::default()
+            }
+        }
+    }
+
+    impl Platform for MemoryPlatform {
+        type Frame = Vec<u8>;
+        type Error = Infallible;
+
+        fn batch_size(&self) -> usize {
+            self.batch_size
+        }
+
+        fn recv_batch(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<Flow, Infallible> {
+            let take = self.batch_size.min(self.pending.len());
+            frames.extend(self.pending.drain(..take));
+            Ok(if self.pending.is_empty() {
+                Flow::Exhausted
+            } else {
+                Flow::Open
+            })
+        }
+
+        fn with_frame<R>(&mut self, frame: &mut Vec<u8>, f: impl FnOnce(&mut [u8]) -> R) -> R {
+            f(frame)
+        }
+
+        fn send_batch(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<usize, Infallible> {
+            let room = self.tx_capacity.unwrap_or(usize::MAX).min(frames.len());
+            let dropped = frames.len() - room;
+            self.sent.extend(frames.drain(..room));
+            self.released += dropped;
+            frames.clear();
+            Ok(room)
+        }
+
+        fn release_batch(&mut self, frames: &mut Vec<Vec<u8>>) {
+            self.released += frames.len();
+            frames.clear();
+        }
+    }
+}

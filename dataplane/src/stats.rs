@@ -1,0 +1,254 @@
+//! Per-worker counters.
+//!
+//! A worker counts into a plain [`Counters`] it owns, then publishes the totals to its
+//! [`SharedCounters`] once per batch with relaxed *stores*. It is the only writer, so no
+//! read-modify-write atomics and no locks are needed; readers load each cell and sum
+//! across workers. A reader may see one counter from batch N and another from batch
+//! N+1; every counter is monotonic, which is all rate computation needs.
+
+use crate::classify::Reject;
+use crate::signature::Signature;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Totals of one worker, or the sum of several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "CountersReport", try_from = "CountersReport")]
+pub struct Counters {
+    /// Frames handed to the worker by the platform.
+    pub received: u64,
+    /// Frames reflected and queued for transmission.
+    pub reflected: u64,
+    /// Bytes of all received frames.
+    pub rx_bytes: u64,
+    /// Bytes of reflected frames.
+    pub tx_bytes: u64,
+    /// Reflected frames the platform could not transmit.
+    pub tx_errors: u64,
+    /// Reflected frames per signature, indexed by [`Signature::index`].
+    pub per_signature: [u64; Signature::COUNT],
+    /// Refused frames per reason, indexed by [`Reject::index`].
+    pub per_reject: [u64; Reject::COUNT],
+}
+
+impl Counters {
+    /// Frames refused for any reason.
+    pub fn rejected(&self) -> u64 {
+        self.per_reject.iter().sum()
+    }
+
+    pub fn signature(&self, signature: Signature) -> u64 {
+        self.per_signature[signature.index()]
+    }
+
+    pub fn reject(&self, reason: Reject) -> u64 {
+        self.per_reject[reason.index()]
+    }
+
+    /// Add `other` into `self` (summing workers, or carrying totals across restarts).
+    pub fn accumulate(&mut self, other: &Counters) {
+        for (mine, theirs) in self.cells_mut().zip(other.cells()) {
+            *mine += theirs;
+        }
+    }
+
+    /// Every counter in a fixed order; [`SharedCounters`] stores them in this order.
+    fn cells(&self) -> impl Iterator<Item = u64> + '_ {
+        [
+            self.received,
+            self.reflected,
+            self.rx_bytes,
+            self.tx_bytes,
+            self.tx_errors,
+        ]
+        .into_iter()
+        .chain(self.per_signature.iter().copied())
+        .chain(self.per_reject.iter().copied())
+    }
+
+    fn cells_mut(&mut self) -> impl Iterator<Item = &mut u64> {
+        [
+            &mut self.received,
+            &mut self.reflected,
+            &mut self.rx_bytes,
+            &mut self.tx_bytes,
+            &mut self.tx_errors,
+        ]
+        .into_iter()
+        .chain(self.per_signature.iter_mut())
+        .chain(self.per_reject.iter_mut())
+    }
+}
+
+const CELLS: usize = 5 + Signature::COUNT + Reject::COUNT;
+
+/// The published copy of one worker's counters. Cache-line aligned so two workers'
+/// counters never share a line.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct SharedCounters {
+    cells: [AtomicU64; CELLS],
+}
+
+impl SharedCounters {
+    /// Publish `counters`. Only the owning worker may call this.
+    pub fn publish(&self, counters: &Counters) {
+        for (cell, value) in self.cells.iter().zip(counters.cells()) {
+            cell.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Read the last published values.
+    pub fn snapshot(&self) -> Counters {
+        let mut counters = Counters::default();
+        for (value, cell) in counters.cells_mut().zip(&self.cells) {
+            *value = cell.load(Ordering::Relaxed);
+        }
+        counters
+    }
+}
+
+/// Sum the published counters of several workers.
+pub fn sum<'a>(workers: impl IntoIterator<Item = &'a SharedCounters>) -> Counters {
+    let mut total = Counters::default();
+    for worker in workers {
+        total.accumulate(&worker.snapshot());
+    }
+    total
+}
+
+/// The wire form of [`Counters`]: named maps instead of positional arrays, so JSON
+/// readers (the control plane, scripts) do not depend on enum order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CountersReport {
+    pub received: u64,
+    pub reflected: u64,
+    pub rejected: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub tx_errors: u64,
+    pub signatures: BTreeMap<String, u64>,
+    pub rejects: BTreeMap<String, u64>,
+}
+
+impl From<Counters> for CountersReport {
+    fn from(c: Counters) -> Self {
+        CountersReport {
+            received: c.received,
+            reflected: c.reflected,
+            rejected: c.rejected(),
+            rx_bytes: c.rx_bytes,
+            tx_bytes: c.tx_bytes,
+            tx_errors: c.tx_errors,
+            signatures: Signature::ALL
+                .iter()
+                .map(|s| (s.name().to_owned(), c.signature(*s)))
+                .collect(),
+            rejects: Reject::ALL
+                .iter()
+                .map(|r| (r.name().to_owned(), c.reject(*r)))
+                .collect(),
+        }
+    }
+}
+
+/// A report naming a signature or reason this build does not know.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "counters report names unknown {kind} {name:?}; is the reflector binary newer than its reader?"
+)]
+pub struct UnknownCounter {
+    kind: &'static str,
+    name: String,
+}
+
+impl TryFrom<CountersReport> for Counters {
+    type Error = UnknownCounter;
+
+    fn try_from(report: CountersReport) -> Result<Self, Self::Error> {
+        let mut c = Counters {
+            received: report.received,
+            reflected: report.reflected,
+            rx_bytes: report.rx_bytes,
+            tx_bytes: report.tx_bytes,
+            tx_errors: report.tx_errors,
+            ..Counters::default()
+        };
+        for (name, value) in report.signatures {
+            let signature = Signature::ALL
+                .into_iter()
+                .find(|s| s.name() == name)
+                .ok_or(UnknownCounter {
+                    kind: "signature",
+                    name,
+                })?;
+            c.per_signature[signature.index()] = value;
+        }
+        for (name, value) in report.rejects {
+            let reason =
+                Reject::ALL
+                    .into_iter()
+                    .find(|r| r.name() == name)
+                    .ok_or(UnknownCounter {
+                        kind: "reject reason",
+                        name,
+                    })?;
+            c.per_reject[reason.index()] = value;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seed: u64) -> Counters {
+        let mut c = Counters {
+            received: seed * 10,
+            reflected: seed * 7,
+            rx_bytes: seed * 640,
+            tx_bytes: seed * 448,
+            tx_errors: seed,
+            ..Counters::default()
+        };
+        c.per_signature[Signature::Latency.index()] = seed * 7;
+        c.per_reject[Reject::PortMismatch.index()] = seed * 3;
+        c
+    }
+
+    #[test]
+    fn publish_then_snapshot_round_trips() {
+        let shared = SharedCounters::default();
+        shared.publish(&sample(3));
+        assert_eq!(shared.snapshot(), sample(3));
+    }
+
+    #[test]
+    fn sum_adds_every_cell() {
+        let workers = [SharedCounters::default(), SharedCounters::default()];
+        workers[0].publish(&sample(1));
+        workers[1].publish(&sample(2));
+        let total = sum(&workers);
+        assert_eq!(total, sample(3));
+        assert_eq!(total.rejected(), 9);
+    }
+
+    #[test]
+    fn json_uses_names_and_round_trips() {
+        let json = serde_json::to_string(&sample(2)).unwrap();
+        assert!(json.contains("\"LATENCY\":14"), "{json}");
+        assert!(json.contains("\"port_mismatch\":6"), "{json}");
+        assert!(json.contains("\"rejected\":6"), "{json}");
+        assert_eq!(serde_json::from_str::<Counters>(&json).unwrap(), sample(2));
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_a_hint() {
+        let mut report = CountersReport::from(sample(1));
+        report.rejects.insert("cosmic_ray".into(), 1);
+        let err = Counters::try_from(report).unwrap_err();
+        assert!(err.to_string().contains("cosmic_ray"));
+    }
+}

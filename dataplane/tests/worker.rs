@@ -1,0 +1,106 @@
+//! The worker loop over the in-memory platform: counters, send/release routing and
+//! TX-full accounting.
+
+use dataplane::platform::memory::MemoryPlatform;
+use dataplane::reference::{reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
+use dataplane::{Mode, Reject, SharedCounters, Signature, Worker};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+fn default_filter_frames() -> Vec<(Vec<u8>, Result<Signature, Reject>)> {
+    let filter = dataplane::reference::reference_filter();
+    reference_frames()
+        .into_iter()
+        .filter(|f| f.filter == filter)
+        .map(|f| (f.bytes, f.expected))
+        .collect()
+}
+
+#[test]
+fn worker_reflects_accepted_frames_and_counts_everything() {
+    let frames = default_filter_frames();
+    let shared = Arc::new(SharedCounters::default());
+    let platform = MemoryPlatform::new(16, frames.iter().map(|(b, _)| b.clone()));
+    let mut worker = Worker::new(
+        platform,
+        dataplane::reference::reference_filter(),
+        Mode::All,
+        shared.clone(),
+    );
+    worker.run(&AtomicBool::new(false)).unwrap();
+
+    let accepted: Vec<_> = frames.iter().filter(|(_, e)| e.is_ok()).collect();
+    let counters = shared.snapshot();
+    assert_eq!(
+        counters,
+        *worker.counters(),
+        "published counters lag the worker"
+    );
+    assert_eq!(counters.received, frames.len() as u64);
+    assert_eq!(counters.reflected, accepted.len() as u64);
+    assert_eq!(counters.rejected(), (frames.len() - accepted.len()) as u64);
+    assert_eq!(
+        counters.rx_bytes,
+        frames.iter().map(|(b, _)| b.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        counters.tx_bytes,
+        accepted.iter().map(|(b, _)| b.len() as u64).sum::<u64>()
+    );
+    for signature in Signature::ALL {
+        let expected = frames.iter().filter(|(_, e)| *e == Ok(signature)).count() as u64;
+        assert_eq!(counters.signature(signature), expected, "{signature}");
+    }
+    for reason in Reject::ALL {
+        let expected = frames.iter().filter(|(_, e)| *e == Err(reason)).count() as u64;
+        assert_eq!(counters.reject(reason), expected, "{reason}");
+    }
+    let platform = worker.into_platform();
+    assert_eq!(platform.sent.len(), accepted.len());
+    assert_eq!(platform.released, frames.len() - accepted.len());
+    assert_eq!(platform.sent[0], NETALLY_PROBEOT_REFLECTED.to_vec());
+    // Sent frames are reflections: reflecting them back must make them acceptable
+    // to a reflector on the head's side, i.e. their destination is the head.
+    assert!(platform
+        .sent
+        .iter()
+        .all(|f| f[..6] == NETALLY_PROBEOT_FRAME[6..12]));
+}
+
+#[test]
+fn frames_the_platform_cannot_send_are_counted_as_tx_errors() {
+    let batch: Vec<_> = std::iter::repeat_n(NETALLY_PROBEOT_FRAME.to_vec(), 10).collect();
+    let mut platform = MemoryPlatform::new(10, batch);
+    platform.tx_capacity = Some(6);
+    let shared = Arc::new(SharedCounters::default());
+    let mut worker = Worker::new(
+        platform,
+        dataplane::reference::reference_filter(),
+        Mode::Mac,
+        shared.clone(),
+    );
+    worker.poll().unwrap();
+    let counters = shared.snapshot();
+    assert_eq!(counters.reflected, 10);
+    assert_eq!(counters.tx_errors, 4);
+    let platform = worker.into_platform();
+    assert_eq!(platform.sent.len(), 6);
+    assert_eq!(
+        platform.released, 4,
+        "unsent frames must go back to the pool"
+    );
+}
+
+#[test]
+fn stop_flag_ends_the_loop_before_the_source_is_exhausted() {
+    let platform = MemoryPlatform::new(1, std::iter::repeat_n(NETALLY_PROBEOT_FRAME.to_vec(), 5));
+    let shared = Arc::new(SharedCounters::default());
+    let mut worker = Worker::new(
+        platform,
+        dataplane::reference::reference_filter(),
+        Mode::All,
+        shared,
+    );
+    worker.run(&AtomicBool::new(true)).unwrap();
+    assert_eq!(worker.counters().received, 0);
+}
