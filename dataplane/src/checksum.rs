@@ -55,6 +55,17 @@ pub fn update_word(checksum: u16, old: u16, new: u16) -> u16 {
     !ones_complement_sum(&[], sum)
 }
 
+/// The checksum after bytes that were zero take the values whose
+/// [`ones_complement_sum`] is `added` (RFC 1624, with m = 0): how a sender stamps a
+/// sequence number into a template frame without re-summing the whole datagram.
+/// A UDP checksum that comes out 0 is sent as 0xFFFF.
+pub fn add_to_udp_checksum(checksum: u16, added: u16) -> u16 {
+    match !ones_complement_sum(&[], u32::from(!checksum) + u32::from(added)) {
+        0 => 0xFFFF,
+        sum => sum,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +99,17 @@ mod tests {
         let patched = update_word(before, old, new);
         header[10..12].copy_from_slice(&patched.to_be_bytes());
         assert!(verifies(&header, 0));
+    }
+
+    #[test]
+    fn stamping_zeroed_bytes_matches_full_recompute() {
+        let src = [192, 0, 2, 1];
+        let dst = [192, 0, 2, 2];
+        let mut udp = vec![0xC0, 0x00, 0x0F, 0x02, 0x00, 0x14, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+        let template = udp_checksum(&src, &dst, &udp);
+        let stamp = [0xA5, 0x5A, 0xDE, 0xAD, 0xBE, 0xEF];
+        udp[12..18].copy_from_slice(&stamp);
+        let stamped = add_to_udp_checksum(template, ones_complement_sum(&stamp, 0));
+        assert_eq!(stamped, udp_checksum(&src, &dst, &udp));
     }
 }

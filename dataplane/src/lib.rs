@@ -10,11 +10,13 @@
 //! - [`platform`]: the `Platform` trait every OS back end implements.
 //! - [`worker`]: the batch loop, generic over `Platform`.
 //! - [`frame`], [`checksum`], [`reference`]: building and checking test frames.
+//! - [`histogram`]: latency percentiles (probe RTT, reflector dwell time).
 
 pub mod checksum;
 pub mod classify;
 pub mod filter;
 pub mod frame;
+pub mod histogram;
 pub mod parse;
 pub mod platform;
 pub mod reference;

@@ -1,1 +1,65 @@
-//! placeholder
+//! The reflector's XDP programs and their loader.
+//!
+//! - [`XdpFilter`] loads `bpf/reflector.bpf.c`, the kernel-side twin of
+//!   `dataplane::classify`: test frames are redirected to the AF_XDP socket of the queue
+//!   they arrived on, everything else goes on to the kernel stack (`XDP_PASS`).
+//! - [`XdpTxBaseline`] loads `bpf/xdp_tx_baseline.bpf.c`, which bounces UDP frames with
+//!   `XDP_TX`: the upper bound the rig benchmark compares the reflector against.
+//!
+//! Both are attached through a BPF link ([`attach::XdpLink`]): the kernel detaches the
+//! program when the last reference to the link goes away, so even a reflector killed with
+//! SIGKILL leaves no program on the interface.
+//!
+//! Like xdp-tools, the C stays free of policy: offsets, limits and reject indices come
+//! from the `dataplane` crate through a generated header (see `build.rs`), and the filter
+//! is written into the program's read-only data by [`config`] before it is loaded.
+
+pub mod attach;
+mod baseline;
+pub mod config;
+mod filter;
+
+pub use attach::{AttachMode, XdpLink, XdpMode};
+pub use baseline::XdpTxBaseline;
+pub use filter::{Verdicts, XdpFilter};
+
+use std::io;
+
+/// Everything that can go wrong loading or driving an XDP program.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {what}: {source} (XDP needs root or CAP_BPF + CAP_NET_ADMIN, and a kernel with BTF)")]
+    Bpf {
+        what: &'static str,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("cannot attach the XDP program to interface index {ifindex} in {mode} mode: {source}")]
+    Attach {
+        ifindex: u32,
+        mode: XdpMode,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the signature table has {count} rows (longest {longest} bytes, furthest offset {offset}); the XDP program holds {MAX_SIGNATURES} rows of up to {MAX_SIGNATURE_LEN} bytes at offsets below 256: raise the limits in reflector.bpf.c")]
+    SignatureTableTooBig {
+        count: usize,
+        longest: usize,
+        offset: usize,
+    },
+    #[error("queue {queue} is beyond the XSKMAP ({max} entries)")]
+    QueueOutOfRange { queue: u32, max: u32 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Room for the signature table in the XDP program's configuration (see reflector.bpf.c).
+pub const MAX_SIGNATURES: usize = 8;
+/// Longest signature the XDP program can compare.
+pub const MAX_SIGNATURE_LEN: usize = 16;
+/// Entries in the XSKMAP, hence the highest queue count a reflector can serve.
+pub const MAX_QUEUES: u32 = 256;
+
+fn bpf_error(what: &'static str) -> impl FnOnce(libbpf_rs::Error) -> Error {
+    move |source| Error::Bpf { what, source }
+}

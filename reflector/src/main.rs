@@ -1,0 +1,49 @@
+use anyhow::{Context, Result};
+use clap::Parser;
+use reflector::cli::{Cli, Command, ReflectArgs};
+use reflector::offline::reflect_file;
+use reflector::report::{PlatformInfo, Reporter};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Some(Command::Probe(args)) => run_probe(args),
+        None => run_reflector(cli.reflect),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("reflector: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_reflector(args: ReflectArgs) -> Result<ExitCode> {
+    if let (Some(input), Some(output)) = (&args.read, &args.write) {
+        let filter = args.filter.to_filter(None)?;
+        let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
+        reporter.started(&PlatformInfo {
+            backend: "pcap".into(),
+            interface: input.display().to_string(),
+            queues: 1,
+            ..PlatformInfo::default()
+        })?;
+        let totals = reflect_file(input, output, filter, args.filter.mode)
+            .with_context(|| format!("reflecting {} into {}", input.display(), output.display()))?;
+        reporter.finish(&totals)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let interface = args.interface.clone().context("name an interface, or use --read/--write")?;
+    live::run(&interface, &args)
+}
+
+#[cfg(target_os = "linux")]
+mod live {
+    pub use reflector::live_linux::run;
+}

@@ -1,0 +1,235 @@
+//! Statistics output: human-readable lines, CSV, or JSON lines. The JSON form is the
+//! interface the control plane reads from each worker process, so its types live here
+//! and are shared.
+
+use crate::cli::Format;
+use dataplane::{Counters, Reject, Signature};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// How the platform is actually running (what the kernel granted, not what was asked).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformInfo {
+    /// e.g. "af_xdp", "bpf", "pcap".
+    pub backend: String,
+    pub interface: String,
+    /// XDP attach mode in use ("native"/"generic"), where applicable.
+    pub xdp_mode: Option<String>,
+    pub zero_copy: Option<bool>,
+    pub busy_poll: Option<bool>,
+    pub queues: u32,
+}
+
+/// Packet and bit rates over one interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    pub rx_pps: f64,
+    pub tx_pps: f64,
+    /// Reflected Ethernet bits per second (frame bytes without FCS), in Mbit/s.
+    pub tx_mbps: f64,
+}
+
+impl Rates {
+    pub fn between(before: &Counters, after: &Counters, elapsed: Duration) -> Rates {
+        let secs = elapsed.as_secs_f64();
+        if secs <= 0.0 {
+            return Rates::default();
+        }
+        Rates {
+            rx_pps: after.received.saturating_sub(before.received) as f64 / secs,
+            tx_pps: after.reflected.saturating_sub(before.reflected) as f64 / secs,
+            tx_mbps: after.tx_bytes.saturating_sub(before.tx_bytes) as f64 * 8.0 / secs / 1e6,
+        }
+    }
+}
+
+/// One line of `--json` output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started { platform: PlatformInfo },
+    Stats { elapsed_s: f64, rates: Rates, counters: Counters },
+    Final { elapsed_s: f64, rates: Rates, counters: Counters },
+}
+
+/// Prints statistics in the chosen format.
+pub struct Reporter<W: Write> {
+    out: W,
+    format: Format,
+    start: Instant,
+    last: Counters,
+    last_at: Instant,
+    csv_header_done: bool,
+}
+
+impl<W: Write> Reporter<W> {
+    pub fn new(out: W, format: Format) -> Self {
+        let now = Instant::now();
+        Reporter { out, format, start: now, last: Counters::default(), last_at: now, csv_header_done: false }
+    }
+
+    pub fn started(&mut self, platform: &PlatformInfo) -> std::io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&Event::Started { platform: platform.clone() }),
+            Format::Csv => Ok(()),
+            Format::Human => {
+                let mut detail = vec![platform.backend.clone()];
+                detail.extend(platform.xdp_mode.as_ref().map(|m| format!("xdp {m}")));
+                detail.extend(platform.zero_copy.map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()));
+                detail.extend(platform.busy_poll.filter(|b| *b).map(|_| "busy-poll".to_owned()));
+                writeln!(self.out, "reflecting on {} ({}), {} queue(s)", platform.interface, detail.join(", "), platform.queues)
+            }
+        }
+    }
+
+    /// Print one interval line for the current totals.
+    pub fn tick(&mut self, now: &Counters) -> std::io::Result<()> {
+        let at = Instant::now();
+        let rates = Rates::between(&self.last, now, at - self.last_at);
+        let elapsed_s = (at - self.start).as_secs_f64();
+        self.last = *now;
+        self.last_at = at;
+        match self.format {
+            Format::Json => self.json(&Event::Stats { elapsed_s, rates, counters: *now }),
+            Format::Csv => self.csv_row(elapsed_s, &rates, now),
+            Format::Human => {
+                let signatures: Vec<String> = Signature::ALL
+                    .iter()
+                    .filter(|s| now.signature(**s) > 0)
+                    .map(|s| format!("{s} {}", now.signature(*s)))
+                    .collect();
+                writeln!(
+                    self.out,
+                    "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {} | {}",
+                    human_pps(rates.rx_pps),
+                    human_pps(rates.tx_pps),
+                    rates.tx_mbps,
+                    now.reflected,
+                    now.rejected(),
+                    now.tx_errors,
+                    signatures.join(" ")
+                )
+            }
+        }
+    }
+
+    /// Print the final totals, with average rates over the whole run.
+    pub fn finish(&mut self, totals: &Counters) -> std::io::Result<()> {
+        let elapsed = self.start.elapsed();
+        let rates = Rates::between(&Counters::default(), totals, elapsed);
+        let elapsed_s = elapsed.as_secs_f64();
+        match self.format {
+            Format::Json => self.json(&Event::Final { elapsed_s, rates, counters: *totals }),
+            Format::Csv => self.csv_row(elapsed_s, &rates, totals),
+            Format::Human => {
+                writeln!(self.out, "totals after {elapsed_s:.1}s:")?;
+                writeln!(self.out, "  received   {:>12}  ({} bytes)", totals.received, totals.rx_bytes)?;
+                writeln!(self.out, "  reflected  {:>12}  ({} bytes)", totals.reflected, totals.tx_bytes)?;
+                writeln!(self.out, "  rejected   {:>12}", totals.rejected())?;
+                writeln!(self.out, "  tx errors  {:>12}", totals.tx_errors)?;
+                for s in Signature::ALL.iter().filter(|s| totals.signature(**s) > 0) {
+                    writeln!(self.out, "  signature {:<10} {:>10}", s.name(), totals.signature(*s))?;
+                }
+                for r in Reject::ALL.iter().filter(|r| totals.reject(**r) > 0) {
+                    writeln!(self.out, "  rejected  {:<20} {:>10}", r.name(), totals.reject(*r))?;
+                }
+                Ok(())
+            }
+        }?;
+        self.out.flush()
+    }
+
+    fn json(&mut self, event: &Event) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, event)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+
+    fn csv_row(&mut self, elapsed_s: f64, rates: &Rates, c: &Counters) -> std::io::Result<()> {
+        if !self.csv_header_done {
+            let mut header: Vec<String> =
+                ["elapsed_s", "rx_pps", "tx_pps", "tx_mbps", "received", "reflected", "rejected", "tx_errors", "rx_bytes", "tx_bytes"]
+                    .map(String::from)
+                    .to_vec();
+            header.extend(Signature::ALL.iter().map(|s| format!("sig_{}", s.name())));
+            header.extend(Reject::ALL.iter().map(|r| format!("rej_{}", r.name())));
+            writeln!(self.out, "{}", header.join(","))?;
+            self.csv_header_done = true;
+        }
+        let mut row = vec![
+            format!("{elapsed_s:.3}"),
+            format!("{:.0}", rates.rx_pps),
+            format!("{:.0}", rates.tx_pps),
+            format!("{:.3}", rates.tx_mbps),
+        ];
+        row.extend([c.received, c.reflected, c.rejected(), c.tx_errors, c.rx_bytes, c.tx_bytes].map(|v| v.to_string()));
+        row.extend(Signature::ALL.iter().map(|s| c.signature(*s).to_string()));
+        row.extend(Reject::ALL.iter().map(|r| c.reject(*r).to_string()));
+        writeln!(self.out, "{}", row.join(","))?;
+        self.out.flush()
+    }
+}
+
+fn human_pps(pps: f64) -> String {
+    match pps {
+        p if p >= 1e6 => format!("{:.2} Mpps", p / 1e6),
+        p if p >= 1e3 => format!("{:.1} kpps", p / 1e3),
+        p => format!("{p:.0} pps"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(received: u64) -> Counters {
+        let mut c = Counters { received, reflected: received - 1, tx_bytes: (received - 1) * 60, ..Counters::default() };
+        c.per_signature[Signature::Rfc2544.index()] = received - 1;
+        c.per_reject[Reject::NoSignature.index()] = 1;
+        c
+    }
+
+    #[test]
+    fn json_lines_parse_back_into_events() {
+        let mut out = Vec::new();
+        let mut reporter = Reporter::new(&mut out, Format::Json);
+        reporter.started(&PlatformInfo { backend: "pcap".into(), queues: 1, ..Default::default() }).unwrap();
+        reporter.tick(&counters(11)).unwrap();
+        reporter.finish(&counters(21)).unwrap();
+        let events: Vec<Event> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(matches!(&events[0], Event::Started { platform } if platform.backend == "pcap"));
+        assert!(matches!(&events[1], Event::Stats { counters, .. } if counters.received == 11));
+        match &events[2] {
+            Event::Final { counters, rates, .. } => {
+                assert_eq!(counters.signature(Signature::Rfc2544), 20);
+                assert!(rates.tx_pps > 0.0);
+            }
+            other => panic!("expected final, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_has_one_header_and_matching_columns() {
+        let mut out = Vec::new();
+        let mut reporter = Reporter::new(&mut out, Format::Csv);
+        reporter.tick(&counters(5)).unwrap();
+        reporter.finish(&counters(9)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let columns = lines[0].split(',').count();
+        assert!(lines[1..].iter().all(|l| l.split(',').count() == columns));
+        assert!(lines[0].contains("sig_Y.1564") && lines[0].contains("rej_no_signature"));
+        assert!(lines[2].starts_with(|c: char| c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn rates_are_deltas_over_time() {
+        let rates = Rates::between(&counters(11), &counters(111), Duration::from_secs(2));
+        assert_eq!(rates.rx_pps, 50.0);
+        assert_eq!(rates.tx_pps, 50.0);
+        assert!((rates.tx_mbps - 100.0 * 60.0 * 8.0 / 2.0 / 1e6).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,105 @@
+//! `reflector --read in.pcap --write out.pcap` end to end: the real binary, real pcap
+//! files, the hand-written NetAlly capture and the whole reference table.
+
+use dataplane::reference::{reference_filter, reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
+use dataplane::{classify, reflect, Mode};
+use pcap::{Capture, Linktype, Packet, PacketHeader};
+use reflector::report::Event;
+use std::path::Path;
+use std::process::Command;
+
+fn write_pcap(path: &Path, frames: &[Vec<u8>], linktype: Linktype) {
+    let mut out = Capture::dead(linktype).unwrap().savefile(path).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        let header = PacketHeader {
+            ts: libc::timeval { tv_sec: 1_700_000_000 + i as libc::time_t, tv_usec: 0 },
+            caplen: frame.len() as u32,
+            len: frame.len() as u32,
+        };
+        out.write(&Packet::new(&header, frame));
+    }
+    out.flush().unwrap();
+}
+
+fn read_pcap(path: &Path) -> Vec<(i64, Vec<u8>)> {
+    let mut cap = Capture::from_file(path).unwrap();
+    let mut frames = Vec::new();
+    while let Ok(packet) = cap.next_packet() {
+        frames.push((packet.header.ts.tv_sec as i64, packet.data.to_vec()));
+    }
+    frames
+}
+
+fn reflector(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reflector")).args(args).output().expect("reflector binary runs")
+}
+
+#[test]
+fn netally_capture_comes_out_correctly_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    write_pcap(&input, &[NETALLY_PROBEOT_FRAME.to_vec()], Linktype::ETHERNET);
+    let run = reflector(&["--read", input.to_str().unwrap(), "--write", output.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let frames = read_pcap(&output);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].1, NETALLY_PROBEOT_REFLECTED.to_vec());
+    assert_eq!(frames[0].0, 1_700_000_000, "timestamps are kept");
+}
+
+#[test]
+fn only_accepted_frames_are_written_and_totals_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    // Frames judged under the default filter (with an explicit --dst-mac to match it).
+    let filter = reference_filter();
+    let reference: Vec<_> = reference_frames().into_iter().filter(|f| f.filter == filter && !f.bytes.is_empty()).collect();
+    let bytes: Vec<Vec<u8>> = reference.iter().map(|f| f.bytes.clone()).collect();
+    write_pcap(&input, &bytes, Linktype::ETHERNET);
+    let run = reflector(&[
+        "--read", input.to_str().unwrap(), "--write", output.to_str().unwrap(),
+        "--dst-mac", "02:52:45:46:4c:01", "--mode", "mac-ip", "--json",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    let expected: Vec<Vec<u8>> = reference
+        .iter()
+        .filter(|f| f.expected.is_ok())
+        .map(|f| {
+            let mut b = f.bytes.clone();
+            let layout = classify(&b, &filter).unwrap().layout;
+            reflect(&mut b, &layout, Mode::MacIp);
+            b
+        })
+        .collect();
+    let written: Vec<Vec<u8>> = read_pcap(&output).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(written, expected);
+
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let last = stdout.lines().last().expect("final totals line");
+    match serde_json::from_str::<Event>(last).unwrap() {
+        Event::Final { counters, .. } => {
+            assert_eq!(counters.received, bytes.len() as u64);
+            assert_eq!(counters.reflected, expected.len() as u64);
+            assert_eq!(counters.rejected(), (bytes.len() - expected.len()) as u64);
+        }
+        other => panic!("last line should be the final totals, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_files_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.pcap");
+    let missing = reflector(&["--read", "/nonexistent/in.pcap", "--write", output.to_str().unwrap()]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("cannot open capture /nonexistent/in.pcap"), "{stderr}");
+
+    let raw_ip = dir.path().join("raw.pcap");
+    write_pcap(&raw_ip, &[NETALLY_PROBEOT_FRAME[14..].to_vec()], Linktype(101));
+    let wrong_link = reflector(&["--read", raw_ip.to_str().unwrap(), "--write", output.to_str().unwrap()]);
+    assert!(!wrong_link.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_link.stderr);
+    assert!(stderr.contains("Ethernet (DLT_EN10MB) captures only"), "{stderr}");
+}

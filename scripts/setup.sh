@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the demo need on a fresh Debian/Ubuntu
+# machine, and prepares the kernel side (bpffs). Idempotent: safe to run every time.
+set -euo pipefail
+
+APT_PACKAGES=(
+  clang llvm libelf-dev zlib1g-dev pkg-config make m4   # BPF programs, libbpf, libxdp
+  libpcap-dev                                           # --read/--write pcap platform
+  iproute2 ethtool iputils-ping netcat-openbsd          # network namespaces and veth rigs
+)
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: run as root (or with sudo): XDP, AF_XDP and network namespaces need it" >&2
+    exit 1
+  fi
+}
+
+install_apt_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+install_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: cargo not found; install Rust from https://rustup.rs first" >&2
+    exit 1
+  fi
+}
+
+mount_bpffs() {
+  if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
+    mkdir -p /sys/fs/bpf
+    mount -t bpf bpf /sys/fs/bpf
+  fi
+}
+
+need_root
+install_apt_packages
+install_rust
+mount_bpffs

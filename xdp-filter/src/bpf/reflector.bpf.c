@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+/*
+ * The reflector's XDP filter: the kernel-side copy of `dataplane::classify`.
+ *
+ * Every frame is judged by the same checks, in the same order, with the same first-failure
+ * reason as the Rust classifier, so the per-reason counters here and in user space mean the
+ * same thing. Test frames go to the AF_XDP socket bound to the receiving queue; everything
+ * else, and test frames arriving on a queue without a socket, continue to the kernel stack
+ * (XDP_PASS) so the host keeps its ARP, SSH and routing.
+ *
+ * Nothing is decided here that Rust does not configure: header offsets, protocol numbers,
+ * limits and reject indices come from the generated `dataplane.h`, and the filter settings
+ * and the whole signature table are read-only data written by `config.rs` before loading.
+ * Because `cfg` is frozen read-only data, the verifier sees its values as constants and
+ * prunes the branches a configuration never takes.
+ *
+ * Packet accesses: the verifier wants a pointer comparison with data_end before each read.
+ * Where the classifier's own length checks already prove the bytes exist, such a
+ * comparison can never fail; it is marked "verifier guard" and returns Truncated so that,
+ * were it ever reachable, the frame would still be refused.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "dataplane.h"
+
+/*
+ * Room for the signature table in `cfg`. Rust refuses to load a table that does not fit,
+ * and a unit test fails as soon as `dataplane::signature::SIGNATURES` outgrows these.
+ * Offsets are a __u8, which also keeps every payload pointer provably small.
+ */
+#define MAX_SIGNATURES 8
+#define MAX_SIGNATURE_LEN 16
+
+/* Verdict counter slots: one per `Reject` (same index), then the two accepted outcomes. */
+#define VERDICT_REDIRECTED REJECT_COUNT
+#define VERDICT_NO_SOCKET (REJECT_COUNT + 1)
+#define VERDICT_SLOTS (REJECT_COUNT + 2)
+
+/* What the check functions return when the frame passed them (not a counter slot). */
+#define PASSED 0xff
+
+/* One row of `SIGNATURES`, with the filter's on/off bit. */
+struct signature {
+	__u8 enabled;
+	__u8 offset; /* in the UDP payload */
+	__u8 len;
+	__u8 bytes[MAX_SIGNATURE_LEN];
+};
+
+/* `dataplane::Filter` plus the signature table. */
+struct config {
+	__u8 dst_mac[6];
+	__u8 dst_mac_exact; /* 1: dst must equal dst_mac; 0: any unicast dst */
+	__u8 src_oui_enabled;
+	__u8 src_oui[3];
+	__u8 ipv6;
+	__u8 vlan;
+	__u16 udp_port; /* host byte order; 0 accepts any port */
+	struct signature signatures[MAX_SIGNATURES];
+};
+
+const volatile struct config cfg = {};
+
+/* AF_XDP sockets by RX queue index, filled by `XdpFilter::register_socket`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks_map SEC(".maps");
+
+/* Frames per verdict, per CPU (no atomics on the fast path); user space sums the CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VERDICT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} verdicts SEC(".maps");
+
+struct frame {
+	__u8 *data;
+	__u8 *end;
+};
+
+static __always_inline __u16 be16_at(const __u8 *p)
+{
+	return ((__u16)p[0] << 8) | p[1];
+}
+
+static __always_inline int is_group_mac(const __u8 *mac)
+{
+	return mac[0] & 0x01;
+}
+
+static __always_inline int mac_eq(const __u8 *a, const volatile __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] &&
+	       a[4] == b[4] && a[5] == b[5];
+}
+
+/* dataplane::parse::is_invalid_ipv4_endpoint */
+static __always_inline int is_invalid_ipv4_endpoint(const __u8 *a)
+{
+	int unspecified = (a[0] | a[1] | a[2] | a[3]) == 0;
+	int broadcast = (a[0] & a[1] & a[2] & a[3]) == 0xff;
+	int multicast = (a[0] & 0xf0) == 0xe0;
+	return unspecified || broadcast || multicast;
+}
+
+/* dataplane::parse::is_invalid_ipv6_endpoint */
+static __always_inline int is_invalid_ipv6_endpoint(const __u8 *a)
+{
+	__u8 any = 0;
+
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		any |= a[i];
+	return a[0] == 0xff || any == 0;
+}
+
+/* classify::check_macs. The caller has checked the Ethernet header is there. */
+static __always_inline __u32 check_macs(const __u8 *data)
+{
+	const __u8 *dst = data + ETH_DST;
+	const __u8 *src = data + ETH_SRC;
+
+	if (is_group_mac(src))
+		return REJECT_SRC_MAC_GROUP;
+	if (mac_eq(src, dst))
+		return REJECT_SRC_MAC_IS_DST;
+	if (cfg.dst_mac_exact ? !mac_eq(dst, cfg.dst_mac) : is_group_mac(dst))
+		return REJECT_DST_MAC_MISMATCH;
+	if (cfg.src_oui_enabled &&
+	    (src[0] != cfg.src_oui[0] || src[1] != cfg.src_oui[1] || src[2] != cfg.src_oui[2]))
+		return REJECT_SRC_OUI_MISMATCH;
+	return PASSED;
+}
+
+/*
+ * classify::walk_vlan_tags: sets the inner EtherType and the layer-3 offset. Rust loops
+ * while the EtherType is a TPID; one more iteration than MAX_VLAN_TAGS reaches the same
+ * TooManyVlanTags decision with a bounded loop.
+ */
+static __always_inline __u32 walk_vlan_tags(const struct frame *f, __u16 *ethertype, __u32 *l3)
+{
+	__u16 type = be16_at(f->data + ETH_TYPE);
+	__u32 off = ETH_HEADER_LEN;
+
+#pragma unroll
+	for (int tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
+		if (type != TPID_8021Q && type != TPID_8021AD)
+			break;
+		if (!cfg.vlan)
+			return REJECT_VLAN_DISABLED;
+		if (tags == MAX_VLAN_TAGS)
+			return REJECT_TOO_MANY_VLAN_TAGS;
+		const __u8 *tag = f->data + off;
+		if (tag + VLAN_TAG_LEN > f->end)
+			return REJECT_TRUNCATED;
+		/* The tag occupies the old EtherType slot; the next EtherType follows the TCI. */
+		type = be16_at(tag + 2);
+		off += VLAN_TAG_LEN;
+	}
+	*ethertype = type;
+	*l3 = off;
+	return PASSED;
+}
+
+/* classify::walk_ipv4: sets the UDP header offset and the UDP length the IP header implies. */
+static __always_inline __u32 walk_ipv4(const struct frame *f, __u32 l3, __u32 *l4, __u32 *udp_len)
+{
+	const __u8 *ip = f->data + l3;
+
+	if (ip + IPV4_MIN_HEADER_LEN > f->end)
+		return REJECT_TRUNCATED;
+	__u32 version = ip[0] >> 4;
+	__u32 header_len = (ip[0] & 0x0f) * 4;
+	if (version != 4 || header_len < IPV4_MIN_HEADER_LEN)
+		return REJECT_BAD_IP_HEADER;
+	if (ip + header_len > f->end)
+		return REJECT_TRUNCATED;
+	__u32 total_len = be16_at(ip + IPV4_TOTAL_LEN);
+	if (total_len < header_len || ip + total_len > f->end)
+		return REJECT_LENGTH_MISMATCH;
+	if (be16_at(ip + IPV4_FRAG) & IPV4_MF_AND_OFFSET)
+		return REJECT_FRAGMENT;
+	if (ip[IPV4_PROTOCOL] != IP_PROTO_UDP)
+		return REJECT_NOT_UDP;
+	if (is_invalid_ipv4_endpoint(ip + IPV4_SRC))
+		return REJECT_SRC_IP_INVALID;
+	if (is_invalid_ipv4_endpoint(ip + IPV4_DST))
+		return REJECT_DST_IP_INVALID;
+	*l4 = l3 + header_len;
+	*udp_len = total_len - header_len;
+	return PASSED;
+}
+
+/* classify::walk_ipv6: sets the UDP header offset and the UDP length the header chain implies. */
+static __always_inline __u32 walk_ipv6(const struct frame *f, __u32 l3, __u32 *l4, __u32 *udp_len)
+{
+	const __u8 *ip = f->data + l3;
+
+	if (ip + IPV6_HEADER_LEN > f->end)
+		return REJECT_TRUNCATED;
+	if (ip[0] >> 4 != 6)
+		return REJECT_BAD_IP_HEADER;
+	__u32 payload_len = be16_at(ip + IPV6_PAYLOAD_LEN);
+	__u32 end = l3 + IPV6_HEADER_LEN + payload_len;
+	/* A zero payload length announces a jumbogram, which never fits an Ethernet frame. */
+	if (payload_len == 0 || f->data + end > f->end)
+		return REJECT_LENGTH_MISMATCH;
+	if (is_invalid_ipv6_endpoint(ip + IPV6_SRC))
+		return REJECT_SRC_IP_INVALID;
+	if (is_invalid_ipv6_endpoint(ip + IPV6_DST))
+		return REJECT_DST_IP_INVALID;
+
+	__u8 next = ip[IPV6_NEXT_HEADER];
+	__u32 at = l3 + IPV6_HEADER_LEN;
+	for (int i = 0; i <= MAX_IPV6_EXT_HEADERS; i++) {
+		if (next == IP_PROTO_UDP) {
+			*l4 = at;
+			*udp_len = end - at;
+			return PASSED;
+		}
+		if (next == IPV6_EXT_FRAGMENT)
+			return REJECT_FRAGMENT;
+		if (next != IPV6_EXT_HOP_BY_HOP && next != IPV6_EXT_ROUTING &&
+		    next != IPV6_EXT_DEST_OPTIONS)
+			return REJECT_NOT_UDP;
+		/* Next header and length (in 8-octet units past the first 8) lead every
+		 * skippable extension header. */
+		if (at + 8 > end)
+			return REJECT_LENGTH_MISMATCH;
+		const __u8 *ext = f->data + at;
+		if (ext + 2 > f->end) /* verifier guard: at + 8 <= end <= frame length */
+			return REJECT_TRUNCATED;
+		next = ext[0];
+		at += ((__u32)ext[1] + 1) * 8;
+		if (at > end)
+			return REJECT_LENGTH_MISMATCH;
+	}
+	return REJECT_NOT_UDP;
+}
+
+/* classify::check_udp. `ip_udp_len` is the UDP length the IP layer implies. */
+static __always_inline __u32 check_udp(const struct frame *f, __u32 l4, __u32 ip_udp_len)
+{
+	if (ip_udp_len < UDP_HEADER_LEN)
+		return REJECT_LENGTH_MISMATCH;
+	const __u8 *udp = f->data + l4;
+	if (udp + UDP_HEADER_LEN > f->end) /* verifier guard: l4 + ip_udp_len <= frame length */
+		return REJECT_TRUNCATED;
+	if (be16_at(udp + UDP_LENGTH) != ip_udp_len)
+		return REJECT_LENGTH_MISMATCH;
+	if (cfg.udp_port != 0 && be16_at(udp + UDP_DST_PORT) != cfg.udp_port)
+		return REJECT_PORT_MISMATCH;
+	return PASSED;
+}
+
+/* SignatureSpec::matches, once the caller has checked the signature fits in the payload. */
+static __always_inline int bytes_match(const struct frame *f, const __u8 *at,
+				       const volatile struct signature *sig)
+{
+	for (__u32 i = 0; i < MAX_SIGNATURE_LEN; i++) {
+		if (i >= sig->len)
+			break;
+		const __u8 *p = at + i;
+		if (p + 1 > f->end) /* verifier guard: offset + len <= payload length */
+			return 0;
+		if (*p != sig->bytes[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* classify::match_signature: the first enabled row of the table, in table order. */
+static __always_inline __u32 match_signature(const struct frame *f, __u32 payload, __u32 payload_len)
+{
+	for (__u32 i = 0; i < MAX_SIGNATURES; i++) {
+		const volatile struct signature *sig = &cfg.signatures[i];
+		if (!sig->enabled)
+			continue;
+		if ((__u32)sig->offset + sig->len > payload_len)
+			continue;
+		if (bytes_match(f, f->data + payload + sig->offset, sig))
+			return PASSED;
+	}
+	return REJECT_NO_SIGNATURE;
+}
+
+/* dataplane::classify: a reject index, or PASSED for a test frame. */
+static __always_inline __u32 classify(const struct frame *f)
+{
+	__u32 verdict;
+	__u16 ethertype;
+	__u32 l3, l4, udp_len;
+
+	if (f->data + ETH_HEADER_LEN > f->end)
+		return REJECT_TRUNCATED;
+	verdict = check_macs(f->data);
+	if (verdict != PASSED)
+		return verdict;
+	verdict = walk_vlan_tags(f, &ethertype, &l3);
+	if (verdict != PASSED)
+		return verdict;
+	if (ethertype == ETHERTYPE_IPV4)
+		verdict = walk_ipv4(f, l3, &l4, &udp_len);
+	else if (ethertype == ETHERTYPE_IPV6 && cfg.ipv6)
+		verdict = walk_ipv6(f, l3, &l4, &udp_len);
+	else if (ethertype == ETHERTYPE_IPV6)
+		return REJECT_IPV6_DISABLED;
+	else
+		return REJECT_NOT_IP;
+	if (verdict != PASSED)
+		return verdict;
+	verdict = check_udp(f, l4, udp_len);
+	if (verdict != PASSED)
+		return verdict;
+	return match_signature(f, l4 + UDP_HEADER_LEN, udp_len - UDP_HEADER_LEN);
+}
+
+static __always_inline void count(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&verdicts, &slot);
+
+	if (n)
+		*n += 1;
+}
+
+SEC("xdp")
+int xdp_reflector(struct xdp_md *ctx)
+{
+	struct frame f = {
+		.data = (__u8 *)(long)ctx->data,
+		.end = (__u8 *)(long)ctx->data_end,
+	};
+	__u32 verdict = classify(&f);
+
+	if (verdict != PASSED) {
+		count(verdict);
+		return XDP_PASS;
+	}
+	/* With no socket on this queue the lookup fails and the frame goes to the stack. */
+	long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	count(action == XDP_REDIRECT ? VERDICT_REDIRECTED : VERDICT_NO_SOCKET);
+	return action;
+}
+
+/* GPL-compatible so that any helper may be used; the code is MIT OR Apache-2.0. */
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

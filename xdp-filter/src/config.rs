@@ -1,0 +1,92 @@
+//! Translating a [`dataplane::Filter`] and the signature table into the XDP program's
+//! read-only configuration (`struct config` in reflector.bpf.c).
+
+use crate::filter::skel::types;
+use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
+use dataplane::signature::SIGNATURES;
+use dataplane::{DstMacFilter, Filter};
+
+/// The `cfg` the XDP program classifies with, built from `filter`.
+pub(crate) fn program_config(filter: &Filter) -> Result<types::config> {
+    check_table_fits()?;
+    // SAFETY: `types::config` is a plain C struct of integers and arrays of integers,
+    // for which all-zero is a valid value (and the value the program starts from).
+    let mut cfg: types::config = unsafe { std::mem::zeroed() };
+    match filter.dst_mac {
+        DstMacFilter::Exact(mac) => {
+            cfg.dst_mac = mac;
+            cfg.dst_mac_exact = 1;
+        }
+        DstMacFilter::AnyUnicast => cfg.dst_mac_exact = 0,
+    }
+    if let Some(oui) = filter.src_oui {
+        cfg.src_oui_enabled = 1;
+        cfg.src_oui = oui;
+    }
+    cfg.ipv6 = filter.ipv6.into();
+    cfg.vlan = filter.vlan.into();
+    cfg.udp_port = filter.udp_port;
+    for (row, spec) in cfg.signatures.iter_mut().zip(SIGNATURES.iter()) {
+        row.enabled = filter.signatures.contains(spec.signature).into();
+        // Both fit: `check_table_fits` bounds them.
+        row.offset = spec.offset as u8;
+        row.len = spec.bytes.len() as u8;
+        row.bytes[..spec.bytes.len()].copy_from_slice(spec.bytes);
+    }
+    Ok(cfg)
+}
+
+/// The C program holds a fixed-size copy of the table; refuse a table it cannot hold
+/// rather than silently dropping rows.
+fn check_table_fits() -> Result<()> {
+    let longest = SIGNATURES.iter().map(|s| s.bytes.len()).max().unwrap_or(0);
+    let offset = SIGNATURES.iter().map(|s| s.offset).max().unwrap_or(0);
+    if SIGNATURES.len() > MAX_SIGNATURES || longest > MAX_SIGNATURE_LEN || offset > 255 {
+        return Err(Error::SignatureTableTooBig {
+            count: SIGNATURES.len(),
+            longest,
+            offset,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::reference::reference_filter;
+    use dataplane::{Signature, SignatureSet};
+
+    #[test]
+    fn signature_table_fits_the_program() {
+        check_table_fits().expect("dataplane's signature table outgrew reflector.bpf.c");
+    }
+
+    #[test]
+    fn config_mirrors_the_filter() {
+        let mut filter = reference_filter();
+        filter.signatures = SignatureSet::from(vec![Signature::Rfc2544]);
+        filter.ipv6 = false;
+        let cfg = program_config(&filter).unwrap();
+        assert_eq!(cfg.dst_mac_exact, 1);
+        assert_eq!(cfg.ipv6, 0);
+        assert_eq!(cfg.vlan, u8::from(filter.vlan));
+        assert_eq!(cfg.udp_port, filter.udp_port);
+        for (row, spec) in cfg.signatures.iter().zip(SIGNATURES.iter()) {
+            assert_eq!(row.enabled, u8::from(spec.signature == Signature::Rfc2544));
+            assert_eq!(&row.bytes[..row.len as usize], spec.bytes);
+            assert_eq!(row.offset as usize, spec.offset);
+        }
+        let unused = &cfg.signatures[SIGNATURES.len()..];
+        assert!(unused.iter().all(|row| row.enabled == 0 && row.len == 0));
+    }
+
+    #[test]
+    fn any_unicast_and_no_oui() {
+        let mut filter = reference_filter();
+        filter.dst_mac = DstMacFilter::AnyUnicast;
+        filter.src_oui = None;
+        let cfg = program_config(&filter).unwrap();
+        assert_eq!((cfg.dst_mac_exact, cfg.src_oui_enabled), (0, 0));
+    }
+}
