@@ -7,7 +7,11 @@
 use std::path::PathBuf;
 
 fn main() -> std::io::Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "dataplane/fuzz/corpus/classify".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "dataplane/fuzz/corpus/classify".into()),
+    );
     std::fs::create_dir_all(&dir)?;
     let frames = dataplane::reference::reference_frames();
     for (index, frame) in frames.iter().enumerate() {

@@ -105,7 +105,9 @@ mod tests {
     fn stamping_zeroed_bytes_matches_full_recompute() {
         let src = [192, 0, 2, 1];
         let dst = [192, 0, 2, 2];
-        let mut udp = vec![0xC0, 0x00, 0x0F, 0x02, 0x00, 0x14, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut udp = vec![
+            0xC0, 0x00, 0x0F, 0x02, 0x00, 0x14, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let template = udp_checksum(&src, &dst, &udp);
         let stamp = [0xA5, 0x5A, 0xDE, 0xAD, 0xBE, 0xEF];
         udp[12..18].copy_from_slice(&stamp);

@@ -33,7 +33,12 @@ pub struct Percentiles {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: Box::new([0; BUCKETS]), total: 0, min: u64::MAX, max: 0 }
+        Histogram {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+            min: u64::MAX,
+            max: 0,
+        }
     }
 }
 
@@ -133,9 +138,16 @@ mod tests {
         for v in 1..=100_000u64 {
             h.record(v * 1000);
         }
-        for (q, exact) in [(0.5, 50_000_000u64), (0.99, 99_000_000), (0.999, 99_900_000)] {
+        for (q, exact) in [
+            (0.5, 50_000_000u64),
+            (0.99, 99_000_000),
+            (0.999, 99_900_000),
+        ] {
             let got = h.quantile(q) as f64;
-            assert!((got - exact as f64).abs() / exact as f64 <= 0.01, "q{q}: {got} vs {exact}");
+            assert!(
+                (got - exact as f64).abs() / exact as f64 <= 0.01,
+                "q{q}: {got} vs {exact}"
+            );
         }
         assert_eq!(h.percentiles().max, 100_000_000);
     }

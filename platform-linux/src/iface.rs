@@ -91,8 +91,8 @@ pub fn rx_queue_count(ifname: &str) -> Result<u32> {
         }
         // The driver does not report channels (or reports none): count sysfs queues.
         Ok(()) => {}
-        Err(Error::Interface { source, .. })
-            if source.raw_os_error() == Some(libc::EOPNOTSUPP) => {}
+        Err(Error::Interface { source, .. }) if source.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+        }
         Err(err) => return Err(err),
     }
     let dir = format!("/sys/class/net/{ifname}/queues");
@@ -160,10 +160,8 @@ fn interface_ioctl(
 /// The CPUs this process may run on, in ascending order: the candidates for pinning
 /// workers.
 pub fn allowed_cpus() -> Result<Vec<usize>> {
-    let set = sched_getaffinity(Pid::from_raw(0)).map_err(|source| Error::Affinity {
-        cpu: None,
-        source,
-    })?;
+    let set = sched_getaffinity(Pid::from_raw(0))
+        .map_err(|source| Error::Affinity { cpu: None, source })?;
     Ok((0..CpuSet::count())
         .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
         .collect())
@@ -254,11 +252,10 @@ const CAP_BPF: u32 = 39;
 /// sockets; otherwise the first symptom would be an EPERM from deep inside libbpf.
 /// CAP_SYS_ADMIN stands in for CAP_BPF, as it does in the kernel.
 pub fn check_af_xdp_privileges() -> Result<()> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|source| {
-        Error::NotPrivileged {
+    let status =
+        std::fs::read_to_string("/proc/self/status").map_err(|source| Error::NotPrivileged {
             missing: format!("unknown: cannot read /proc/self/status: {source}"),
-        }
-    })?;
+        })?;
     let effective = status
         .lines()
         .find_map(|line| line.strip_prefix("CapEff:"))

@@ -28,7 +28,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ReflectArgs {
     /// Interface to reflect on (e.g. eth0, en0). Omit when using --read/--write.
-    #[arg(value_name = "IFACE", required_unless_present = "read", conflicts_with = "read")]
+    #[arg(
+        value_name = "IFACE",
+        required_unless_present = "read",
+        conflicts_with = "read"
+    )]
     pub interface: Option<String>,
 
     /// Reflect the frames of this pcap file instead of a live interface.
@@ -89,6 +93,11 @@ pub struct FilterArgs {
 /// Live-interface tuning (ignored with --read).
 #[derive(Debug, Args, Clone)]
 pub struct LiveArgs {
+    /// Packet I/O: AF_XDP behind the XDP filter, or plain AF_PACKET (slower; for
+    /// comparison, and for kernels without AF_XDP). Linux only.
+    #[arg(long, value_enum, default_value_t = Backend::Xdp)]
+    pub backend: Backend,
+
     /// Number of RX queues to serve, one pinned worker each (default: all queues).
     #[arg(long, value_name = "N")]
     pub queues: Option<u32>,
@@ -104,6 +113,12 @@ pub struct LiveArgs {
     /// Busy-poll the AF_XDP sockets (lower latency, one core spinning per queue).
     #[arg(long)]
     pub busy_poll: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Xdp,
+    AfPacket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,32 +182,48 @@ impl FilterArgs {
         };
         if let DstMacFilter::Exact(mac) = dst_mac {
             if mac[0] & 1 != 0 {
-                bail!("--dst-mac {} is a group address; a reflector needs a unicast MAC", format_mac(&mac));
+                bail!(
+                    "--dst-mac {} is a group address; a reflector needs a unicast MAC",
+                    format_mac(&mac)
+                );
             }
         }
         let src_oui = match (self.no_oui_filter, self.oui) {
             (true, _) => None,
             (false, oui) => Some(oui.unwrap_or(NETALLY_OUI)),
         };
-        Ok(Filter { dst_mac, src_oui, udp_port: self.port, signatures, ipv6: !self.no_ipv6, vlan: !self.no_vlan })
+        Ok(Filter {
+            dst_mac,
+            src_oui,
+            udp_port: self.port,
+            signatures,
+            ipv6: !self.no_ipv6,
+            vlan: !self.no_vlan,
+        })
     }
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse().map_err(|e: dataplane::reflect::UnknownMode| e.to_string())
+    s.parse()
+        .map_err(|e: dataplane::reflect::UnknownMode| e.to_string())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(0.0..=86_400.0).contains(&secs) {
-        return Err(format!("{secs} s is out of range: use 0 (final totals only) up to 86400"));
+        return Err(format!(
+            "{secs} s is out of range: use 0 (final totals only) up to 86400"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff` (also with `-` separators).
 pub fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    parse_hex_bytes::<6>(s).map_err(|_| format!("{s:?} is not a MAC address like 00:c0:17:12:34:56"))
+    parse_hex_bytes::<6>(s)
+        .map_err(|_| format!("{s:?} is not a MAC address like 00:c0:17:12:34:56"))
 }
 
 fn parse_oui(s: &str) -> Result<[u8; 3], String> {
@@ -215,7 +246,10 @@ fn parse_hex_bytes<const N: usize>(s: &str) -> Result<[u8; N]> {
 }
 
 pub fn format_mac(mac: &[u8]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -229,7 +263,11 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let cli = parse(&["eth0"]).unwrap();
-        let filter = cli.reflect.filter.to_filter(Some([2, 0, 0, 0, 0, 1])).unwrap();
+        let filter = cli
+            .reflect
+            .filter
+            .to_filter(Some([2, 0, 0, 0, 0, 1]))
+            .unwrap();
         assert_eq!(filter.dst_mac, DstMacFilter::Exact([2, 0, 0, 0, 0, 1]));
         assert_eq!(filter.src_oui, Some(NETALLY_OUI));
         assert_eq!(filter.udp_port, 3842);
@@ -242,23 +280,49 @@ mod tests {
     #[test]
     fn every_filter_flag_lands_in_the_filter() {
         let cli = parse(&[
-            "eth0", "--mode", "mac-ip", "--port", "0", "--oui", "00:1b:21", "--dst-mac", "02:00:00:00:00:09",
-            "--signatures", "rfc2544,y.1564", "--no-ipv6", "--no-vlan", "--json",
+            "eth0",
+            "--mode",
+            "mac-ip",
+            "--port",
+            "0",
+            "--oui",
+            "00:1b:21",
+            "--dst-mac",
+            "02:00:00:00:00:09",
+            "--signatures",
+            "rfc2544,y.1564",
+            "--no-ipv6",
+            "--no-vlan",
+            "--json",
         ])
         .unwrap();
-        let filter = cli.reflect.filter.to_filter(Some([2, 0, 0, 0, 0, 1])).unwrap();
+        let filter = cli
+            .reflect
+            .filter
+            .to_filter(Some([2, 0, 0, 0, 0, 1]))
+            .unwrap();
         assert_eq!(cli.reflect.filter.mode, Mode::MacIp);
         assert_eq!(filter.udp_port, 0);
         assert_eq!(filter.src_oui, Some([0x00, 0x1b, 0x21]));
         assert_eq!(filter.dst_mac, DstMacFilter::Exact([2, 0, 0, 0, 0, 9]));
-        assert!(filter.signatures.contains(Signature::Y1564) && !filter.signatures.contains(Signature::ProbeOt));
+        assert!(
+            filter.signatures.contains(Signature::Y1564)
+                && !filter.signatures.contains(Signature::ProbeOt)
+        );
         assert!(!filter.ipv6 && !filter.vlan);
         assert_eq!(cli.reflect.output.format(), Format::Json);
     }
 
     #[test]
     fn offline_mode_accepts_any_unicast_destination() {
-        let cli = parse(&["--read", "in.pcap", "--write", "out.pcap", "--no-oui-filter"]).unwrap();
+        let cli = parse(&[
+            "--read",
+            "in.pcap",
+            "--write",
+            "out.pcap",
+            "--no-oui-filter",
+        ])
+        .unwrap();
         let filter = cli.reflect.filter.to_filter(None).unwrap();
         assert_eq!(filter.dst_mac, DstMacFilter::AnyUnicast);
         assert_eq!(filter.src_oui, None);
@@ -270,11 +334,15 @@ mod tests {
         assert!(err.contains("expected mac, mac-ip or all"), "{err}");
         let err = parse(&["eth0", "--oui", "00:c0"]).unwrap_err().to_string();
         assert!(err.contains("not an OUI"), "{err}");
-        let err = parse(&["eth0", "--signatures", "ping"]).unwrap_err().to_string();
+        let err = parse(&["eth0", "--signatures", "ping"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown signature"), "{err}");
         let err = parse(&["--read", "in.pcap"]).unwrap_err().to_string();
         assert!(err.contains("--write"), "{err}");
-        let err = parse(&["eth0", "--stats-interval=-1"]).unwrap_err().to_string();
+        let err = parse(&["eth0", "--stats-interval=-1"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("out of range"), "{err}");
         let err = parse(&[]).unwrap_err().to_string();
         assert!(err.contains("IFACE"), "{err}");

@@ -2,6 +2,11 @@
 //! the JSON stats types ([`report::Event`]) and tests can drive each part.
 
 pub mod cli;
+pub mod live;
+#[cfg(target_os = "linux")]
+pub mod live_linux;
 pub mod offline;
 pub mod probe;
+#[cfg(target_os = "linux")]
+pub mod probe_linux;
 pub mod report;

@@ -2,6 +2,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use reflector::cli::{Cli, Command, ReflectArgs};
 use reflector::offline::reflect_file;
+use reflector::probe::ProbeArgs;
 use reflector::report::{PlatformInfo, Reporter};
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Some(Command::Probe(args)) => run_probe(args),
+        Some(Command::Probe(args)) => run_probe(&args),
         None => run_reflector(cli.reflect),
     };
     match outcome {
@@ -39,11 +40,39 @@ fn run_reflector(args: ReflectArgs) -> Result<ExitCode> {
         reporter.finish(&totals)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let interface = args.interface.clone().context("name an interface, or use --read/--write")?;
+    let interface = args
+        .interface
+        .clone()
+        .context("name an interface, or use --read/--write")?;
     live::run(&interface, &args)
 }
 
 #[cfg(target_os = "linux")]
 mod live {
     pub use reflector::live_linux::run;
+}
+
+#[cfg(target_os = "linux")]
+fn run_probe(args: &ProbeArgs) -> Result<ExitCode> {
+    let report = reflector::probe_linux::run(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(
+        if report.sent > 0 && report.lost == 0 && report.malformed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            // Scripts can tell "the reflector lost or mangled frames" from success.
+            ExitCode::from(2)
+        },
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_probe(_args: &ProbeArgs) -> Result<ExitCode> {
+    anyhow::bail!(
+        "`reflector probe` is available on Linux only; run the test head from a Linux machine"
+    )
 }

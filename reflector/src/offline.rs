@@ -12,7 +12,9 @@ pub enum OfflineError {
     Open { path: String, source: pcap::Error },
     #[error("cannot create {path}: {source}")]
     Create { path: String, source: pcap::Error },
-    #[error("{path} holds {linktype} frames; the reflector reads Ethernet (DLT_EN10MB) captures only")]
+    #[error(
+        "{path} holds {linktype} frames; the reflector reads Ethernet (DLT_EN10MB) captures only"
+    )]
     NotEthernet { path: String, linktype: String },
     #[error("reading capture: {0}")]
     Read(pcap::Error),
@@ -41,15 +43,33 @@ impl PcapFilePlatform {
 
     pub fn open(input: &Path, output: &Path) -> Result<Self, OfflineError> {
         let path = input.display().to_string();
-        let capture = Capture::from_file(input).map_err(|source| OfflineError::Open { path: path.clone(), source })?;
+        let capture = Capture::from_file(input).map_err(|source| OfflineError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let linktype = capture.get_datalink();
         if linktype != Linktype::ETHERNET {
-            let name = linktype.get_name().unwrap_or_else(|_| format!("link type {}", linktype.0));
-            return Err(OfflineError::NotEthernet { path, linktype: name });
+            let name = linktype
+                .get_name()
+                .unwrap_or_else(|_| format!("link type {}", linktype.0));
+            return Err(OfflineError::NotEthernet {
+                path,
+                linktype: name,
+            });
         }
-        let create = |source| OfflineError::Create { path: output.display().to_string(), source };
-        let output = Capture::dead(Linktype::ETHERNET).and_then(|dead| dead.savefile(output)).map_err(create)?;
-        Ok(PcapFilePlatform { input: capture, output, pool: Vec::new(), batch_size: Self::BATCH_SIZE })
+        let create = |source| OfflineError::Create {
+            path: output.display().to_string(),
+            source,
+        };
+        let output = Capture::dead(Linktype::ETHERNET)
+            .and_then(|dead| dead.savefile(output))
+            .map_err(create)?;
+        Ok(PcapFilePlatform {
+            input: capture,
+            output,
+            pool: Vec::new(),
+            batch_size: Self::BATCH_SIZE,
+        })
     }
 
     /// Flush the output file; call after the last batch.
@@ -80,7 +100,10 @@ impl Platform for PcapFilePlatform {
             let mut data = self.pool.pop().unwrap_or_default();
             data.clear();
             data.extend_from_slice(packet.data);
-            frames.push(OfflineFrame { header: *packet.header, data });
+            frames.push(OfflineFrame {
+                header: *packet.header,
+                data,
+            });
         }
         Ok(Flow::Open)
     }

@@ -131,7 +131,11 @@ impl ProbeFrames {
                 }
                 b
             }
-            _ => anyhow::bail!("--src-ip {} and --dst-ip {} must both be IPv4 or both IPv6", args.src_ip, args.dst_ip),
+            _ => anyhow::bail!(
+                "--src-ip {} and --dst-ip {} must both be IPv4 or both IPv6",
+                args.src_ip,
+                args.dst_ip
+            ),
         };
         builder.dst_port = args.port;
         builder.vlan_tags = match args.vlan.as_slice() {
@@ -148,15 +152,29 @@ impl ProbeFrames {
         let stamp_offset = args.signature.spec().min_payload().next_multiple_of(2);
         builder.payload.resize(stamp_offset + STAMP_LEN, 0);
         let wire_len = builder.build().len() + FCS_LEN;
-        let size = usize::from(args.size.unwrap_or(64)).max(if args.size.is_some() { 0 } else { wire_len });
+        let size = usize::from(args.size.unwrap_or(64)).max(if args.size.is_some() {
+            0
+        } else {
+            wire_len
+        });
         if wire_len > size {
-            anyhow::bail!("--size {size} is too small for this frame; it needs at least {wire_len} bytes");
+            anyhow::bail!(
+                "--size {size} is too small for this frame; it needs at least {wire_len} bytes"
+            );
         }
         let builder = builder.sized_for_wire(size);
         let template = builder.build();
-        let accept_all = Filter { src_oui: None, udp_port: 0, ..Filter::default() };
+        let accept_all = Filter {
+            src_oui: None,
+            udp_port: 0,
+            ..Filter::default()
+        };
         let layout = classify(&template, &accept_all)
-            .map_err(|reason| anyhow::anyhow!("the probe frame would be refused by a reflector ({reason}); check addresses"))?
+            .map_err(|reason| {
+                anyhow::anyhow!(
+                    "the probe frame would be refused by a reflector ({reason}); check addresses"
+                )
+            })?
             .layout;
         let mut expected_reflection = template.clone();
         reflect(&mut expected_reflection, &layout, args.mode);
@@ -189,7 +207,8 @@ impl ProbeFrames {
         let checksum_at = self.layout.l4 + UDP_CHECKSUM;
         // IPv4 may carry no UDP checksum; stamping must not invent one.
         if self.template_checksum != 0 {
-            let checksum = add_to_udp_checksum(self.template_checksum, ones_complement_sum(&stamp, 0));
+            let checksum =
+                add_to_udp_checksum(self.template_checksum, ones_complement_sum(&stamp, 0));
             frame[checksum_at..checksum_at + 2].copy_from_slice(&checksum.to_be_bytes());
         }
     }
@@ -208,11 +227,16 @@ impl ProbeFrames {
         // reflected template with this frame's stamp applied.
         scratch[self.stamp_at..self.stamp_at + STAMP_LEN].copy_from_slice(stamp);
         if self.template_checksum != 0 {
-            let checksum = add_to_udp_checksum(self.template_checksum, ones_complement_sum(stamp, 0));
+            let checksum =
+                add_to_udp_checksum(self.template_checksum, ones_complement_sum(stamp, 0));
             let at = self.layout.l4 + UDP_CHECKSUM;
             scratch[at..at + 2].copy_from_slice(&checksum.to_be_bytes());
         }
-        Some(if scratch.as_slice() == frame { Ok(seq) } else { Err(()) })
+        Some(if scratch.as_slice() == frame {
+            Ok(seq)
+        } else {
+            Err(())
+        })
     }
 }
 
@@ -266,7 +290,13 @@ impl SequenceTracker {
 }
 
 /// Combine tracker and timing into the final report.
-pub fn report(sent: u64, tracker: &SequenceTracker, malformed: u64, rtt: &Histogram, send_seconds: f64) -> ProbeReport {
+pub fn report(
+    sent: u64,
+    tracker: &SequenceTracker,
+    malformed: u64,
+    rtt: &Histogram,
+    send_seconds: f64,
+) -> ProbeReport {
     ProbeReport {
         sent,
         received: tracker.received,
@@ -276,17 +306,36 @@ pub fn report(sent: u64, tracker: &SequenceTracker, malformed: u64, rtt: &Histog
         malformed,
         rtt_ns: rtt.percentiles(),
         send_seconds,
-        tx_pps: if send_seconds > 0.0 { sent as f64 / send_seconds } else { 0.0 },
+        tx_pps: if send_seconds > 0.0 {
+            sent as f64 / send_seconds
+        } else {
+            0.0
+        },
     }
 }
 
 impl std::fmt::Display for ProbeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let us = |ns: u64| ns as f64 / 1000.0;
-        writeln!(f, "sent {} in {:.2}s ({:.0} pps)", self.sent, self.send_seconds, self.tx_pps)?;
-        writeln!(f, "received {}  lost {}  reordered {}  duplicated {}  malformed {}", self.received, self.lost, self.reordered, self.duplicated, self.malformed)?;
+        writeln!(
+            f,
+            "sent {} in {:.2}s ({:.0} pps)",
+            self.sent, self.send_seconds, self.tx_pps
+        )?;
+        writeln!(
+            f,
+            "received {}  lost {}  reordered {}  duplicated {}  malformed {}",
+            self.received, self.lost, self.reordered, self.duplicated, self.malformed
+        )?;
         let r = &self.rtt_ns;
-        write!(f, "rtt us: min {:.1}  p50 {:.1}  p99 {:.1}  max {:.1}", us(r.min), us(r.p50), us(r.p99), us(r.max))
+        write!(
+            f,
+            "rtt us: min {:.1}  p50 {:.1}  p99 {:.1}  max {:.1}",
+            us(r.min),
+            us(r.p50),
+            us(r.p99),
+            us(r.max)
+        )
     }
 }
 
@@ -299,7 +348,11 @@ pub fn describe(args: &ProbeArgs, src_mac: &MacAddr, frame_len: usize) -> String
         args.interface,
         args.signature,
         frame_len + FCS_LEN,
-        if args.rate == 0 { "as fast as possible".to_owned() } else { format!("{} pps", args.rate) }
+        if args.rate == 0 {
+            "as fast as possible".to_owned()
+        } else {
+            format!("{} pps", args.rate)
+        }
     )
 }
 
@@ -317,25 +370,37 @@ mod tests {
 
     fn args(extra: &[&str]) -> ProbeArgs {
         let base = ["probe", "veth0", "--to", "02:52:45:46:4c:01"];
-        Wrapper::try_parse_from(base.iter().chain(extra)).unwrap().args
+        Wrapper::try_parse_from(base.iter().chain(extra))
+            .unwrap()
+            .args
     }
 
     /// Reflect a stamped frame the way the real reflector does and check the probe
     /// recognises it, for each mode, IP version and tag count.
     #[test]
     fn stamped_frames_are_accepted_by_the_reflector_and_recognised_back() {
-        for extra in [&[][..], &["--src-ip", "2001:db8::1", "--dst-ip", "2001:db8::2"], &["--vlan", "10,20"], &["--signature", "rfc2544", "--size", "1518"]] {
+        for extra in [
+            &[][..],
+            &["--src-ip", "2001:db8::1", "--dst-ip", "2001:db8::2"],
+            &["--vlan", "10,20"],
+            &["--signature", "rfc2544", "--size", "1518"],
+        ] {
             for mode in Mode::ALL {
                 let mut a = args(extra);
                 a.mode = mode;
                 let frames = ProbeFrames::new(&a, HEAD_MAC).unwrap();
                 let mut frame = Vec::new();
                 frames.stamp(&mut frame, 0xDEAD_BEEF);
-                let accepted = classify(&frame, &reference_filter()).expect("reflector accepts probe frames");
+                let accepted =
+                    classify(&frame, &reference_filter()).expect("reflector accepts probe frames");
                 assert_eq!(accepted.signature, a.signature);
                 reflect(&mut frame, &accepted.layout, mode);
                 let mut scratch = Vec::new();
-                assert_eq!(frames.check_reflection(&frame, &mut scratch), Some(Ok(0xDEAD_BEEF)), "{extra:?} {mode}");
+                assert_eq!(
+                    frames.check_reflection(&frame, &mut scratch),
+                    Some(Ok(0xDEAD_BEEF)),
+                    "{extra:?} {mode}"
+                );
             }
         }
     }
@@ -357,7 +422,17 @@ mod tests {
     fn a_64_byte_ito_frame_fits_the_stamp_and_bigger_frames_grow_the_default() {
         let frames = ProbeFrames::new(&args(&[]), HEAD_MAC).unwrap();
         assert_eq!(frames.len() + FCS_LEN, 64);
-        let v6 = ProbeFrames::new(&args(&["--src-ip", "2001:db8::1", "--dst-ip", "2001:db8::2", "--vlan", "7"]), HEAD_MAC);
+        let v6 = ProbeFrames::new(
+            &args(&[
+                "--src-ip",
+                "2001:db8::1",
+                "--dst-ip",
+                "2001:db8::2",
+                "--vlan",
+                "7",
+            ]),
+            HEAD_MAC,
+        );
         assert_eq!(v6.unwrap().len() + FCS_LEN, 14 + 4 + 40 + 8 + 18 + FCS_LEN);
     }
 
@@ -381,16 +456,35 @@ mod tests {
 
     #[test]
     fn bad_probe_settings_are_explained() {
-        let err = ProbeFrames::new(&args(&["--dst-ip", "2001:db8::2"]), HEAD_MAC).err().unwrap().to_string();
-        assert!(err.contains("both be IPv4 or both IPv6"), "{err}");
-        let err = ProbeFrames::new(&args(&["--vlan", "1,2,3"]), HEAD_MAC).err().unwrap().to_string();
-        assert!(err.contains("at most two"), "{err}");
-        let err = ProbeFrames::new(&args(&["--src-ip", "2001:db8::1", "--dst-ip", "2001:db8::2", "--size", "64"]), HEAD_MAC)
+        let err = ProbeFrames::new(&args(&["--dst-ip", "2001:db8::2"]), HEAD_MAC)
             .err()
             .unwrap()
             .to_string();
+        assert!(err.contains("both be IPv4 or both IPv6"), "{err}");
+        let err = ProbeFrames::new(&args(&["--vlan", "1,2,3"]), HEAD_MAC)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("at most two"), "{err}");
+        let err = ProbeFrames::new(
+            &args(&[
+                "--src-ip",
+                "2001:db8::1",
+                "--dst-ip",
+                "2001:db8::2",
+                "--size",
+                "64",
+            ]),
+            HEAD_MAC,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("too small"), "{err}");
-        let err = ProbeFrames::new(&args(&["--dst-ip", "224.0.0.1"]), HEAD_MAC).err().unwrap().to_string();
+        let err = ProbeFrames::new(&args(&["--dst-ip", "224.0.0.1"]), HEAD_MAC)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("dst_ip_invalid"), "{err}");
     }
 
@@ -402,6 +496,9 @@ mod tests {
         }
         assert!(!t.record(10), "outside the run");
         let r = report(10, &t, 0, &Histogram::default(), 1.0);
-        assert_eq!((r.received, r.lost, r.reordered, r.duplicated), (5, 5, 1, 1));
+        assert_eq!(
+            (r.received, r.lost, r.reordered, r.duplicated),
+            (5, 5, 1, 1)
+        );
     }
 }

@@ -48,9 +48,19 @@ impl Rates {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started { platform: PlatformInfo },
-    Stats { elapsed_s: f64, rates: Rates, counters: Counters },
-    Final { elapsed_s: f64, rates: Rates, counters: Counters },
+    Started {
+        platform: PlatformInfo,
+    },
+    Stats {
+        elapsed_s: f64,
+        rates: Rates,
+        counters: Counters,
+    },
+    Final {
+        elapsed_s: f64,
+        rates: Rates,
+        counters: Counters,
+    },
 }
 
 /// Prints statistics in the chosen format.
@@ -66,19 +76,43 @@ pub struct Reporter<W: Write> {
 impl<W: Write> Reporter<W> {
     pub fn new(out: W, format: Format) -> Self {
         let now = Instant::now();
-        Reporter { out, format, start: now, last: Counters::default(), last_at: now, csv_header_done: false }
+        Reporter {
+            out,
+            format,
+            start: now,
+            last: Counters::default(),
+            last_at: now,
+            csv_header_done: false,
+        }
     }
 
     pub fn started(&mut self, platform: &PlatformInfo) -> std::io::Result<()> {
         match self.format {
-            Format::Json => self.json(&Event::Started { platform: platform.clone() }),
+            Format::Json => self.json(&Event::Started {
+                platform: platform.clone(),
+            }),
             Format::Csv => Ok(()),
             Format::Human => {
                 let mut detail = vec![platform.backend.clone()];
                 detail.extend(platform.xdp_mode.as_ref().map(|m| format!("xdp {m}")));
-                detail.extend(platform.zero_copy.map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()));
-                detail.extend(platform.busy_poll.filter(|b| *b).map(|_| "busy-poll".to_owned()));
-                writeln!(self.out, "reflecting on {} ({}), {} queue(s)", platform.interface, detail.join(", "), platform.queues)
+                detail.extend(
+                    platform
+                        .zero_copy
+                        .map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()),
+                );
+                detail.extend(
+                    platform
+                        .busy_poll
+                        .filter(|b| *b)
+                        .map(|_| "busy-poll".to_owned()),
+                );
+                writeln!(
+                    self.out,
+                    "reflecting on {} ({}), {} queue(s)",
+                    platform.interface,
+                    detail.join(", "),
+                    platform.queues
+                )
             }
         }
     }
@@ -91,7 +125,11 @@ impl<W: Write> Reporter<W> {
         self.last = *now;
         self.last_at = at;
         match self.format {
-            Format::Json => self.json(&Event::Stats { elapsed_s, rates, counters: *now }),
+            Format::Json => self.json(&Event::Stats {
+                elapsed_s,
+                rates,
+                counters: *now,
+            }),
             Format::Csv => self.csv_row(elapsed_s, &rates, now),
             Format::Human => {
                 let signatures: Vec<String> = Signature::ALL
@@ -120,19 +158,41 @@ impl<W: Write> Reporter<W> {
         let rates = Rates::between(&Counters::default(), totals, elapsed);
         let elapsed_s = elapsed.as_secs_f64();
         match self.format {
-            Format::Json => self.json(&Event::Final { elapsed_s, rates, counters: *totals }),
+            Format::Json => self.json(&Event::Final {
+                elapsed_s,
+                rates,
+                counters: *totals,
+            }),
             Format::Csv => self.csv_row(elapsed_s, &rates, totals),
             Format::Human => {
                 writeln!(self.out, "totals after {elapsed_s:.1}s:")?;
-                writeln!(self.out, "  received   {:>12}  ({} bytes)", totals.received, totals.rx_bytes)?;
-                writeln!(self.out, "  reflected  {:>12}  ({} bytes)", totals.reflected, totals.tx_bytes)?;
+                writeln!(
+                    self.out,
+                    "  received   {:>12}  ({} bytes)",
+                    totals.received, totals.rx_bytes
+                )?;
+                writeln!(
+                    self.out,
+                    "  reflected  {:>12}  ({} bytes)",
+                    totals.reflected, totals.tx_bytes
+                )?;
                 writeln!(self.out, "  rejected   {:>12}", totals.rejected())?;
                 writeln!(self.out, "  tx errors  {:>12}", totals.tx_errors)?;
                 for s in Signature::ALL.iter().filter(|s| totals.signature(**s) > 0) {
-                    writeln!(self.out, "  signature {:<10} {:>10}", s.name(), totals.signature(*s))?;
+                    writeln!(
+                        self.out,
+                        "  signature {:<10} {:>10}",
+                        s.name(),
+                        totals.signature(*s)
+                    )?;
                 }
                 for r in Reject::ALL.iter().filter(|r| totals.reject(**r) > 0) {
-                    writeln!(self.out, "  rejected  {:<20} {:>10}", r.name(), totals.reject(*r))?;
+                    writeln!(
+                        self.out,
+                        "  rejected  {:<20} {:>10}",
+                        r.name(),
+                        totals.reject(*r)
+                    )?;
                 }
                 Ok(())
             }
@@ -148,10 +208,20 @@ impl<W: Write> Reporter<W> {
 
     fn csv_row(&mut self, elapsed_s: f64, rates: &Rates, c: &Counters) -> std::io::Result<()> {
         if !self.csv_header_done {
-            let mut header: Vec<String> =
-                ["elapsed_s", "rx_pps", "tx_pps", "tx_mbps", "received", "reflected", "rejected", "tx_errors", "rx_bytes", "tx_bytes"]
-                    .map(String::from)
-                    .to_vec();
+            let mut header: Vec<String> = [
+                "elapsed_s",
+                "rx_pps",
+                "tx_pps",
+                "tx_mbps",
+                "received",
+                "reflected",
+                "rejected",
+                "tx_errors",
+                "rx_bytes",
+                "tx_bytes",
+            ]
+            .map(String::from)
+            .to_vec();
             header.extend(Signature::ALL.iter().map(|s| format!("sig_{}", s.name())));
             header.extend(Reject::ALL.iter().map(|r| format!("rej_{}", r.name())));
             writeln!(self.out, "{}", header.join(","))?;
@@ -163,7 +233,17 @@ impl<W: Write> Reporter<W> {
             format!("{:.0}", rates.tx_pps),
             format!("{:.3}", rates.tx_mbps),
         ];
-        row.extend([c.received, c.reflected, c.rejected(), c.tx_errors, c.rx_bytes, c.tx_bytes].map(|v| v.to_string()));
+        row.extend(
+            [
+                c.received,
+                c.reflected,
+                c.rejected(),
+                c.tx_errors,
+                c.rx_bytes,
+                c.tx_bytes,
+            ]
+            .map(|v| v.to_string()),
+        );
         row.extend(Signature::ALL.iter().map(|s| c.signature(*s).to_string()));
         row.extend(Reject::ALL.iter().map(|r| c.reject(*r).to_string()));
         writeln!(self.out, "{}", row.join(","))?;
@@ -184,7 +264,12 @@ mod tests {
     use super::*;
 
     fn counters(received: u64) -> Counters {
-        let mut c = Counters { received, reflected: received - 1, tx_bytes: (received - 1) * 60, ..Counters::default() };
+        let mut c = Counters {
+            received,
+            reflected: received - 1,
+            tx_bytes: (received - 1) * 60,
+            ..Counters::default()
+        };
         c.per_signature[Signature::Rfc2544.index()] = received - 1;
         c.per_reject[Reject::NoSignature.index()] = 1;
         c
@@ -194,15 +279,26 @@ mod tests {
     fn json_lines_parse_back_into_events() {
         let mut out = Vec::new();
         let mut reporter = Reporter::new(&mut out, Format::Json);
-        reporter.started(&PlatformInfo { backend: "pcap".into(), queues: 1, ..Default::default() }).unwrap();
+        reporter
+            .started(&PlatformInfo {
+                backend: "pcap".into(),
+                queues: 1,
+                ..Default::default()
+            })
+            .unwrap();
         reporter.tick(&counters(11)).unwrap();
         reporter.finish(&counters(21)).unwrap();
-        let events: Vec<Event> =
-            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let events: Vec<Event> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert!(matches!(&events[0], Event::Started { platform } if platform.backend == "pcap"));
         assert!(matches!(&events[1], Event::Stats { counters, .. } if counters.received == 11));
         match &events[2] {
-            Event::Final { counters, rates, .. } => {
+            Event::Final {
+                counters, rates, ..
+            } => {
                 assert_eq!(counters.signature(Signature::Rfc2544), 20);
                 assert!(rates.tx_pps > 0.0);
             }

@@ -1,7 +1,9 @@
 //! `reflector --read in.pcap --write out.pcap` end to end: the real binary, real pcap
 //! files, the hand-written NetAlly capture and the whole reference table.
 
-use dataplane::reference::{reference_filter, reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
+use dataplane::reference::{
+    reference_filter, reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED,
+};
 use dataplane::{classify, reflect, Mode};
 use pcap::{Capture, Linktype, Packet, PacketHeader};
 use reflector::report::Event;
@@ -12,7 +14,10 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>], linktype: Linktype) {
     let mut out = Capture::dead(linktype).unwrap().savefile(path).unwrap();
     for (i, frame) in frames.iter().enumerate() {
         let header = PacketHeader {
-            ts: libc::timeval { tv_sec: 1_700_000_000 + i as libc::time_t, tv_usec: 0 },
+            ts: libc::timeval {
+                tv_sec: 1_700_000_000 + i as libc::time_t,
+                tv_usec: 0,
+            },
             caplen: frame.len() as u32,
             len: frame.len() as u32,
         };
@@ -25,22 +30,38 @@ fn read_pcap(path: &Path) -> Vec<(i64, Vec<u8>)> {
     let mut cap = Capture::from_file(path).unwrap();
     let mut frames = Vec::new();
     while let Ok(packet) = cap.next_packet() {
-        frames.push((packet.header.ts.tv_sec as i64, packet.data.to_vec()));
+        frames.push((packet.header.ts.tv_sec, packet.data.to_vec()));
     }
     frames
 }
 
 fn reflector(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reflector")).args(args).output().expect("reflector binary runs")
+    Command::new(env!("CARGO_BIN_EXE_reflector"))
+        .args(args)
+        .output()
+        .expect("reflector binary runs")
 }
 
 #[test]
 fn netally_capture_comes_out_correctly_swapped() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
-    write_pcap(&input, &[NETALLY_PROBEOT_FRAME.to_vec()], Linktype::ETHERNET);
-    let run = reflector(&["--read", input.to_str().unwrap(), "--write", output.to_str().unwrap()]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    write_pcap(
+        &input,
+        &[NETALLY_PROBEOT_FRAME.to_vec()],
+        Linktype::ETHERNET,
+    );
+    let run = reflector(&[
+        "--read",
+        input.to_str().unwrap(),
+        "--write",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let frames = read_pcap(&output);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].1, NETALLY_PROBEOT_REFLECTED.to_vec());
@@ -53,14 +74,28 @@ fn only_accepted_frames_are_written_and_totals_match() {
     let (input, output) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
     // Frames judged under the default filter (with an explicit --dst-mac to match it).
     let filter = reference_filter();
-    let reference: Vec<_> = reference_frames().into_iter().filter(|f| f.filter == filter && !f.bytes.is_empty()).collect();
+    let reference: Vec<_> = reference_frames()
+        .into_iter()
+        .filter(|f| f.filter == filter && !f.bytes.is_empty())
+        .collect();
     let bytes: Vec<Vec<u8>> = reference.iter().map(|f| f.bytes.clone()).collect();
     write_pcap(&input, &bytes, Linktype::ETHERNET);
     let run = reflector(&[
-        "--read", input.to_str().unwrap(), "--write", output.to_str().unwrap(),
-        "--dst-mac", "02:52:45:46:4c:01", "--mode", "mac-ip", "--json",
+        "--read",
+        input.to_str().unwrap(),
+        "--write",
+        output.to_str().unwrap(),
+        "--dst-mac",
+        "02:52:45:46:4c:01",
+        "--mode",
+        "mac-ip",
+        "--json",
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 
     let expected: Vec<Vec<u8>> = reference
         .iter()
@@ -91,15 +126,35 @@ fn only_accepted_frames_are_written_and_totals_match() {
 fn bad_files_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.pcap");
-    let missing = reflector(&["--read", "/nonexistent/in.pcap", "--write", output.to_str().unwrap()]);
+    let missing = reflector(&[
+        "--read",
+        "/nonexistent/in.pcap",
+        "--write",
+        output.to_str().unwrap(),
+    ]);
     assert!(!missing.status.success());
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("cannot open capture /nonexistent/in.pcap"), "{stderr}");
+    assert!(
+        stderr.contains("cannot open capture /nonexistent/in.pcap"),
+        "{stderr}"
+    );
 
     let raw_ip = dir.path().join("raw.pcap");
-    write_pcap(&raw_ip, &[NETALLY_PROBEOT_FRAME[14..].to_vec()], Linktype(101));
-    let wrong_link = reflector(&["--read", raw_ip.to_str().unwrap(), "--write", output.to_str().unwrap()]);
+    write_pcap(
+        &raw_ip,
+        &[NETALLY_PROBEOT_FRAME[14..].to_vec()],
+        Linktype(101),
+    );
+    let wrong_link = reflector(&[
+        "--read",
+        raw_ip.to_str().unwrap(),
+        "--write",
+        output.to_str().unwrap(),
+    ]);
     assert!(!wrong_link.status.success());
     let stderr = String::from_utf8_lossy(&wrong_link.stderr);
-    assert!(stderr.contains("Ethernet (DLT_EN10MB) captures only"), "{stderr}");
+    assert!(
+        stderr.contains("Ethernet (DLT_EN10MB) captures only"),
+        "{stderr}"
+    );
 }

@@ -64,7 +64,9 @@ impl XdpFilter {
             .as_deref_mut()
             .expect("reflector.bpf.c has read-only data (cfg)")
             .cfg = cfg;
-        let skel = open.load().map_err(bpf_error("load the XDP program into the kernel"))?;
+        let skel = open
+            .load()
+            .map_err(bpf_error("load the XDP program into the kernel"))?;
         Ok(XdpFilter { skel })
     }
 
@@ -76,7 +78,10 @@ impl XdpFilter {
     /// Send test frames that arrive on RX queue `queue` to the AF_XDP socket `socket`.
     pub fn register_socket(&self, queue: u32, socket: BorrowedFd<'_>) -> Result<()> {
         if queue >= MAX_QUEUES {
-            return Err(Error::QueueOutOfRange { queue, max: MAX_QUEUES });
+            return Err(Error::QueueOutOfRange {
+                queue,
+                max: MAX_QUEUES,
+            });
         }
         let fd = socket.as_raw_fd() as u32;
         self.skel
@@ -111,8 +116,10 @@ impl XdpFilter {
     /// Run the program once on `frame` in the kernel (BPF_PROG_TEST_RUN) and return the
     /// XDP action. The verdict counters record the decision as for a received frame.
     pub fn test_run(&self, frame: &[u8]) -> Result<u32> {
-        let mut input = ProgramInput::default();
-        input.data_in = Some(frame);
+        let input = ProgramInput {
+            data_in: Some(frame),
+            ..ProgramInput::default()
+        };
         let output = self
             .skel
             .progs

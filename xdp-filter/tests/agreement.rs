@@ -31,11 +31,20 @@ enum KernelVerdict {
 
 fn kernel_verdict(program: &XdpFilter, frame: &[u8]) -> KernelVerdict {
     let before = program.verdicts().expect("read verdicts");
-    let action = program.test_run(frame).expect("BPF_PROG_TEST_RUN (are you root?)");
-    assert_eq!(action, XDP_PASS, "without a socket every frame must reach the stack");
+    let action = program
+        .test_run(frame)
+        .expect("BPF_PROG_TEST_RUN (are you root?)");
+    assert_eq!(
+        action, XDP_PASS,
+        "without a socket every frame must reach the stack"
+    );
     let after = program.verdicts().expect("read verdicts");
     let changed = diff(&before, &after);
-    assert_eq!(changed.len(), 1, "exactly one verdict counter must move, got {changed:?}");
+    assert_eq!(
+        changed.len(),
+        1,
+        "exactly one verdict counter must move, got {changed:?}"
+    );
     changed.into_iter().next().unwrap()
 }
 
@@ -67,7 +76,7 @@ impl Programs {
             return &self.0[i].1;
         }
         let program = XdpFilter::load(filter).expect("load the XDP program (are you root?)");
-        self.0.push((filter.clone(), program));
+        self.0.push((*filter, program));
         &self.0.last().unwrap().1
     }
 }
@@ -93,7 +102,10 @@ fn xdp_program_agrees_with_rust_on_every_reference_frame() {
         );
         checked += 1;
     }
-    assert!(checked >= 60, "only {checked} reference frames were checked");
+    assert!(
+        checked >= 60,
+        "only {checked} reference frames were checked"
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so a failure reproduces.
@@ -171,5 +183,8 @@ fn xdp_program_agrees_with_rust_on_mutated_frames() {
     }
     // Mutations mostly break frames, but some must stay acceptable for the comparison
     // to cover the accept path too.
-    assert!(accepted > 100, "only {accepted} mutated frames were acceptable");
+    assert!(
+        accepted > 100,
+        "only {accepted} mutated frames were acceptable"
+    );
 }

@@ -1,0 +1,293 @@
+//! AF_PACKET: raw Ethernet frames through the kernel's socket layer.
+//!
+//! Used where AF_XDP is not the point: the test head (`reflector probe`) sends and
+//! receives through a [`PacketSocket`], and [`AfPacketPlatform`] is the classic
+//! reflector design the rig benchmark measures AF_XDP against. Frames are moved in
+//! batches with recvmmsg/sendmmsg; each is copied once in and once out by the kernel.
+
+use crate::{iface, Error, Result};
+use dataplane::{Flow, Platform};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Frames per recvmmsg/sendmmsg call.
+pub const BATCH: usize = 64;
+/// Room per frame: any Ethernet frame up to a 9000-byte jumbo.
+pub const SLOT_LEN: usize = 9216;
+
+/// A raw socket bound to one interface, seeing every EtherType.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifname: String,
+}
+
+impl PacketSocket {
+    /// Open and bind. Frames this socket sends are not received back by it.
+    pub fn open(ifname: &str) -> Result<PacketSocket> {
+        let error = |what: &'static str| {
+            let ifname = ifname.to_owned();
+            move |source: io::Error| Error::Packet {
+                ifname,
+                what,
+                source,
+            }
+        };
+        let ifindex = iface::ifindex(ifname)?;
+        let protocol = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                protocol.into(),
+            )
+        };
+        if fd < 0 {
+            return Err(error("open it (needs root or CAP_NET_RAW)")(
+                io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `fd` was just created and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let socket = PacketSocket {
+            fd,
+            ifname: ifname.to_owned(),
+        };
+        // Our own transmissions would otherwise come back as received frames.
+        const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+        socket
+            .set_option(libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            .map_err(error("ignore outgoing frames"))?;
+        // Skip the qdisc layer: frames go straight to the driver, as a reflector wants.
+        socket
+            .set_option(libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)
+            .map_err(error("bypass the qdisc"))?;
+        socket
+            .set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, 8 << 20)
+            .map_err(error("size the receive buffer"))?;
+
+        // SAFETY: all-zero is a valid sockaddr_ll; the fields that matter are set below.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol;
+        addr.sll_ifindex = ifindex as i32;
+        // SAFETY: `addr` is a valid sockaddr_ll and the length passed is its size.
+        let rc = unsafe {
+            libc::bind(
+                socket.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(error("bind it to the interface")(io::Error::last_os_error()));
+        }
+        Ok(socket)
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    fn set_option(
+        &self,
+        level: libc::c_int,
+        option: libc::c_int,
+        value: libc::c_int,
+    ) -> io::Result<()> {
+        // SAFETY: `value` is a valid c_int for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Wait up to `timeout_ms` for a frame to arrive. Returns whether one is waiting.
+    pub fn wait_readable(&self, timeout_ms: i32) -> io::Result<bool> {
+        let mut pollfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        match unsafe { libc::poll(&mut pollfd, 1, timeout_ms) } {
+            n if n > 0 => Ok(true),
+            0 => Ok(false),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Receive up to `lens.len()` (at most [`BATCH`]) waiting frames without blocking:
+    /// frame `i` lands in `slots[i * SLOT_LEN..]` and its length in `lens[i]`.
+    pub fn recv_many(&self, slots: &mut [u8], lens: &mut [usize]) -> io::Result<usize> {
+        let count = lens.len().min(BATCH).min(slots.len() / SLOT_LEN);
+        // SAFETY: all-zero iovec/mmsghdr values are valid (null pointers, zero lengths);
+        // the used entries are filled in below.
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (i, (iov, header)) in iovecs
+            .iter_mut()
+            .zip(headers.iter_mut())
+            .take(count)
+            .enumerate()
+        {
+            iov.iov_base = slots[i * SLOT_LEN..].as_mut_ptr().cast();
+            iov.iov_len = SLOT_LEN;
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at one iovec covering a distinct SLOT_LEN-byte
+        // region of `slots`, all of which outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                headers.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for (len, header) in lens.iter_mut().zip(&headers[..n]) {
+            // A frame larger than a slot is cut; MSG_TRUNC marks it so nobody reflects it.
+            *len = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                0
+            } else {
+                header.msg_len as usize
+            };
+        }
+        Ok(n)
+    }
+
+    /// Transmit `frames` with one sendmmsg(2). Returns how many the kernel took; a full
+    /// device queue (ENOBUFS/EAGAIN) takes none and is not an error.
+    pub fn send_many<'a>(&self, frames: impl IntoIterator<Item = &'a [u8]>) -> io::Result<usize> {
+        // SAFETY: all-zero iovec/mmsghdr values are valid; used entries are set below.
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut count = 0;
+        for ((frame, iov), header) in frames
+            .into_iter()
+            .zip(iovecs.iter_mut())
+            .zip(headers.iter_mut())
+        {
+            iov.iov_base = frame.as_ptr() as *mut libc::c_void;
+            iov.iov_len = frame.len();
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        // SAFETY: each header points at one iovec over a live frame; the kernel only
+        // reads through them.
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                headers.as_mut_ptr(),
+                count as libc::c_uint,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => Ok(0),
+                _ => Err(e),
+            };
+        }
+        Ok(n as usize)
+    }
+}
+
+/// A reflector platform over one [`PacketSocket`]: the classic design, kept as the
+/// benchmark's baseline and as a fallback where XDP is unavailable.
+pub struct AfPacketPlatform {
+    socket: PacketSocket,
+    slots: Vec<u8>,
+    lens: [usize; BATCH],
+}
+
+impl AfPacketPlatform {
+    pub fn open(ifname: &str) -> Result<AfPacketPlatform> {
+        Ok(AfPacketPlatform {
+            socket: PacketSocket::open(ifname)?,
+            slots: vec![0; BATCH * SLOT_LEN],
+            lens: [0; BATCH],
+        })
+    }
+
+    fn slot(&mut self, index: usize) -> &mut [u8] {
+        let start = index * SLOT_LEN;
+        &mut self.slots[start..start + self.lens[index]]
+    }
+}
+
+/// Idle wait in `recv_batch`, as for AF_XDP.
+const IDLE_POLL_MS: i32 = 100;
+
+impl Platform for AfPacketPlatform {
+    /// The slot index in this batch.
+    type Frame = usize;
+    type Error = io::Error;
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn recv_batch(&mut self, frames: &mut Vec<usize>) -> io::Result<Flow> {
+        let mut n = self.socket.recv_many(&mut self.slots, &mut self.lens)?;
+        if n == 0 && self.socket.wait_readable(IDLE_POLL_MS)? {
+            n = self.socket.recv_many(&mut self.slots, &mut self.lens)?;
+        }
+        frames.extend(0..n);
+        Ok(Flow::Open)
+    }
+
+    fn with_frame<R>(&mut self, frame: &mut usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        f(self.slot(*frame))
+    }
+
+    fn send_batch(&mut self, frames: &mut Vec<usize>) -> io::Result<usize> {
+        let slots = &self.slots;
+        let lens = &self.lens;
+        let sent = self.socket.send_many(
+            frames
+                .iter()
+                .map(|&i| &slots[i * SLOT_LEN..i * SLOT_LEN + lens[i]]),
+        )?;
+        frames.clear();
+        Ok(sent)
+    }
+
+    fn release_batch(&mut self, frames: &mut Vec<usize>) {
+        frames.clear();
+    }
+}

@@ -1,0 +1,97 @@
+//! A live reflector's kernel state on one interface: the XDP filter, its link and one
+//! AF_XDP socket per RX queue. Dropping the session detaches the program (and the
+//! kernel does the same if the process dies).
+
+use crate::iface;
+use crate::xsk::{AfXdpPlatform, SocketOptions};
+use crate::{Error, Result};
+use dataplane::Filter;
+use xdp_filter::{AttachMode, Verdicts, XdpFilter, XdpLink, XdpMode};
+
+/// What to set up.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// Queues to serve, starting at 0; `None`: every RX queue of the interface.
+    pub queues: Option<u32>,
+    pub attach: AttachMode,
+    pub socket: SocketOptions,
+}
+
+/// The modes the kernel granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub ifname: String,
+    pub xdp_mode: XdpMode,
+    pub zero_copy: bool,
+    pub busy_poll: bool,
+    pub queues: u32,
+}
+
+/// The XDP program attached to an interface, steering test frames to the sockets.
+pub struct XdpSession {
+    program: XdpFilter,
+    /// Held, never read: dropping it detaches the program.
+    _link: XdpLink,
+    info: SessionInfo,
+}
+
+impl XdpSession {
+    /// Prepare the process (privileges, memlock, bpffs), load and attach the filter,
+    /// and open one socket per queue. The sockets are returned for the workers.
+    pub fn open(
+        ifname: &str,
+        filter: &Filter,
+        options: &SessionOptions,
+    ) -> Result<(XdpSession, Vec<AfXdpPlatform>)> {
+        iface::check_af_xdp_privileges()?;
+        iface::raise_memlock_limit()?;
+        iface::ensure_bpffs()?;
+        let ifindex = iface::ifindex(ifname)?;
+        let available = iface::rx_queue_count(ifname)?;
+        let queues = options.queues.unwrap_or(available);
+        if queues == 0 || queues > available {
+            return Err(Error::NoSuchQueue {
+                ifname: ifname.to_owned(),
+                queue: queues.saturating_sub(1),
+                available,
+            });
+        }
+
+        let program = XdpFilter::load(filter)?;
+        // Sockets first, program second: a test frame that arrives in between finds no
+        // socket and goes to the stack instead of being dropped.
+        let sockets = (0..queues)
+            .map(|queue| AfXdpPlatform::open(ifname, queue, options.socket))
+            .collect::<Result<Vec<_>>>()?;
+        for socket in &sockets {
+            program.register_socket(socket.queue(), socket.fd())?;
+        }
+        let link = program.attach(ifindex, options.attach)?;
+        let info = SessionInfo {
+            ifname: ifname.to_owned(),
+            xdp_mode: link.mode(),
+            zero_copy: sockets.iter().all(AfXdpPlatform::is_zero_copy),
+            busy_poll: options.socket.busy_poll,
+            queues,
+        };
+        tracing::info!(?info, "XDP session open");
+        Ok((
+            XdpSession {
+                program,
+                _link: link,
+                info,
+            },
+            sockets,
+        ))
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The XDP program's verdicts: the frames it rejected never reach a worker, so
+    /// these are part of the reflector's statistics.
+    pub fn verdicts(&self) -> Result<Verdicts> {
+        Ok(self.program.verdicts()?)
+    }
+}

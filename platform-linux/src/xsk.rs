@@ -1,0 +1,329 @@
+//! One AF_XDP socket, its UMEM and its four rings, as a [`Platform`].
+//!
+//! Frame ownership moves between user space and the kernel through the rings:
+//!
+//! ```text
+//!   free list ──fill──▶ kernel RX ──rx──▶ worker ──tx──▶ kernel TX ──completion──▶ free list
+//!                                           └──────── release (rejected) ─────────────┘
+//! ```
+//!
+//! Every frame is always in exactly one place, so none is ever lost or handed out twice.
+//! The worker reflects frames inside the UMEM, so a received frame goes back out without
+//! a copy; in zero-copy mode the NIC DMAs straight into and out of it.
+
+use crate::{Error, Result};
+use dataplane::{Flow, Platform};
+use std::ffi::CString;
+use std::io;
+use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// Frames per UMEM. Twice the ring size, so the fill ring can be kept full while a
+/// ring's worth of frames is in flight on the TX side.
+const FRAME_COUNT: u32 = 4096;
+/// Entries per ring (fill, completion, RX, TX).
+const RING_SIZE: u32 = 2048;
+/// 4 KiB frames hold anything up to the ~3.5 KB a single-buffer XDP program accepts.
+const FRAME_SIZE: u32 = 4096;
+/// Frames per `recv_batch`.
+const BATCH: usize = 64;
+/// How long `recv_batch` sleeps in poll(2) when no frame is waiting. Short enough for a
+/// prompt shutdown, long enough that an idle reflector uses no CPU.
+const IDLE_POLL_MS: i32 = 100;
+/// SO_BUSY_POLL time budget in microseconds when busy polling is on.
+const BUSY_POLL_USECS: libc::c_int = 20;
+
+/// Copy or zero-copy, as asked on the command line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZeroCopy {
+    /// Let the kernel use zero-copy if the driver supports it.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Always copy mode.
+    Off,
+}
+
+/// How one socket is opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketOptions {
+    pub zero_copy: ZeroCopy,
+    /// Poll the NIC from the worker's thread (SO_PREFER_BUSY_POLL) instead of waiting
+    /// for interrupts: lower latency at the price of a busy core.
+    pub busy_poll: bool,
+}
+
+/// An AF_XDP socket bound to one RX queue.
+pub struct AfXdpPlatform {
+    umem: Umem,
+    fill: FillQueue,
+    completion: CompQueue,
+    tx: TxQueue,
+    rx: RxQueue,
+    /// Frames user space owns and no ring holds.
+    free: Vec<FrameDesc>,
+    /// Landing area for completion-ring reads.
+    completed: Vec<FrameDesc>,
+    zero_copy: bool,
+    busy_poll: bool,
+    ifname: String,
+    queue: u32,
+}
+
+impl AfXdpPlatform {
+    /// Create a UMEM and a socket bound to `ifname` queue `queue`. No XDP program is
+    /// loaded by this: the caller registers [`AfXdpPlatform::fd`] in its own XSKMAP.
+    pub fn open(ifname: &str, queue: u32, options: SocketOptions) -> Result<AfXdpPlatform> {
+        let error = |what: &'static str| {
+            let ifname = ifname.to_owned();
+            move |source: io::Error| Error::Socket {
+                ifname,
+                queue,
+                what,
+                source,
+            }
+        };
+        let ring = QueueSize::new(RING_SIZE).expect("RING_SIZE is a power of two");
+        let umem_config = UmemConfig::builder()
+            .frame_size(FrameSize::new(FRAME_SIZE).expect("FRAME_SIZE is a valid frame size"))
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .expect("the UMEM configuration is valid");
+        let frame_count = NonZeroU32::new(FRAME_COUNT).expect("FRAME_COUNT is not zero");
+        let (umem, frames) = Umem::new(umem_config, frame_count, false).map_err(|e| {
+            error("create the UMEM (is RLIMIT_MEMLOCK high enough?)")(io::Error::other(e))
+        })?;
+
+        let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        match options.zero_copy {
+            // Neither flag: the kernel tries zero-copy and falls back to copy mode.
+            ZeroCopy::Auto => {}
+            ZeroCopy::On => bind |= BindFlags::XDP_ZEROCOPY,
+            ZeroCopy::Off => bind |= BindFlags::XDP_COPY,
+        }
+        let socket_config = SocketConfig::builder()
+            .rx_queue_size(ring)
+            .tx_queue_size(ring)
+            // Our own XDP program (xdp-filter) steers frames; libxdp must not load its own.
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(bind)
+            .build();
+        let name = CString::new(ifname).map_err(|_| Error::NoInterface(ifname.to_owned()))?;
+        // SAFETY: the UMEM is not shared with another socket, so none of the rings
+        // handed back can alias another socket's.
+        let (tx, rx, rings) = unsafe { Socket::new(socket_config, &umem, &Interface::new(name), queue) }
+            .map_err(|e| {
+                let hint = if options.zero_copy == ZeroCopy::On {
+                    "bind the AF_XDP socket in zero-copy mode (the driver may not support it; try --zero-copy auto)"
+                } else {
+                    "bind the AF_XDP socket"
+                };
+                error(hint)(io::Error::other(e))
+            })?;
+        let (fill, completion) =
+            rings.expect("a fresh UMEM's first socket gets the fill and completion rings");
+
+        let mut platform = AfXdpPlatform {
+            umem,
+            fill,
+            completion,
+            tx,
+            rx,
+            free: frames,
+            completed: vec![FrameDesc::default(); RING_SIZE as usize],
+            zero_copy: false,
+            busy_poll: options.busy_poll,
+            ifname: ifname.to_owned(),
+            queue,
+        };
+        platform.zero_copy = platform
+            .query_zero_copy()
+            .map_err(error("read the socket options"))?;
+        if options.busy_poll {
+            platform
+                .enable_busy_poll()
+                .map_err(error("enable busy polling"))?;
+        }
+        platform.refill();
+        Ok(platform)
+    }
+
+    /// The socket, for registration in the XDP program's XSKMAP.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open for as long as `self.rx` lives, which
+        // outlives the returned borrow.
+        unsafe { BorrowedFd::borrow_raw(self.rx.fd().as_raw_fd()) }
+    }
+
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Whether the kernel granted zero-copy (XDP_OPTIONS_ZEROCOPY), not just whether it
+    /// was asked for.
+    pub fn is_zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+
+    /// Frames the kernel dropped because the RX ring or the fill ring ran dry.
+    pub fn kernel_drops(&self) -> u64 {
+        self.rx
+            .fd()
+            .xdp_statistics()
+            .map(|s| s.rx_dropped() + s.rx_ring_full())
+            .unwrap_or(0)
+    }
+
+    fn query_zero_copy(&self) -> io::Result<bool> {
+        const SOL_XDP: libc::c_int = 283;
+        const XDP_OPTIONS: libc::c_int = 8;
+        const XDP_OPTIONS_ZEROCOPY: u32 = 1;
+        let mut flags: u32 = 0;
+        let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
+        // SAFETY: `flags` and `len` are valid for writes for the whole call and `len`
+        // holds the size of `flags` (struct xdp_options is a single u32).
+        let rc = unsafe {
+            libc::getsockopt(
+                self.rx.fd().as_raw_fd(),
+                SOL_XDP,
+                XDP_OPTIONS,
+                (&mut flags as *mut u32).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(flags & XDP_OPTIONS_ZEROCOPY != 0)
+    }
+
+    fn enable_busy_poll(&self) -> io::Result<()> {
+        // From <asm-generic/socket.h>; not all are in the libc crate.
+        const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+        const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+        let fd = self.rx.fd().as_raw_fd();
+        let set = |option: libc::c_int, value: libc::c_int| {
+            // SAFETY: `value` is a valid c_int for the duration of the call.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    option,
+                    (&value as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        set(SO_PREFER_BUSY_POLL, 1)?;
+        set(libc::SO_BUSY_POLL, BUSY_POLL_USECS)?;
+        set(SO_BUSY_POLL_BUDGET, BATCH as libc::c_int)
+    }
+
+    /// Move transmitted frames from the completion ring to the free list.
+    fn reclaim_completed(&mut self) {
+        // SAFETY: the completion ring belongs to this socket's UMEM.
+        let n = unsafe { self.completion.consume(&mut self.completed) };
+        self.free.extend_from_slice(&self.completed[..n]);
+    }
+
+    /// Hand free frames to the kernel for reception, as many as the fill ring takes.
+    fn refill(&mut self) {
+        let n = (self.fill.nb_free(self.free.len() as u32) as usize).min(self.free.len());
+        if n == 0 {
+            return;
+        }
+        let start = self.free.len() - n;
+        // SAFETY: the frames come from the free list, so no ring and no worker holds
+        // them, and they belong to this socket's UMEM.
+        let produced = unsafe { self.fill.produce(&self.free[start..]) };
+        if produced == n {
+            self.free.truncate(start);
+        }
+        if self.fill.needs_wakeup() {
+            // Non-blocking poll: tells the driver the fill ring has frames again.
+            let _ = self.fill.wakeup(self.rx.fd_mut(), 0);
+        }
+    }
+
+    fn consume_rx(&mut self, frames: &mut Vec<FrameDesc>) -> usize {
+        let start = frames.len();
+        frames.resize(start + BATCH, FrameDesc::default());
+        // SAFETY: the RX ring belongs to this socket's UMEM; the descriptors it yields
+        // are owned by the worker until handed to send_batch or release_batch.
+        let n = unsafe { self.rx.consume(&mut frames[start..]) };
+        frames.truncate(start + n);
+        n
+    }
+}
+
+impl Platform for AfXdpPlatform {
+    type Frame = FrameDesc;
+    type Error = io::Error;
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    fn recv_batch(&mut self, frames: &mut Vec<FrameDesc>) -> io::Result<Flow> {
+        self.reclaim_completed();
+        self.refill();
+        if self.consume_rx(frames) == 0 {
+            let wait = if self.busy_poll { 0 } else { IDLE_POLL_MS };
+            // With busy polling this poll(2) is what drives the NIC's receive path.
+            if self.rx.poll(wait)? {
+                self.consume_rx(frames);
+            }
+        }
+        Ok(Flow::Open)
+    }
+
+    fn with_frame<R>(&mut self, frame: &mut FrameDesc, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        // SAFETY: `frame` came from this socket's RX ring and is owned by the worker
+        // until it is sent or released, so no other reference to its bytes exists.
+        let mut data = unsafe { self.umem.data_mut(frame) };
+        f(data.contents_mut())
+    }
+
+    fn send_batch(&mut self, frames: &mut Vec<FrameDesc>) -> io::Result<usize> {
+        self.reclaim_completed();
+        let room = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
+        // SAFETY: the frames came from this socket's RX ring and the worker gives up
+        // ownership here; they return through the completion ring.
+        let sent = unsafe { self.tx.produce(&frames[..room]) };
+        // Frames the TX ring had no room for go back to the free list, not astray.
+        self.free.extend_from_slice(&frames[sent..]);
+        frames.clear();
+        if self.tx.needs_wakeup() {
+            match self.tx.wakeup() {
+                // The kernel is busy or the queue is full: the frames stay queued and
+                // go out on the next kick.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
+                    ) => {}
+                other => other?,
+            }
+        }
+        Ok(sent)
+    }
+
+    fn release_batch(&mut self, frames: &mut Vec<FrameDesc>) {
+        self.free.append(frames);
+    }
+}

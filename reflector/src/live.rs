@@ -1,0 +1,117 @@
+//! Running workers on a live interface, whatever the platform: one thread per queue,
+//! statistics at an interval, a clean stop on SIGINT/SIGTERM with final totals.
+//!
+//! If a worker fails, the others are stopped and the error is returned, so the process
+//! exits non-zero and a supervisor (the control plane, systemd) restarts it.
+
+use crate::report::Reporter;
+use anyhow::{anyhow, Context, Result};
+use dataplane::{stats, Counters, Filter, Mode, Platform, SharedCounters, Worker};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the reporting thread checks for a stop request or a dead worker.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Worker threads and what they publish.
+pub struct Workers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Result<()>>>,
+    counters: Vec<Arc<SharedCounters>>,
+}
+
+impl Workers {
+    /// Start one thread per platform. `prepare(i)` runs first on thread `i` (to pin it
+    /// to a CPU); SIGINT and SIGTERM set the shared stop flag.
+    pub fn spawn<P, F>(
+        platforms: Vec<P>,
+        filter: &Filter,
+        mode: Mode,
+        prepare: F,
+    ) -> Result<Workers>
+    where
+        P: Platform + Send + 'static,
+        F: Fn(usize) -> Result<()> + Send + Sync + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))
+                .context("installing the signal handler")?;
+        }
+        let prepare = Arc::new(prepare);
+        let mut workers = Workers {
+            stop,
+            threads: Vec::new(),
+            counters: Vec::new(),
+        };
+        for (index, platform) in platforms.into_iter().enumerate() {
+            let shared = Arc::new(SharedCounters::default());
+            workers.counters.push(Arc::clone(&shared));
+            let (stop, prepare, filter) = (
+                Arc::clone(&workers.stop),
+                Arc::clone(&prepare),
+                *filter,
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("reflector-q{index}"))
+                .spawn(move || {
+                    prepare(index)?;
+                    let mut worker = Worker::new(platform, filter, mode, shared);
+                    worker
+                        .run(&stop)
+                        .map_err(|e| anyhow!("worker {index}: {e}"))
+                })
+                .context("starting a worker thread")?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+
+    /// The workers' counters, summed.
+    pub fn totals(&self) -> Counters {
+        stats::sum(self.counters.iter().map(|c| c.as_ref()))
+    }
+
+    /// Print statistics every `interval` (never if zero) until a signal arrives or a
+    /// worker ends, then stop them all and print the totals. `extra` adds counts kept
+    /// outside the workers (the XDP program's rejections).
+    pub fn report_until_stopped<W: Write>(
+        self,
+        reporter: &mut Reporter<W>,
+        interval: Duration,
+        mut extra: impl FnMut(&mut Counters),
+    ) -> Result<Counters> {
+        let mut next_tick = Instant::now() + interval;
+        while !self.stop.load(Ordering::Relaxed)
+            && !self.threads.iter().any(JoinHandle::is_finished)
+        {
+            std::thread::sleep(CHECK_EVERY);
+            if !interval.is_zero() && Instant::now() >= next_tick {
+                next_tick += interval;
+                let mut now = self.totals();
+                extra(&mut now);
+                reporter.tick(&now)?;
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let mut failure = None;
+        for thread in self.threads {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("a worker panicked")));
+            if let Err(e) = outcome {
+                failure.get_or_insert(e);
+            }
+        }
+        let mut totals = stats::sum(self.counters.iter().map(|c| c.as_ref()));
+        extra(&mut totals);
+        reporter.finish(&totals)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(totals),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `reflector IFACE` on Linux: AF_XDP behind the XDP filter (or AF_PACKET on request).
+
+use crate::cli::{Backend, ReflectArgs, Toggle, XdpAttach};
+use crate::live::Workers;
+use crate::report::{PlatformInfo, Reporter};
+use anyhow::{Context, Result};
+use dataplane::Counters;
+use platform_linux::iface;
+use platform_linux::packet::AfPacketPlatform;
+use platform_linux::session::{SessionOptions, XdpSession};
+use platform_linux::xsk::{SocketOptions, ZeroCopy};
+use std::process::ExitCode;
+use xdp_filter::{AttachMode, XdpMode};
+
+pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
+    let mac = iface::mac_address(interface)?;
+    let filter = args.filter.to_filter(Some(mac))?;
+    let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
+    let cpus = iface::allowed_cpus()?;
+    // Worker `i` runs on the i-th allowed CPU (wrapping), next to its queue's IRQ on a
+    // NIC whose queues are spread one per CPU.
+    let pin = move |worker: usize| -> Result<()> {
+        Ok(iface::pin_current_thread(cpus[worker % cpus.len()])?)
+    };
+
+    match args.live.backend {
+        Backend::Xdp => {
+            let options = session_options(args);
+            let (session, sockets) = XdpSession::open(interface, &filter, &options)
+                .with_context(|| format!("starting the AF_XDP reflector on {interface}"))?;
+            let info = session.info();
+            reporter.started(&PlatformInfo {
+                backend: "af_xdp".into(),
+                interface: interface.to_owned(),
+                xdp_mode: Some(info.xdp_mode.name().to_owned()),
+                zero_copy: Some(info.zero_copy),
+                busy_poll: Some(info.busy_poll),
+                queues: info.queues,
+            })?;
+            let workers = Workers::spawn(sockets, &filter, args.filter.mode, pin)?;
+            workers.report_until_stopped(&mut reporter, args.output.stats_interval, |totals| {
+                add_xdp_rejections(&session, totals)
+            })?;
+        }
+        Backend::AfPacket => {
+            iface::check_af_xdp_privileges()?;
+            let platform = AfPacketPlatform::open(interface)?;
+            reporter.started(&PlatformInfo {
+                backend: "af_packet".into(),
+                interface: interface.to_owned(),
+                queues: 1,
+                ..PlatformInfo::default()
+            })?;
+            let workers = Workers::spawn(vec![platform], &filter, args.filter.mode, pin)?;
+            workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn session_options(args: &ReflectArgs) -> SessionOptions {
+    SessionOptions {
+        queues: args.live.queues,
+        attach: match args.live.xdp_mode {
+            XdpAttach::Auto => AttachMode::Auto,
+            XdpAttach::Native => AttachMode::Only(XdpMode::Native),
+            XdpAttach::Generic => AttachMode::Only(XdpMode::Generic),
+        },
+        socket: SocketOptions {
+            zero_copy: match args.live.zero_copy {
+                Toggle::Auto => ZeroCopy::Auto,
+                Toggle::On => ZeroCopy::On,
+                Toggle::Off => ZeroCopy::Off,
+            },
+            busy_poll: args.live.busy_poll,
+        },
+    }
+}
+
+/// Frames the XDP program turned away never reach a worker; count them as received and
+/// rejected so the totals describe everything that arrived on the interface.
+fn add_xdp_rejections(session: &XdpSession, totals: &mut Counters) {
+    match session.verdicts() {
+        Ok(verdicts) => {
+            for (total, kernel) in totals.per_reject.iter_mut().zip(verdicts.rejects) {
+                *total += kernel;
+            }
+            totals.received += verdicts.rejected();
+        }
+        Err(e) => tracing::warn!("cannot read the XDP verdict counters: {e}"),
+    }
+}
