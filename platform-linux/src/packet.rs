@@ -65,6 +65,11 @@ impl PacketSocket {
         socket
             .set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, 8 << 20)
             .map_err(error("size the receive buffer"))?;
+        // The stack strips the outer VLAN tag before packet sockets see a frame; the
+        // auxiliary data carries it so `recv_many` can put it back.
+        socket
+            .set_option(libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)
+            .map_err(error("request VLAN auxiliary data"))?;
 
         // SAFETY: all-zero is a valid sockaddr_ll; the fields that matter are set below.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -135,7 +140,8 @@ impl PacketSocket {
     }
 
     /// Receive up to `lens.len()` (at most [`BATCH`]) waiting frames without blocking:
-    /// frame `i` lands in `slots[i * SLOT_LEN..]` and its length in `lens[i]`.
+    /// frame `i` lands in `slots[i * SLOT_LEN..]` and its length in `lens[i]`, with
+    /// the VLAN tag the kernel stripped put back, as it was on the wire.
     pub fn recv_many(&self, slots: &mut [u8], lens: &mut [usize]) -> io::Result<usize> {
         let count = lens.len().min(BATCH).min(slots.len() / SLOT_LEN);
         // SAFETY: all-zero iovec/mmsghdr values are valid (null pointers, zero lengths);
@@ -143,19 +149,24 @@ impl PacketSocket {
         let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (i, (iov, header)) in iovecs
+        let mut controls = [AuxBuffer([0; AUX_SPACE]); BATCH];
+        for (i, ((iov, header), control)) in iovecs
             .iter_mut()
             .zip(headers.iter_mut())
+            .zip(controls.iter_mut())
             .take(count)
             .enumerate()
         {
-            iov.iov_base = slots[i * SLOT_LEN..].as_mut_ptr().cast();
-            iov.iov_len = SLOT_LEN;
+            // The first VLAN_TAG_LEN bytes stay free for a tag to be put back.
+            iov.iov_base = slots[i * SLOT_LEN + VLAN_TAG_LEN..].as_mut_ptr().cast();
+            iov.iov_len = SLOT_LEN - VLAN_TAG_LEN;
             header.msg_hdr.msg_iov = iov;
             header.msg_hdr.msg_iovlen = 1;
+            header.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
+            header.msg_hdr.msg_controllen = AUX_SPACE as _;
         }
-        // SAFETY: every header points at one iovec covering a distinct SLOT_LEN-byte
-        // region of `slots`, all of which outlive the call.
+        // SAFETY: every header points at one iovec covering a distinct region of `slots`
+        // and at its own control buffer, all of which outlive the call.
         let n = unsafe {
             libc::recvmmsg(
                 self.fd.as_raw_fd(),
@@ -173,12 +184,13 @@ impl PacketSocket {
             };
         }
         let n = n as usize;
-        for (len, header) in lens.iter_mut().zip(&headers[..n]) {
-            // A frame larger than a slot is cut; MSG_TRUNC marks it so nobody reflects it.
+        for (i, (len, header)) in lens.iter_mut().zip(&headers[..n]).enumerate() {
+            let slot = &mut slots[i * SLOT_LEN..(i + 1) * SLOT_LEN];
+            // A frame larger than a slot is cut; length 0 makes sure nobody reflects it.
             *len = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 0
             } else {
-                header.msg_len as usize
+                restore_frame(slot, header.msg_len as usize, stripped_vlan_tag(&header.msg_hdr))
             };
         }
         Ok(n)
@@ -224,6 +236,61 @@ impl PacketSocket {
             };
         }
         Ok(n as usize)
+    }
+}
+
+const VLAN_TAG_LEN: usize = 4;
+/// Room for one `tpacket_auxdata` control message (CMSG_SPACE, 8-byte aligned).
+const AUX_SPACE: usize = 64;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct AuxBuffer([u8; AUX_SPACE]);
+
+/// The (TPID, TCI) of the tag the kernel stripped from a received frame, if any.
+fn stripped_vlan_tag(header: &libc::msghdr) -> Option<(u16, u16)> {
+    // SAFETY: `header` was filled by recvmmsg, so its control pointer and length
+    // describe the received control messages inside our AuxBuffer.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(header) };
+    while !cmsg.is_null() {
+        // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
+        let c = unsafe { &*cmsg };
+        if c.cmsg_level == libc::SOL_PACKET && c.cmsg_type == libc::PACKET_AUXDATA {
+            // SAFETY: a PACKET_AUXDATA message carries one tpacket_auxdata; the data
+            // may be unaligned, hence read_unaligned.
+            let aux: libc::tpacket_auxdata =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            if aux.tp_status & libc::TP_STATUS_VLAN_VALID == 0 {
+                return None;
+            }
+            let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                aux.tp_vlan_tpid
+            } else {
+                dataplane::parse::TPID_8021Q
+            };
+            return Some((tpid, aux.tp_vlan_tci));
+        }
+        // SAFETY: as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(header, cmsg) };
+    }
+    None
+}
+
+/// Move the frame received at `slot[VLAN_TAG_LEN..][..len]` to the start of the slot,
+/// re-inserting a stripped tag after the MAC addresses. Returns the frame length.
+fn restore_frame(slot: &mut [u8], len: usize, tag: Option<(u16, u16)>) -> usize {
+    const MACS: usize = 12;
+    match tag {
+        Some((tpid, tci)) if len >= MACS => {
+            slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + MACS, 0);
+            slot[MACS..MACS + 2].copy_from_slice(&tpid.to_be_bytes());
+            slot[MACS + 2..MACS + 4].copy_from_slice(&tci.to_be_bytes());
+            len + VLAN_TAG_LEN
+        }
+        _ => {
+            slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + len, 0);
+            len
+        }
     }
 }
 
@@ -289,5 +356,30 @@ impl Platform for AfPacketPlatform {
 
     fn release_batch(&mut self, frames: &mut Vec<usize>) {
         frames.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stripped_tag_goes_back_after_the_mac_addresses() {
+        let wire: Vec<u8> = (0u8..12).chain([0x81, 0x00, 0x20, 0x0a, 0x08, 0x00, 0xaa]).collect();
+        let mut untagged = wire[..12].to_vec();
+        untagged.extend_from_slice(&wire[16..]);
+        let mut slot = vec![0u8; 64];
+        slot[VLAN_TAG_LEN..VLAN_TAG_LEN + untagged.len()].copy_from_slice(&untagged);
+        let len = restore_frame(&mut slot, untagged.len(), Some((0x8100, 0x200a)));
+        assert_eq!(&slot[..len], &wire[..]);
+    }
+
+    #[test]
+    fn an_untagged_frame_moves_to_the_slot_start() {
+        let frame: Vec<u8> = (1u8..=20).collect();
+        let mut slot = vec![0u8; 64];
+        slot[VLAN_TAG_LEN..VLAN_TAG_LEN + 20].copy_from_slice(&frame);
+        assert_eq!(restore_frame(&mut slot, 20, None), 20);
+        assert_eq!(&slot[..20], &frame[..]);
     }
 }
