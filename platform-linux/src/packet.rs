@@ -190,7 +190,11 @@ impl PacketSocket {
             *len = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 0
             } else {
-                restore_frame(slot, header.msg_len as usize, stripped_vlan_tag(&header.msg_hdr))
+                restore_frame(
+                    slot,
+                    header.msg_len as usize,
+                    stripped_vlan_tag(&header.msg_hdr),
+                )
             };
         }
         Ok(n)
@@ -365,7 +369,9 @@ mod tests {
 
     #[test]
     fn a_stripped_tag_goes_back_after_the_mac_addresses() {
-        let wire: Vec<u8> = (0u8..12).chain([0x81, 0x00, 0x20, 0x0a, 0x08, 0x00, 0xaa]).collect();
+        let wire: Vec<u8> = (0u8..12)
+            .chain([0x81, 0x00, 0x20, 0x0a, 0x08, 0x00, 0xaa])
+            .collect();
         let mut untagged = wire[..12].to_vec();
         untagged.extend_from_slice(&wire[16..]);
         let mut slot = vec![0u8; 64];

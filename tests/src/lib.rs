@@ -1,1 +1,301 @@
-//! placeholder
+//! The end-to-end rig: two network namespaces joined by a veth pair, the reflector in
+//! one and the `reflector probe` test head in the other, both the real binary.
+//!
+//! Everything here panics with the reason when the rig cannot be built: these tests run
+//! as root in CI and must fail, never skip, when the machine can't do XDP or netns.
+
+use dataplane::Counters;
+use reflector::probe::ProbeReport;
+use reflector::report::{Event, PlatformInfo};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+pub const HEAD_MAC: &str = "00:c0:17:de:00:01";
+pub const REFLECTOR_MAC: &str = "02:52:45:46:4c:01";
+pub const HEAD_IP: &str = "192.0.2.1";
+pub const REFLECTOR_IP: &str = "192.0.2.2";
+pub const HEAD_IF: &str = "head0";
+pub const REFLECTOR_IF: &str = "refl0";
+
+/// The `reflector` binary cargo built next to this test.
+pub fn reflector_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("REFLECTOR_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/reflector
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps")
+        .join("reflector");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p reflector) or set REFLECTOR_BIN",
+        path.display()
+    );
+    path
+}
+
+/// Run a command, panicking with its output if it fails.
+pub fn must(cmd: &mut Command) -> Output {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Two namespaces and a veth pair; removed on drop.
+pub struct Lab {
+    pub head_ns: String,
+    pub reflector_ns: String,
+}
+
+impl Lab {
+    /// Build the rig. `tag` keeps concurrently running tests apart.
+    pub fn new(tag: &str) -> Lab {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the end-to-end tests need root (network namespaces, XDP): run them with sudo"
+        );
+        let id = format!("{tag}-{}", std::process::id());
+        let lab = Lab {
+            head_ns: format!("rt-h-{id}"),
+            reflector_ns: format!("rt-r-{id}"),
+        };
+        lab.remove();
+        for ns in [&lab.head_ns, &lab.reflector_ns] {
+            must(Command::new("ip").args(["netns", "add", ns]));
+            must(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
+        }
+        must(Command::new("ip").args([
+            "link",
+            "add",
+            HEAD_IF,
+            "netns",
+            &lab.head_ns,
+            "address",
+            HEAD_MAC,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            REFLECTOR_IF,
+            "netns",
+            &lab.reflector_ns,
+            "address",
+            REFLECTOR_MAC,
+        ]));
+        for (ns, ifname, ip) in [
+            (&lab.head_ns, HEAD_IF, HEAD_IP),
+            (&lab.reflector_ns, REFLECTOR_IF, REFLECTOR_IP),
+        ] {
+            must(Command::new("ip").args([
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                ifname,
+            ]));
+            must(Command::new("ip").args(["-n", ns, "link", "set", ifname, "up"]));
+        }
+        lab
+    }
+
+    fn remove(&self) {
+        for ns in [&self.head_ns, &self.reflector_ns] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// A command to run inside namespace `ns`.
+    pub fn exec(&self, ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(program);
+        cmd
+    }
+
+    /// Start the reflector on the reflector end with `args`; returns once it reports
+    /// that it is running.
+    pub fn start_reflector(&self, args: &[&str]) -> Reflector {
+        let mut cmd = self.exec(&self.reflector_ns, reflector_binary());
+        cmd.arg(REFLECTOR_IF)
+            .args(["--json", "--stats-interval", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn the reflector");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut reflector = Reflector {
+            child,
+            events,
+            platform: PlatformInfo::default(),
+        };
+        match reflector.next_event(Duration::from_secs(20)) {
+            Some(Event::Started { platform }) => {
+                reflector.platform_seen(platform);
+                reflector
+            }
+            other => {
+                let stderr = reflector.stderr();
+                panic!("the reflector did not start (got {other:?}):\n{stderr}")
+            }
+        }
+    }
+
+    /// Run the test head with `args` and return its report.
+    pub fn probe(&self, args: &[&str]) -> ProbeReport {
+        let output = self
+            .exec(&self.head_ns, reflector_binary())
+            .args(["probe", HEAD_IF, "--to", REFLECTOR_MAC, "--json"])
+            .args(args)
+            .output()
+            .expect("run the probe");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "probe {args:?} printed no report ({e}):\n{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+
+    /// Is an XDP program attached to the reflector's interface?
+    pub fn xdp_attached(&self) -> bool {
+        let out = must(Command::new("ip").args([
+            "-n",
+            &self.reflector_ns,
+            "-d",
+            "link",
+            "show",
+            REFLECTOR_IF,
+        ]));
+        String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+    }
+
+    /// Ping the reflector's address from the head: does the host stack still answer?
+    pub fn ping(&self) -> bool {
+        self.exec(&self.head_ns, "ping")
+            .args(["-c", "3", "-i", "0.2", "-W", "1", REFLECTOR_IP])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run ping")
+            .success()
+    }
+
+    /// Run `f` on a thread that has entered namespace `ns` (setns affects one thread).
+    pub fn in_namespace<T: Send + 'static>(
+        &self,
+        ns: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let netns = File::open(format!("/run/netns/{ns}")).expect("open the namespace");
+        std::thread::spawn(move || {
+            nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("enter the namespace");
+            f()
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A running reflector process.
+pub struct Reflector {
+    child: Child,
+    events: Receiver<String>,
+    /// How it runs, from its `started` event.
+    pub platform: PlatformInfo,
+}
+
+impl Reflector {
+    fn platform_seen(&mut self, platform: PlatformInfo) {
+        assert_eq!(platform.interface, REFLECTOR_IF);
+        self.platform = platform;
+    }
+
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        let line = self.events.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}")))
+    }
+
+    /// Everything it wrote to stderr (stops it first).
+    fn stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Stop with SIGINT, as Ctrl-C would, and return the final totals it prints.
+    pub fn stop(mut self) -> Counters {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::SIGINT,
+        )
+        .expect("signal the reflector");
+        let status = self.child.wait().expect("wait for the reflector");
+        assert!(
+            status.success(),
+            "the reflector exited with {status} after SIGINT"
+        );
+        while let Some(event) = self.next_event(Duration::from_secs(5)) {
+            if let Event::Final { counters, .. } = event {
+                return counters;
+            }
+        }
+        panic!("the reflector printed no final totals");
+    }
+
+    /// Kill with SIGKILL: no chance to clean up.
+    pub fn kill9(mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::SIGKILL,
+        )
+        .expect("signal the reflector");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

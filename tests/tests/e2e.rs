@@ -1,0 +1,245 @@
+//! Real frames through the real data path: the test head in one network namespace,
+//! the AF_XDP reflector in another, joined by veth.
+
+use dataplane::{Reject, Signature};
+use reflector_tests::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Frames per probe in the coverage matrix: enough to notice loss, quick to run.
+const FRAMES: &str = "200";
+
+fn assert_all_reflected(report: &reflector::probe::ProbeReport, what: &str) {
+    assert_eq!(
+        report.sent, 200,
+        "{what}: not everything was sent: {report:?}"
+    );
+    assert_eq!(
+        report.received, report.sent,
+        "{what}: frames lost: {report:?}"
+    );
+    assert_eq!(
+        report.malformed, 0,
+        "{what}: wrongly reflected frames: {report:?}"
+    );
+    assert_eq!(
+        report.duplicated, 0,
+        "{what}: duplicated frames: {report:?}"
+    );
+}
+
+/// Every mode, IPv4 and IPv6, untagged, VLAN and QinQ, every signature. The probe checks
+/// each reflection byte for byte against what the mode must produce.
+#[test]
+fn every_mode_family_tagging_and_signature_round_trips() {
+    let lab = Lab::new("matrix");
+    for mode in ["mac", "mac-ip", "all"] {
+        let reflector = lab.start_reflector(&["--mode", mode]);
+        assert_eq!(reflector.platform.backend, "af_xdp");
+        let mut expected = [0u64; Signature::COUNT];
+        let mut case = 0;
+        for (family, ips) in [
+            ("ipv4", ["192.0.2.1", "192.0.2.2"]),
+            ("ipv6", ["2001:db8::1", "2001:db8::2"]),
+        ] {
+            for tags in ["", "10", "100,200"] {
+                // IPv4 untagged runs every signature; the other combinations rotate
+                // through them so each signature meets each family and tagging.
+                let signatures: Vec<Signature> = if family == "ipv4" && tags.is_empty() {
+                    Signature::ALL.to_vec()
+                } else {
+                    case += 1;
+                    vec![Signature::ALL[case % Signature::COUNT]]
+                };
+                for signature in signatures {
+                    let mut args = vec![
+                        "--mode",
+                        mode,
+                        "--count",
+                        FRAMES,
+                        "--rate",
+                        "5000",
+                        "--wait",
+                        "0.3",
+                        "--signature",
+                        signature.name(),
+                        "--src-ip",
+                        ips[0],
+                        "--dst-ip",
+                        ips[1],
+                    ];
+                    if !tags.is_empty() {
+                        args.extend(["--vlan", tags]);
+                    }
+                    let report = lab.probe(&args);
+                    assert_all_reflected(
+                        &report,
+                        &format!("{mode} {family} vlan[{tags}] {signature}"),
+                    );
+                    expected[signature.index()] += 200;
+                }
+            }
+        }
+        let totals = reflector.stop();
+        assert_eq!(
+            totals.per_signature, expected,
+            "mode {mode}: per-signature counts"
+        );
+        assert_eq!(totals.reflected, expected.iter().sum::<u64>());
+        assert_eq!(totals.tx_errors, 0);
+    }
+}
+
+/// Frames the filter refuses are never reflected, and are counted by reason.
+#[test]
+fn frames_outside_the_filter_are_never_reflected() {
+    let lab = Lab::new("refuse");
+    let reflector = lab.start_reflector(&[]);
+    let common = ["--count", "100", "--rate", "5000", "--wait", "0.3"];
+    let foreign_oui = lab.probe(&[&common[..], &["--src-mac", "00:11:22:33:44:55"]].concat());
+    let wrong_port = lab.probe(&[&common[..], &["--port", "9"]].concat());
+    for report in [&foreign_oui, &wrong_port] {
+        assert_eq!(report.sent, 100);
+        assert_eq!(report.received, 0, "a refused frame came back: {report:?}");
+    }
+    let totals = reflector.stop();
+    assert_eq!(totals.reflected, 0);
+    assert_eq!(totals.reject(Reject::SrcOuiMismatch), 100);
+    assert_eq!(totals.reject(Reject::PortMismatch), 100);
+}
+
+/// ARP, ping and TCP to the reflector's host keep working while it runs: the XDP
+/// program passes everything that is not a test frame to the kernel.
+#[test]
+fn host_traffic_still_works_while_reflecting() {
+    let lab = Lab::new("host");
+    let reflector = lab.start_reflector(&[]);
+    assert!(
+        lab.ping(),
+        "ping to the reflector's host failed while reflecting"
+    );
+
+    let server = lab.in_namespace(&lab.reflector_ns, || {
+        let listener = TcpListener::bind((REFLECTOR_IP, 5201)).expect("listen");
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).expect("read");
+        conn.write_all(&buf).expect("echo");
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let client = lab.in_namespace(&lab.head_ns, || {
+        let mut conn = TcpStream::connect((REFLECTOR_IP, 5201))
+            .expect("connect through the reflector's interface");
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).expect("echo back");
+        buf
+    });
+    assert_eq!(&client.join().expect("client"), b"hello");
+    server.join().expect("server");
+
+    // Test frames still flow alongside.
+    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    assert_all_reflected(&report, "alongside host traffic");
+    let totals = reflector.stop();
+    assert!(
+        totals.reject(Reject::NotUdp) > 0,
+        "TCP/ICMP/ARP should show up as not_udp: {totals:?}"
+    );
+}
+
+/// SIGKILL gives the reflector no chance to clean up; the BPF link must still take the
+/// program off the interface, and the host must stay reachable.
+#[test]
+fn sigkill_leaves_no_xdp_program_behind() {
+    let lab = Lab::new("kill");
+    let reflector = lab.start_reflector(&[]);
+    assert!(
+        lab.xdp_attached(),
+        "no XDP program while the reflector runs"
+    );
+    reflector.kill9();
+    // The kernel releases the link as the process's files close.
+    let mut attached = true;
+    for _ in 0..50 {
+        attached = lab.xdp_attached();
+        if !attached {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!attached, "an XDP program is still attached after SIGKILL");
+    assert!(lab.ping(), "ping fails after the reflector was killed");
+    // And a new reflector can take over the interface.
+    let again = lab.start_reflector(&[]);
+    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    assert_all_reflected(&report, "after a restart");
+    again.stop();
+}
+
+/// Zero loss at a moderate rate for several seconds, in order.
+#[test]
+fn no_loss_at_a_moderate_rate() {
+    let lab = Lab::new("rate");
+    let reflector = lab.start_reflector(&[]);
+    let report = lab.probe(&["--rate", "20000", "--duration", "3", "--wait", "0.5"]);
+    assert_eq!(report.sent, 60_000);
+    assert_eq!(report.lost, 0, "{report:?}");
+    assert_eq!(report.reordered, 0, "{report:?}");
+    assert_eq!(report.malformed, 0, "{report:?}");
+    assert!(report.rtt_ns.p50 > 0 && report.rtt_ns.p50 <= report.rtt_ns.p99);
+    let totals = reflector.stop();
+    assert_eq!(totals.reflected, 60_000);
+}
+
+/// The AF_PACKET back end (the benchmark's baseline) reflects correctly too, VLAN
+/// tags included.
+#[test]
+fn af_packet_backend_reflects() {
+    let lab = Lab::new("afp");
+    let reflector = lab.start_reflector(&["--backend", "af-packet"]);
+    assert_eq!(reflector.platform.backend, "af_packet");
+    for tags in [&[][..], &["--vlan", "7"][..]] {
+        let report = lab.probe(
+            &[
+                &["--count", "200", "--rate", "5000", "--wait", "0.3"][..],
+                tags,
+            ]
+            .concat(),
+        );
+        assert_all_reflected(&report, &format!("af_packet {tags:?}"));
+    }
+    assert_eq!(reflector.stop().reflected, 400);
+}
+
+/// Bad command lines fail at once with a message that says what is wrong.
+#[test]
+fn bad_setup_is_explained() {
+    let lab = Lab::new("errors");
+    let output = lab
+        .exec(&lab.reflector_ns, reflector_binary())
+        .args(["nosuch0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no interface named \"nosuch0\""),
+        "{stderr}"
+    );
+
+    let output = lab
+        .exec(&lab.reflector_ns, reflector_binary())
+        .args([REFLECTOR_IF, "--queues", "9"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("lower --queues"), "{stderr}");
+    assert!(
+        !lab.xdp_attached(),
+        "a failed start left a program attached"
+    );
+}
