@@ -18,6 +18,8 @@ pub struct Worker<P: Platform> {
     shared: Arc<SharedCounters>,
     received: Vec<P::Frame>,
     to_send: Vec<P::Frame>,
+    /// Byte length of each frame in `to_send`, to uncount the ones TX refuses.
+    to_send_lens: Vec<usize>,
     to_release: Vec<P::Frame>,
 }
 
@@ -32,6 +34,7 @@ impl<P: Platform> Worker<P> {
             shared,
             received: Vec::with_capacity(batch),
             to_send: Vec::with_capacity(batch),
+            to_send_lens: Vec::with_capacity(batch),
             to_release: Vec::with_capacity(batch),
         }
     }
@@ -54,6 +57,7 @@ impl<P: Platform> Worker<P> {
         }
         let (filter, mode) = (self.filter, self.mode);
         let counters = &mut self.counters;
+        let lens = &mut self.to_send_lens;
         for mut frame in self.received.drain(..) {
             let verdict = self.platform.with_frame(&mut frame, |bytes| {
                 counters.received += 1;
@@ -65,6 +69,7 @@ impl<P: Platform> Worker<P> {
                         counters.reflected += 1;
                         counters.tx_bytes += bytes.len() as u64;
                         counters.per_signature[accepted.signature.index()] += 1;
+                        lens.push(bytes.len());
                     }
                     Err(reason) => counters.per_reject[reason.index()] += 1,
                 }
@@ -79,7 +84,13 @@ impl<P: Platform> Worker<P> {
         if !self.to_send.is_empty() {
             let queued = self.to_send.len();
             let sent = self.platform.send_batch(&mut self.to_send)?;
-            self.counters.tx_errors += (queued - sent) as u64;
+            // `reflected` counts frames handed to the transmitter; the ones it refused
+            // are tx errors instead.
+            let unsent = (queued - sent) as u64;
+            self.counters.tx_errors += unsent;
+            self.counters.reflected -= unsent;
+            self.counters.tx_bytes -= self.to_send_lens[sent..].iter().sum::<usize>() as u64;
+            self.to_send_lens.clear();
         }
         if !self.to_release.is_empty() {
             self.platform.release_batch(&mut self.to_release);

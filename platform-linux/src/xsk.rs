@@ -34,6 +34,8 @@ const BATCH: usize = 64;
 /// How long `recv_batch` sleeps in poll(2) when no frame is waiting. Short enough for a
 /// prompt shutdown, long enough that an idle reflector uses no CPU.
 const IDLE_POLL_MS: i32 = 100;
+/// Upper bound on TX wake-ups per batch, so a stalled device cannot hold the worker.
+const MAX_TX_KICKS: usize = 4;
 /// SO_BUSY_POLL time budget in microseconds when busy polling is on.
 const BUSY_POLL_USECS: libc::c_int = 20;
 
@@ -260,6 +262,32 @@ impl AfXdpPlatform {
         }
     }
 
+    /// Make the kernel transmit what is on the TX ring. In copy mode each sendto(2)
+    /// sends a bounded number of frames (32 in current kernels), so kick until the ring
+    /// is empty or the kernel stops taking frames.
+    fn kick_tx(&mut self) -> io::Result<()> {
+        for _ in 0..MAX_TX_KICKS {
+            let pending = RING_SIZE - self.tx.nb_free_exact();
+            if pending == 0 || !self.tx.needs_wakeup() {
+                return Ok(());
+            }
+            match self.tx.wakeup() {
+                // The device queue is full or busy: the frames stay on the ring and go
+                // out with the next kick.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
+                    ) =>
+                {
+                    return Ok(())
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
     fn consume_rx(&mut self, frames: &mut Vec<FrameDesc>) -> usize {
         let start = frames.len();
         frames.resize(start + BATCH, FrameDesc::default());
@@ -300,26 +328,22 @@ impl Platform for AfXdpPlatform {
     }
 
     fn send_batch(&mut self, frames: &mut Vec<FrameDesc>) -> io::Result<usize> {
-        self.reclaim_completed();
-        let room = (self.tx.nb_free(frames.len() as u32) as usize).min(frames.len());
-        // SAFETY: the frames came from this socket's RX ring and the worker gives up
-        // ownership here; they return through the completion ring.
-        let sent = unsafe { self.tx.produce(&frames[..room]) };
-        // Frames the TX ring had no room for go back to the free list, not astray.
-        self.free.extend_from_slice(&frames[sent..]);
-        frames.clear();
-        if self.tx.needs_wakeup() {
-            match self.tx.wakeup() {
-                // The kernel is busy or the queue is full: the frames stay queued and
-                // go out on the next kick.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
-                    ) => {}
-                other => other?,
+        let mut sent = 0;
+        for _ in 0..MAX_TX_KICKS {
+            self.reclaim_completed();
+            let want = frames.len() - sent;
+            let room = (self.tx.nb_free(want as u32) as usize).min(want);
+            // SAFETY: the frames came from this socket's RX ring and the worker gives
+            // up ownership here; they return through the completion ring.
+            sent += unsafe { self.tx.produce(&frames[sent..sent + room]) };
+            self.kick_tx()?;
+            if sent == frames.len() {
+                break;
             }
         }
+        // Frames the TX ring still had no room for go back to the free list, not astray.
+        self.free.extend_from_slice(&frames[sent..]);
+        frames.clear();
         Ok(sent)
     }
 

@@ -5,6 +5,8 @@ pub mod cli;
 pub mod live;
 #[cfg(target_os = "linux")]
 pub mod live_linux;
+#[cfg(target_os = "macos")]
+pub mod live_macos;
 pub mod offline;
 pub mod probe;
 #[cfg(target_os = "linux")]

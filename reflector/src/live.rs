@@ -50,11 +50,8 @@ impl Workers {
         for (index, platform) in platforms.into_iter().enumerate() {
             let shared = Arc::new(SharedCounters::default());
             workers.counters.push(Arc::clone(&shared));
-            let (stop, prepare, filter) = (
-                Arc::clone(&workers.stop),
-                Arc::clone(&prepare),
-                *filter,
-            );
+            let (stop, prepare, filter) =
+                (Arc::clone(&workers.stop), Arc::clone(&prepare), *filter);
             let thread = std::thread::Builder::new()
                 .name(format!("reflector-q{index}"))
                 .spawn(move || {

@@ -52,6 +52,11 @@ mod live {
     pub use reflector::live_linux::run;
 }
 
+#[cfg(target_os = "macos")]
+mod live {
+    pub use reflector::live_macos::run;
+}
+
 #[cfg(target_os = "linux")]
 fn run_probe(args: &ProbeArgs) -> Result<ExitCode> {
     let report = reflector::probe_linux::run(args)?;

@@ -1,0 +1,620 @@
+//! A classic-BPF program that admits exactly the frames [`dataplane::classify`] accepts.
+//!
+//! The kernel runs it on every frame before copying anything into the `/dev/bpf`
+//! buffer, so the reflector wakes up only for test frames. It mirrors the classifier
+//! step by step: MAC checks, up to [`MAX_VLAN_TAGS`] VLAN tags, IPv4 (any header
+//! length) or IPv6 (with the same bounded walk over hop-by-hop, routing and
+//! destination-options headers), the UDP length and port, and finally the enabled
+//! rows of [`SIGNATURES`], compared with 4-, 2- and 1-byte loads. Classic BPF returns 0
+//! whenever a load falls outside the frame, which is exactly where `classify` says
+//! `Truncated`. User space still runs `classify` on every frame it reads, so this
+//! program is an optimisation, never the last word.
+//!
+//! The layout of [`Insn`] is the `struct bpf_insn` of macOS and the `struct
+//! sock_filter` of Linux, so the same program is attached to an `AF_PACKET` socket by
+//! the Linux test (`tests/cbpf_kernel.rs`) and checked against `classify` there.
+//!
+//! The program is built in four sections (Ethernet/VLAN, IPv4, IPv6, UDP/signatures),
+//! each ending in its own `ret #0`, so no conditional jump (8-bit offset) has to reach
+//! across the whole program. Offsets that vary with the VLAN depth or the IPv4 header
+//! length live in scratch memory and are applied with indexed loads.
+
+use dataplane::filter::{DstMacFilter, Filter};
+use dataplane::parse::*;
+use dataplane::signature::SIGNATURES;
+use std::fmt;
+
+/// One classic-BPF instruction: `struct bpf_insn` (macOS) / `struct sock_filter`
+/// (Linux), 8 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// What the program returns for an admitted frame: the number of bytes to capture.
+/// Larger than any frame, so admitted frames are never cut (libpcap's default).
+pub const ACCEPT: u32 = 262_144;
+
+/// `BPF_MAXINSNS` on macOS; Linux allows 4096. Every filter configuration stays well
+/// below it (the largest, with every option on, is under 300 instructions).
+pub const MAX_INSNS: usize = 512;
+
+/// Opcode parts from `<net/bpf.h>` (identical values in `<linux/filter.h>`).
+pub mod op {
+    pub const LD: u16 = 0x00;
+    pub const LDX: u16 = 0x01;
+    pub const ST: u16 = 0x02;
+    pub const STX: u16 = 0x03;
+    pub const ALU: u16 = 0x04;
+    pub const JMP: u16 = 0x05;
+    pub const RET: u16 = 0x06;
+    pub const MISC: u16 = 0x07;
+
+    pub const W: u16 = 0x00;
+    pub const H: u16 = 0x08;
+    pub const B: u16 = 0x10;
+
+    pub const IMM: u16 = 0x00;
+    pub const ABS: u16 = 0x20;
+    pub const IND: u16 = 0x40;
+    pub const MEM: u16 = 0x60;
+    pub const LEN: u16 = 0x80;
+    pub const MSH: u16 = 0xa0;
+
+    pub const ADD: u16 = 0x00;
+    pub const SUB: u16 = 0x10;
+    pub const AND: u16 = 0x50;
+    pub const LSH: u16 = 0x60;
+
+    pub const JA: u16 = 0x00;
+    pub const JEQ: u16 = 0x10;
+    pub const JGT: u16 = 0x20;
+    pub const JGE: u16 = 0x30;
+    pub const JSET: u16 = 0x40;
+
+    /// Operand is the constant `k`.
+    pub const K: u16 = 0x00;
+    /// Operand is the X register.
+    pub const X: u16 = 0x08;
+
+    pub const TAX: u16 = 0x00;
+    pub const TXA: u16 = 0x80;
+
+    /// Scratch memory words (`BPF_MEMWORDS`).
+    pub const MEMWORDS: u32 = 16;
+}
+
+/// The program could not be laid out. Only a change to the signature table or to the
+/// generator can cause this; every current filter configuration compiles.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("classic-BPF program has {0} instructions; macOS accepts at most {MAX_INSNS}")]
+    TooLong(usize),
+    #[error(
+        "classic-BPF jump at instruction {at} spans {distance} instructions; the limit is 255"
+    )]
+    JumpTooFar { at: usize, distance: usize },
+}
+
+/// Generate the program for `filter`.
+pub fn compile(filter: &Filter) -> Result<Vec<Insn>, CompileError> {
+    let mut asm = Asm::default();
+    let ipv4 = asm.label();
+    let ipv6 = asm.label();
+    let udp = asm.label();
+
+    link_layer(&mut asm, filter, ipv4, ipv6);
+    ipv4_section(&mut asm, ipv4, udp);
+    if filter.ipv6 {
+        ipv6_section(&mut asm, ipv6, udp);
+    }
+    udp_section(&mut asm, filter, udp);
+    asm.finish()
+}
+
+// Scratch memory slots.
+/// Offset of the IP header.
+const M_L3: u32 = 0;
+/// IPv4 header length in bytes.
+const M_HLEN: u32 = 1;
+/// IPv4 total length.
+const M_TOTAL: u32 = 2;
+/// UDP length implied by the IP layer.
+const M_ULEN: u32 = 3;
+/// Offset of the UDP header.
+const M_L4: u32 = 4;
+/// Offset just past the IPv6 payload.
+const M_END: u32 = 5;
+/// IPv6: offset of the header being walked, and its type.
+const M_AT: u32 = 6;
+const M_NEXT: u32 = 7;
+
+/// Ethernet addresses, VLAN tags and the EtherType dispatch. Ends with `ret #0`.
+fn link_layer(asm: &mut Asm, filter: &Filter, ipv4: Label, ipv6: Label) {
+    let reject = asm.label();
+    let src_differs = asm.label();
+    match filter.dst_mac {
+        DstMacFilter::Exact(mac) => {
+            let (hi, lo) = split_mac(&mac);
+            asm.ld(op::W | op::ABS, ETH_DST as u32);
+            asm.jeq(hi, Next, reject.into());
+            asm.ld(op::H | op::ABS, ETH_DST as u32 + 4);
+            asm.jeq(lo, Next, reject.into());
+            asm.ld(op::B | op::ABS, ETH_SRC as u32);
+            asm.jset(1, reject.into(), Next);
+            // The destination is known, so "src != dst" compares with constants.
+            asm.ld(op::W | op::ABS, ETH_SRC as u32);
+            asm.jeq(hi, Next, src_differs.into());
+            asm.ld(op::H | op::ABS, ETH_SRC as u32 + 4);
+            asm.jeq(lo, reject.into(), Next);
+        }
+        DstMacFilter::AnyUnicast => {
+            asm.ld(op::B | op::ABS, ETH_DST as u32);
+            asm.jset(1, reject.into(), Next);
+            asm.ld(op::B | op::ABS, ETH_SRC as u32);
+            asm.jset(1, reject.into(), Next);
+            asm.ld(op::W | op::ABS, ETH_DST as u32);
+            asm.tax();
+            asm.ld(op::W | op::ABS, ETH_SRC as u32);
+            asm.jump(op::JEQ | op::X, 0, Next, src_differs.into());
+            asm.ld(op::H | op::ABS, ETH_DST as u32 + 4);
+            asm.tax();
+            asm.ld(op::H | op::ABS, ETH_SRC as u32 + 4);
+            asm.jump(op::JEQ | op::X, 0, reject.into(), Next);
+        }
+    }
+    asm.bind(src_differs);
+    if let Some(oui) = filter.src_oui {
+        asm.ld(op::H | op::ABS, ETH_SRC as u32);
+        asm.jeq(
+            u32::from(u16::from_be_bytes([oui[0], oui[1]])),
+            Next,
+            reject.into(),
+        );
+        asm.ld(op::B | op::ABS, ETH_SRC as u32 + 2);
+        asm.jeq(u32::from(oui[2]), Next, reject.into());
+    }
+
+    let depths = if filter.vlan { MAX_VLAN_TAGS + 1 } else { 1 };
+    let dispatch: Vec<Label> = (0..depths).map(|_| asm.label()).collect();
+    asm.ld(op::H | op::ABS, ETH_TYPE as u32);
+    if filter.vlan {
+        // Tag n's TPID sits where the EtherType would be; the next EtherType (or TPID)
+        // follows its TCI, 4 bytes further on.
+        for (depth, &not_tag) in dispatch.iter().enumerate() {
+            let is_tag = asm.label();
+            let not_tag = not_tag.into();
+            asm.jeq(u32::from(TPID_8021Q), is_tag.into(), Next);
+            asm.jeq(u32::from(TPID_8021AD), is_tag.into(), not_tag);
+            asm.bind(is_tag);
+            if depth == MAX_VLAN_TAGS {
+                asm.ret(0);
+            } else {
+                let next_type = ETH_TYPE + VLAN_TAG_LEN * (depth + 1);
+                asm.ld(op::H | op::ABS, next_type as u32);
+            }
+        }
+    }
+    let mut versions = Vec::with_capacity(depths);
+    for (depth, label) in dispatch.into_iter().enumerate() {
+        asm.bind(label);
+        let (to_v4, to_v6) = (asm.label(), asm.label());
+        if filter.ipv6 {
+            asm.jeq(u32::from(ETHERTYPE_IPV4), to_v4.into(), Next);
+            asm.jeq(u32::from(ETHERTYPE_IPV6), to_v6.into(), reject.into());
+        } else {
+            asm.jeq(u32::from(ETHERTYPE_IPV4), to_v4.into(), reject.into());
+        }
+        versions.push((ETH_HEADER_LEN + VLAN_TAG_LEN * depth, to_v4, to_v6));
+    }
+    for (l3, to_v4, to_v6) in versions {
+        let l3 = l3 as u32;
+        asm.bind(to_v4);
+        asm.ld(op::IMM, l3);
+        asm.st(M_L3);
+        // X = 4 * IHL: the one instruction classic BPF has for IPv4 header lengths.
+        asm.push(op::LDX | op::B | op::MSH, l3);
+        asm.ja(ipv4);
+        if filter.ipv6 {
+            asm.bind(to_v6);
+            asm.ld(op::IMM, l3);
+            asm.st(M_L3);
+            asm.ja(ipv6);
+        }
+    }
+    asm.bind(reject);
+    asm.ret(0);
+}
+
+/// IPv4 header checks, mirroring `walk_ipv4`. Entered with X = header length and
+/// M_L3 set. Ends with `ret #0`.
+fn ipv4_section(asm: &mut Asm, start: Label, udp: Label) {
+    let reject = asm.label();
+    asm.bind(start);
+    asm.stx(M_HLEN);
+    asm.txa();
+    asm.jge(IPV4_MIN_HEADER_LEN as u32, Next, reject.into());
+    asm.ldx_mem(M_L3);
+    asm.ld(op::B | op::IND, 0);
+    asm.alu(op::AND, 0xF0);
+    asm.jeq(0x40, Next, reject.into());
+    asm.ld(op::H | op::IND, IPV4_TOTAL_LEN as u32);
+    asm.st(M_TOTAL);
+    asm.ldx_mem(M_HLEN);
+    asm.jump(op::JGE | op::X, 0, Next, reject.into());
+    // l3 + total length must fit in the frame (Ethernet padding may follow).
+    asm.ldx_mem(M_L3);
+    asm.alu_x(op::ADD);
+    asm.tax();
+    asm.ld(op::W | op::LEN, 0);
+    asm.jump(op::JGE | op::X, 0, Next, reject.into());
+    asm.ldx_mem(M_L3);
+    asm.ld(op::H | op::IND, IPV4_FRAG as u32);
+    asm.jset(u32::from(IPV4_MF_AND_OFFSET), reject.into(), Next);
+    asm.ld(op::B | op::IND, IPV4_PROTOCOL as u32);
+    asm.jeq(u32::from(IP_PROTO_UDP), Next, reject.into());
+    for field in [IPV4_SRC, IPV4_DST] {
+        // Unspecified, limited broadcast, multicast (224.0.0.0/4).
+        asm.ld(op::W | op::IND, field as u32);
+        asm.jeq(0, reject.into(), Next);
+        asm.jeq(u32::MAX, reject.into(), Next);
+        asm.alu(op::AND, 0xF000_0000);
+        asm.jeq(0xE000_0000, reject.into(), Next);
+    }
+    asm.ld(op::MEM, M_TOTAL);
+    asm.ldx_mem(M_HLEN);
+    asm.alu_x(op::SUB);
+    asm.st(M_ULEN);
+    asm.ld(op::MEM, M_L3);
+    asm.alu_x(op::ADD);
+    asm.st(M_L4);
+    asm.ja(udp);
+    asm.bind(reject);
+    asm.ret(0);
+}
+
+/// IPv6 header and extension-header walk, mirroring `walk_ipv6`. Entered with M_L3
+/// set. Ends with `ret #0`.
+fn ipv6_section(asm: &mut Asm, start: Label, udp: Label) {
+    let reject = asm.label();
+    let found_udp = asm.label();
+    asm.bind(start);
+    asm.ldx_mem(M_L3);
+    asm.ld(op::B | op::IND, 0);
+    asm.alu(op::AND, 0xF0);
+    asm.jeq(0x60, Next, reject.into());
+    // A zero payload length announces a jumbogram.
+    asm.ld(op::H | op::IND, IPV6_PAYLOAD_LEN as u32);
+    asm.jeq(0, reject.into(), Next);
+    asm.alu_x(op::ADD);
+    asm.alu(op::ADD, IPV6_HEADER_LEN as u32);
+    asm.st(M_END);
+    asm.tax();
+    asm.ld(op::W | op::LEN, 0);
+    asm.jump(op::JGE | op::X, 0, Next, reject.into());
+    asm.ldx_mem(M_L3);
+    for field in [IPV6_SRC, IPV6_DST] {
+        // Multicast (ff00::/8) or unspecified (::).
+        let valid = asm.label();
+        let field = field as u32;
+        asm.ld(op::B | op::IND, field);
+        asm.jeq(0xFF, reject.into(), Next);
+        for word in 0..4 {
+            asm.ld(op::W | op::IND, field + 4 * word);
+            let all_zero = if word == 3 { reject.into() } else { Next };
+            asm.jeq(0, all_zero, valid.into());
+        }
+        asm.bind(valid);
+    }
+    asm.ld(op::B | op::IND, IPV6_NEXT_HEADER as u32);
+    asm.st(M_NEXT);
+    asm.txa();
+    asm.alu(op::ADD, IPV6_HEADER_LEN as u32);
+    asm.st(M_AT);
+    asm.tax();
+    asm.ld(op::MEM, M_NEXT);
+    // Loop invariant: A = type of the header at X = M_AT. classify() looks at up to
+    // MAX_IPV6_EXT_HEADERS + 1 headers; skipping past the last one can only end in a
+    // rejection, so the last round just checks for UDP.
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        let skip = asm.label();
+        asm.jeq(u32::from(IP_PROTO_UDP), found_udp.into(), Next);
+        asm.jeq(u32::from(IPV6_EXT_HOP_BY_HOP), skip.into(), Next);
+        asm.jeq(u32::from(IPV6_EXT_ROUTING), skip.into(), Next);
+        // Fragments and every other protocol end here.
+        asm.jeq(u32::from(IPV6_EXT_DEST_OPTIONS), skip.into(), reject.into());
+        asm.bind(skip);
+        asm.txa();
+        asm.alu(op::ADD, 8);
+        asm.ldx_mem(M_END);
+        asm.jump(op::JGT | op::X, 0, reject.into(), Next);
+        asm.ldx_mem(M_AT);
+        asm.ld(op::B | op::IND, 0);
+        asm.st(M_NEXT);
+        // Length in 8-octet units past the first 8.
+        asm.ld(op::B | op::IND, 1);
+        asm.alu(op::ADD, 1);
+        asm.alu(op::LSH, 3);
+        asm.alu_x(op::ADD);
+        asm.st(M_AT);
+        asm.ldx_mem(M_END);
+        asm.jump(op::JGT | op::X, 0, reject.into(), Next);
+        asm.ldx_mem(M_AT);
+        asm.ld(op::MEM, M_NEXT);
+    }
+    asm.jeq(u32::from(IP_PROTO_UDP), Next, reject.into());
+    asm.bind(found_udp);
+    asm.stx(M_L4);
+    asm.ld(op::MEM, M_END);
+    asm.alu_x(op::SUB);
+    asm.st(M_ULEN);
+    asm.ja(udp);
+    asm.bind(reject);
+    asm.ret(0);
+}
+
+/// UDP length and port (`check_udp`), then the enabled signatures
+/// (`match_signature`). Entered with M_L4 and M_ULEN set. Ends with `ret #0`.
+fn udp_section(asm: &mut Asm, filter: &Filter, start: Label) {
+    let reject = asm.label();
+    asm.bind(start);
+    asm.ld(op::MEM, M_ULEN);
+    asm.jge(UDP_HEADER_LEN as u32, Next, reject.into());
+    asm.ldx_mem(M_L4);
+    asm.ld(op::H | op::IND, UDP_LENGTH as u32);
+    asm.ldx_mem(M_ULEN);
+    asm.jump(op::JEQ | op::X, 0, Next, reject.into());
+    asm.ldx_mem(M_L4);
+    if filter.udp_port != 0 {
+        asm.ld(op::H | op::IND, UDP_DST_PORT as u32);
+        asm.jeq(u32::from(filter.udp_port), Next, reject.into());
+    }
+    // X = UDP header offset from here on.
+    for spec in SIGNATURES
+        .iter()
+        .filter(|spec| filter.signatures.contains(spec.signature))
+    {
+        let next = asm.label();
+        // The signature must lie inside the UDP payload, not in Ethernet padding.
+        asm.ld(op::MEM, M_ULEN);
+        asm.jge(
+            (UDP_HEADER_LEN + spec.min_payload()) as u32,
+            Next,
+            next.into(),
+        );
+        let mut at = UDP_HEADER_LEN + spec.offset;
+        for chunk in chunks(spec.bytes) {
+            let (size, value) = match *chunk {
+                [a, b, c, d] => (op::W, u32::from_be_bytes([a, b, c, d])),
+                [a, b] => (op::H, u32::from(u16::from_be_bytes([a, b]))),
+                [a] => (op::B, u32::from(a)),
+                _ => unreachable!("chunks() yields 4, 2 or 1 bytes"),
+            };
+            asm.ld(size | op::IND, at as u32);
+            asm.jeq(value, Next, next.into());
+            at += chunk.len();
+        }
+        asm.ret(ACCEPT);
+        asm.bind(next);
+    }
+    asm.bind(reject);
+    asm.ret(0);
+}
+
+/// Split `bytes` into the fewest 4-, 2- and 1-byte pieces, in order.
+fn chunks(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        let take = match rest.len() {
+            0 => return None,
+            n if n >= 4 => 4,
+            n if n >= 2 => 2,
+            _ => 1,
+        };
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+fn split_mac(mac: &MacAddr) -> (u32, u32) {
+    (
+        u32::from_be_bytes([mac[0], mac[1], mac[2], mac[3]]),
+        u32::from(u16::from_be_bytes([mac[4], mac[5]])),
+    )
+}
+
+/// A non-jump instruction.
+const fn insn(code: u16, k: u32) -> Insn {
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// A forward-jump target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Label(usize);
+
+/// Where a conditional jump goes: the next instruction or a label.
+#[derive(Clone, Copy, Debug)]
+enum Dest {
+    Next,
+    To(Label),
+}
+use Dest::Next;
+
+impl From<Label> for Dest {
+    fn from(label: Label) -> Self {
+        Dest::To(label)
+    }
+}
+
+/// A tiny assembler: emits instructions and resolves forward labels at the end.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    /// Instruction index each label was bound to.
+    labels: Vec<Option<usize>>,
+    /// Conditional jumps to resolve: (instruction, true target, false target).
+    branches: Vec<(usize, Dest, Dest)>,
+    /// Unconditional jumps to resolve: (instruction, target).
+    gotos: Vec<(usize, Label)>,
+}
+
+impl Asm {
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    fn bind(&mut self, label: Label) {
+        debug_assert!(self.labels[label.0].is_none(), "label bound twice");
+        self.labels[label.0] = Some(self.insns.len());
+    }
+
+    fn push(&mut self, code: u16, k: u32) {
+        self.insns.push(insn(code, k));
+    }
+
+    fn ld(&mut self, mode_and_size: u16, k: u32) {
+        self.push(op::LD | mode_and_size, k);
+    }
+
+    fn ldx_mem(&mut self, slot: u32) {
+        debug_assert!(slot < op::MEMWORDS);
+        self.push(op::LDX | op::MEM, slot);
+    }
+
+    fn st(&mut self, slot: u32) {
+        debug_assert!(slot < op::MEMWORDS);
+        self.push(op::ST, slot);
+    }
+
+    fn stx(&mut self, slot: u32) {
+        debug_assert!(slot < op::MEMWORDS);
+        self.push(op::STX, slot);
+    }
+
+    fn alu(&mut self, operation: u16, k: u32) {
+        self.push(op::ALU | operation | op::K, k);
+    }
+
+    fn alu_x(&mut self, operation: u16) {
+        self.push(op::ALU | operation | op::X, 0);
+    }
+
+    fn tax(&mut self) {
+        self.push(op::MISC | op::TAX, 0);
+    }
+
+    fn txa(&mut self) {
+        self.push(op::MISC | op::TXA, 0);
+    }
+
+    fn ret(&mut self, k: u32) {
+        self.push(op::RET | op::K, k);
+    }
+
+    fn ja(&mut self, target: Label) {
+        self.gotos.push((self.insns.len(), target));
+        self.push(op::JMP | op::JA, 0);
+    }
+
+    fn jump(&mut self, code: u16, k: u32, jt: Dest, jf: Dest) {
+        self.branches.push((self.insns.len(), jt, jf));
+        self.push(op::JMP | code, k);
+    }
+
+    fn jeq(&mut self, k: u32, jt: Dest, jf: Dest) {
+        self.jump(op::JEQ | op::K, k, jt, jf);
+    }
+
+    fn jge(&mut self, k: u32, jt: Dest, jf: Dest) {
+        self.jump(op::JGE | op::K, k, jt, jf);
+    }
+
+    fn jset(&mut self, k: u32, jt: Dest, jf: Dest) {
+        self.jump(op::JSET | op::K, k, jt, jf);
+    }
+
+    /// Distance from the instruction after `at` to `dest`.
+    fn distance(&self, at: usize, dest: Dest) -> usize {
+        match dest {
+            Dest::Next => 0,
+            Dest::To(label) => {
+                let target = self.labels[label.0].expect("jump to a label that was never bound");
+                assert!(target > at, "classic BPF only jumps forward");
+                target - at - 1
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Vec<Insn>, CompileError> {
+        if self.insns.len() > MAX_INSNS {
+            return Err(CompileError::TooLong(self.insns.len()));
+        }
+        for &(at, jt, jf) in &self.branches {
+            let short = |dest| {
+                let distance = self.distance(at, dest);
+                u8::try_from(distance).map_err(|_| CompileError::JumpTooFar { at, distance })
+            };
+            let (jt, jf) = (short(jt)?, short(jf)?);
+            self.insns[at].jt = jt;
+            self.insns[at].jf = jf;
+        }
+        for &(at, target) in &self.gotos {
+            // Bounded by MAX_INSNS, so it always fits the 32-bit k.
+            self.insns[at].k = self.distance(at, Dest::To(target)) as u32;
+        }
+        let program = self.zero_scratch_memory();
+        if program.len() > MAX_INSNS {
+            return Err(CompileError::TooLong(program.len()));
+        }
+        Ok(program)
+    }
+
+    /// Prefix the program with stores of 0 to every scratch slot it reads.
+    ///
+    /// Linux's validator (`check_load_and_stores`) scans the program linearly and lets
+    /// a `ret` "fall through" into the next instruction, so a slot written before a
+    /// section's entry jump counts as unwritten after the previous section's `ret #0`,
+    /// and the program is refused with EINVAL. Initialising the slots up front satisfies
+    /// it; the prefix does not move any relative jump.
+    fn zero_scratch_memory(self) -> Vec<Insn> {
+        let mut read = [false; op::MEMWORDS as usize];
+        for insn in &self.insns {
+            if insn.code == op::LD | op::MEM || insn.code == op::LDX | op::MEM {
+                read[insn.k as usize] = true;
+            }
+        }
+        let slots: Vec<u32> = (0..op::MEMWORDS).filter(|k| read[*k as usize]).collect();
+        let mut program = Vec::with_capacity(self.insns.len() + slots.len() + 1);
+        if !slots.is_empty() {
+            program.push(insn(op::LD | op::IMM, 0));
+            program.extend(slots.into_iter().map(|k| insn(op::ST, k)));
+        }
+        program.extend(self.insns);
+        program
+    }
+}
+
+impl fmt::Display for Insn {
+    /// `{ code, jt, jf, k }`, the form `tcpdump -dd` prints, for debugging.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{{ 0x{:02x}, {}, {}, 0x{:08x} }}",
+            self.code, self.jt, self.jf, self.k
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+//! Checks of the generated program without a kernel: a structural validator with the
+//! rules both kernels apply, and a small interpreter with classic-BPF semantics (a load
+//! outside the frame returns 0) to compare verdicts with `classify` on the reference
+//! frames and on many mutated frames. The same comparison on the real Linux kernel is
+//! in `tests/cbpf_kernel.rs`.
+
+use super::*;
+use dataplane::classify;
+use dataplane::reference::{reference_filter, reference_frames, HEAD_MAC, REFLECTOR_MAC};
+use dataplane::signature::{Signature, SignatureSet};
+use proptest::prelude::*;
+
+/// Run `prog` on `frame` as a kernel would; returns the snap length (0 = drop).
+/// Panics on anything a kernel's validator would have refused.
+fn run(prog: &[Insn], frame: &[u8]) -> u32 {
+    let (mut a, mut x) = (0u32, 0u32);
+    let mut mem = [None::<u32>; op::MEMWORDS as usize];
+    let mut pc = 0usize;
+    let load = |at: u32, size: usize| -> Option<u32> {
+        let at = at as usize;
+        let bytes = frame.get(at..at.checked_add(size)?)?;
+        Some(bytes.iter().fold(0, |acc, b| acc << 8 | u32::from(*b)))
+    };
+    loop {
+        let insn = prog[pc];
+        pc += 1;
+        let k = insn.k;
+        let operand = |x: u32| if insn.code & op::X != 0 { x } else { k };
+        match insn.code & 0x07 {
+            op::LD => {
+                let size = match insn.code & 0x18 {
+                    op::W => 4,
+                    op::H => 2,
+                    op::B => 1,
+                    other => panic!("bad load size {other:#x}"),
+                };
+                a = match insn.code & 0xe0 {
+                    op::IMM => k,
+                    op::MEM => mem[k as usize].expect("read of unwritten scratch memory"),
+                    op::LEN => frame.len() as u32,
+                    op::ABS => match load(k, size) {
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    op::IND => match load(x.wrapping_add(k), size) {
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    other => panic!("bad load mode {other:#x}"),
+                };
+            }
+            op::LDX => {
+                x = match insn.code & 0xe0 {
+                    op::IMM => k,
+                    op::MEM => mem[k as usize].expect("read of unwritten scratch memory"),
+                    op::MSH => match load(k, 1) {
+                        Some(v) => 4 * (v & 0xf),
+                        None => return 0,
+                    },
+                    other => panic!("bad ldx mode {other:#x}"),
+                };
+            }
+            op::ST => mem[k as usize] = Some(a),
+            op::STX => mem[k as usize] = Some(x),
+            op::ALU => {
+                let v = operand(x);
+                a = match insn.code & 0xf0 {
+                    op::ADD => a.wrapping_add(v),
+                    op::SUB => a.wrapping_sub(v),
+                    op::AND => a & v,
+                    op::LSH => a << v,
+                    other => panic!("bad alu op {other:#x}"),
+                };
+            }
+            op::JMP => {
+                let v = operand(x);
+                let taken = match insn.code & 0xf0 {
+                    op::JA => {
+                        pc += k as usize;
+                        continue;
+                    }
+                    op::JEQ => a == v,
+                    op::JGT => a > v,
+                    op::JGE => a >= v,
+                    op::JSET => a & v != 0,
+                    other => panic!("bad jump {other:#x}"),
+                };
+                pc += usize::from(if taken { insn.jt } else { insn.jf });
+            }
+            op::RET => return k,
+            op::MISC => match insn.code & 0xf8 {
+                op::TAX => x = a,
+                op::TXA => a = x,
+                other => panic!("bad misc op {other:#x}"),
+            },
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// The static rules of Linux `bpf_check_classic` and macOS `bpf_validate` that the
+/// generator could break: in-bounds jumps, scratch slots, a final `ret`.
+fn validate(prog: &[Insn]) {
+    assert!(
+        !prog.is_empty() && prog.len() <= MAX_INSNS,
+        "length {}",
+        prog.len()
+    );
+    for (i, insn) in prog.iter().enumerate() {
+        let class = insn.code & 0x07;
+        if class == op::JMP {
+            let reach = if insn.code & 0xf0 == op::JA {
+                insn.k as usize
+            } else {
+                usize::from(insn.jt.max(insn.jf))
+            };
+            assert!(i + 1 + reach < prog.len(), "jump at {i} leaves the program");
+        }
+        let uses_mem = matches!(class, op::ST | op::STX)
+            || (matches!(class, op::LD | op::LDX) && insn.code & 0xe0 == op::MEM);
+        if uses_mem {
+            assert!(insn.k < op::MEMWORDS, "scratch slot {} at {i}", insn.k);
+        }
+    }
+    assert_eq!(
+        prog.last().unwrap().code & 0x07,
+        op::RET,
+        "must end with ret"
+    );
+    check_load_and_stores(prog);
+}
+
+/// Linux's `check_load_and_stores`, transcribed: a linear scan in which jumps narrow
+/// the set of written slots at their targets and `ret` does *not* end a path.
+fn check_load_and_stores(prog: &[Insn]) {
+    let mut masks = vec![u16::MAX; prog.len()];
+    let mut valid = 0u16;
+    for (pc, insn) in prog.iter().enumerate() {
+        valid &= masks[pc];
+        let class = insn.code & 0x07;
+        let mem = insn.code & 0xe0 == op::MEM;
+        match class {
+            op::ST | op::STX => valid |= 1 << insn.k,
+            op::LD | op::LDX if mem => {
+                assert!(
+                    valid & (1 << insn.k) != 0,
+                    "slot {} read before written at {pc}",
+                    insn.k
+                )
+            }
+            op::JMP if insn.code & 0xf0 == op::JA => {
+                masks[pc + 1 + insn.k as usize] &= valid;
+                valid = u16::MAX;
+            }
+            op::JMP => {
+                masks[pc + 1 + usize::from(insn.jt)] &= valid;
+                masks[pc + 1 + usize::from(insn.jf)] &= valid;
+                valid = u16::MAX;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn dump(prog: &[Insn]) -> String {
+    prog.iter()
+        .enumerate()
+        .map(|(i, insn)| format!("{i:3}: {insn}\n"))
+        .collect()
+}
+
+/// Filters that switch every knob the generator looks at.
+fn filter_variants() -> Vec<Filter> {
+    let subset: SignatureSet = [Signature::DataOt, Signature::Y1564].into_iter().collect();
+    let mut filters = Vec::new();
+    for dst_mac in [
+        DstMacFilter::Exact(REFLECTOR_MAC),
+        DstMacFilter::AnyUnicast,
+        DstMacFilter::Exact(HEAD_MAC),
+    ] {
+        for src_oui in [Some([0x00, 0xC0, 0x17]), None, Some([0x00, 0x1B, 0x21])] {
+            for udp_port in [3842, 0, 9999] {
+                for signatures in [SignatureSet::ALL, subset, SignatureSet::EMPTY] {
+                    for (ipv6, vlan) in [(true, true), (true, false), (false, true), (false, false)]
+                    {
+                        filters.push(Filter {
+                            dst_mac,
+                            src_oui,
+                            udp_port,
+                            signatures,
+                            ipv6,
+                            vlan,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    filters
+}
+
+#[test]
+fn every_filter_compiles_to_a_valid_program() {
+    let mut longest = 0;
+    for filter in filter_variants() {
+        let prog = compile(&filter).unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+        validate(&prog);
+        longest = longest.max(prog.len());
+    }
+    // The module docs promise headroom below macOS's 512-instruction limit.
+    assert!(longest < 300, "longest program has {longest} instructions");
+}
+
+#[test]
+fn reference_frames_get_the_spec_verdict() {
+    for frame in reference_frames() {
+        let prog = compile(&frame.filter).unwrap();
+        let admitted = run(&prog, &frame.bytes) != 0;
+        assert_eq!(
+            admitted,
+            frame.expected.is_ok(),
+            "{}: expected {:?}\n{}",
+            frame.name,
+            frame.expected,
+            dump(&prog)
+        );
+    }
+}
+
+#[test]
+fn admitted_frames_are_returned_whole() {
+    let prog = compile(&reference_filter()).unwrap();
+    for frame in reference_frames() {
+        let snap = run(&prog, &frame.bytes);
+        assert!(
+            snap == 0 || snap as usize >= frame.bytes.len(),
+            "{}",
+            frame.name
+        );
+    }
+}
+
+#[test]
+fn reference_frames_agree_with_classify_under_every_filter() {
+    let frames = reference_frames();
+    for filter in filter_variants() {
+        let prog = compile(&filter).unwrap();
+        for frame in &frames {
+            let admitted = run(&prog, &frame.bytes) != 0;
+            let accepted = classify(&frame.bytes, &filter);
+            assert_eq!(
+                admitted,
+                accepted.is_ok(),
+                "{} under {filter:?}: classify says {accepted:?}",
+                frame.name
+            );
+        }
+    }
+}
+
+#[test]
+fn signatures_are_compared_in_four_two_one_byte_pieces() {
+    let pieces: Vec<&[u8]> = chunks(b"Y.1564 ").collect();
+    assert_eq!(pieces, vec![&b"Y.15"[..], b"64", b" "]);
+    assert_eq!(chunks(b"").count(), 0);
+    assert_eq!(chunks(b"abcdefgh").count(), 2);
+}
+
+#[test]
+fn ipv4_header_length_uses_the_msh_load() {
+    let prog = compile(&reference_filter()).unwrap();
+    let msh: Vec<u32> = prog
+        .iter()
+        .filter(|i| i.code == op::LDX | op::B | op::MSH)
+        .map(|i| i.k)
+        .collect();
+    // One per VLAN depth: the IPv4 header after 0, 1 and 2 tags.
+    assert_eq!(msh, vec![14, 18, 22]);
+}
+
+#[test]
+fn jumps_too_far_are_refused() {
+    let mut asm = Asm::default();
+    let far = asm.label();
+    asm.jeq(0, far.into(), Next);
+    for _ in 0..256 {
+        asm.ret(0);
+    }
+    asm.bind(far);
+    asm.ret(ACCEPT);
+    assert_eq!(
+        asm.finish(),
+        Err(CompileError::JumpTooFar {
+            at: 0,
+            distance: 256
+        })
+    );
+}
+
+/// Bytes worth trying in header fields: EtherTypes, TPIDs, protocol numbers, lengths.
+const INTERESTING: [u8; 14] = [
+    0x00, 0x01, 0x02, 0x05, 0x06, 0x08, 0x11, 0x2b, 0x2c, 0x3c, 0x45, 0x60, 0x81, 0xff,
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Damage a reference frame in its headers (and sometimes cut it short) and check
+    /// the program and `classify` still agree, under every filter variant in turn.
+    #[test]
+    fn mutated_frames_agree_with_classify(
+        frame_index in any::<prop::sample::Index>(),
+        filter_index in any::<prop::sample::Index>(),
+        edits in prop::collection::vec(
+            (0usize..96, prop_oneof![prop::sample::select(&INTERESTING[..]), any::<u8>()]),
+            1..4,
+        ),
+        cut in prop::option::weighted(0.2, 0usize..120),
+    ) {
+        let frames = reference_frames();
+        let filters = filter_variants();
+        let mut bytes = frames[frame_index.index(frames.len())].bytes.clone();
+        let filter = filters[filter_index.index(filters.len())];
+        for (at, value) in edits {
+            if let Some(byte) = bytes.get_mut(at) {
+                *byte = value;
+            }
+        }
+        if let Some(len) = cut {
+            bytes.truncate(len);
+        }
+        let prog = compile(&filter).unwrap();
+        let admitted = run(&prog, &bytes) != 0;
+        let accepted = classify(&bytes, &filter);
+        prop_assert_eq!(admitted, accepted.is_ok(), "classify: {:?}, frame {:02x?}", accepted, bytes);
+    }
+}

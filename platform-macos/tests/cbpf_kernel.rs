@@ -1,0 +1,480 @@
+//! The generated classic-BPF program, run by the real Linux kernel.
+//!
+//! macOS and Linux execute the same classic-BPF instruction set (`struct bpf_insn` and
+//! `struct sock_filter` are one layout), so attaching the program to `AF_PACKET`
+//! sockets with `SO_ATTACH_FILTER` checks, on a kernel, exactly what `/dev/bpf` will
+//! run on a Mac: that it is accepted by a kernel validator and that it admits the same
+//! reference frames as `dataplane::classify`.
+//!
+//! Rig: a fresh network namespace holding a veth pair `vtx`/`vrx`. Each frame is sent
+//! out of `vtx` on an unfiltered socket, followed by a *sentinel* (a test frame the
+//! filter must admit). Two filtered sockets listen:
+//!
+//! - `tap` on `vtx`, which sees frames as transmitted, byte for byte; every frame is
+//!   judged there.
+//! - `rx` on `vrx`, the receive path, like a NIC under `/dev/bpf`. Linux removes the
+//!   outer VLAN tag (`skb_vlan_untag`) before packet sockets and their filters see a
+//!   received frame, so a filter on the receive path cannot see tags at all; on `rx`
+//!   only untagged frames are judged. (macOS BPF sees tags in the frame.)
+//!
+//! Everything a socket reads before the sentinel is the verdict on the frame. Frames
+//! shorter than an Ethernet header (the reference "empty frame" and "13-byte runt")
+//! cannot be transmitted and are covered by the interpreter tests in `src/cbpf`.
+//!
+//! Runs as root; if the namespace cannot be built the test fails, it never skips.
+#![cfg(target_os = "linux")]
+
+use dataplane::classify;
+use dataplane::filter::DstMacFilter;
+use dataplane::frame::{signature_payload, FrameBuilder};
+use dataplane::parse::{be16, ETH_HEADER_LEN, ETH_TYPE, TPID_8021AD, TPID_8021Q};
+use dataplane::reference::{
+    reference_filter, reference_frames, ReferenceFrame, HEAD_MAC, REFLECTOR_MAC,
+};
+use dataplane::signature::Signature;
+use dataplane::Filter;
+use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
+use nix::unistd::Pid;
+use platform_macos::cbpf::{compile, Insn};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// `SO_ATTACH_FILTER` from `<asm-generic/socket.h>` (x86_64 and aarch64); the libc
+/// crate does not export it for glibc targets.
+const SO_ATTACH_FILTER: libc::c_int = 26;
+const TX: &str = "vtx";
+const RX: &str = "vrx";
+/// How long a sentinel may take to come back before the rig is declared broken.
+const SENTINEL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A network namespace with a veth pair, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "pm-cbpf-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name]);
+        let netns = Netns { name };
+        let n = netns.name.as_str();
+        ip(&[
+            "-n", n, "link", "add", "name", TX, "type", "veth", "peer", "name", RX,
+        ]);
+        for dev in [TX, RX] {
+            // Room for the 9000-byte reference jumbo frame plus VLAN tags.
+            ip(&["-n", n, "link", "set", "dev", dev, "mtu", "9500", "up"]);
+        }
+        netns
+    }
+
+    /// Run `body` on a thread that has entered this namespace (setns affects only the
+    /// calling thread), pinned to one CPU so the frame and its sentinel go through the
+    /// same per-CPU backlog and cannot be reordered on the receive path.
+    fn run<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                setns(ns, CloneFlags::CLONE_NEWNET)
+                    .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
+                let mut cpus = CpuSet::new();
+                cpus.set(0).expect("CPU 0 is in range");
+                sched_setaffinity(Pid::from_raw(0), &cpus).expect("pin the test thread to CPU 0");
+                body()
+            });
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `ip {}` (iproute2 is required): {e}",
+            args.join(" ")
+        )
+    });
+    assert!(
+        out.status.success(),
+        "`ip {}` failed ({}): {}\nthis test needs root and network-namespace support",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// An `AF_PACKET`/`SOCK_RAW` socket bound to one interface.
+struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    /// Bind to `interface`; with a program, receive every protocol through it; without,
+    /// receive nothing (a pure sender).
+    fn open(interface: &str, program: Option<&[Insn]>) -> PacketSocket {
+        // SAFETY: plain socket(2) call; the result is checked before it is owned.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        assert!(
+            raw >= 0,
+            "socket(AF_PACKET): {}",
+            io::Error::last_os_error()
+        );
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let name = CString::new(interface).unwrap();
+        // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert!(
+            ifindex != 0,
+            "no interface {interface}: {}",
+            io::Error::last_os_error()
+        );
+        // Protocol 0 until bind: the socket queues nothing before the filter is attached.
+        let protocol = match program {
+            Some(program) => {
+                let mut insns: Vec<libc::sock_filter> = program
+                    .iter()
+                    .map(|i| libc::sock_filter {
+                        code: i.code,
+                        jt: i.jt,
+                        jf: i.jf,
+                        k: i.k,
+                    })
+                    .collect();
+                let fprog = libc::sock_fprog {
+                    len: insns.len() as u16,
+                    filter: insns.as_mut_ptr(),
+                };
+                // SAFETY: `fprog` points at `insns`, which outlives the call; the kernel
+                // copies the program.
+                let rc = unsafe {
+                    libc::setsockopt(
+                        fd.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        SO_ATTACH_FILTER,
+                        (&fprog as *const libc::sock_fprog).cast(),
+                        std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(
+                    rc,
+                    0,
+                    "the kernel refused the program: {}",
+                    io::Error::last_os_error()
+                );
+                (libc::ETH_P_ALL as u16).to_be()
+            }
+            None => 0,
+        };
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid starting value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = protocol;
+        addr.sll_ifindex = ifindex as i32;
+        // SAFETY: `addr` is a valid sockaddr_ll and the length matches it.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "bind to {interface}: {}", io::Error::last_os_error());
+        PacketSocket { fd }
+    }
+
+    fn send(&self, frame: &[u8]) {
+        // SAFETY: the pointer and length describe `frame`.
+        let sent =
+            unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            sent,
+            frame.len() as isize,
+            "send: {}",
+            io::Error::last_os_error()
+        );
+    }
+
+    /// The next frame, or `None` after `timeout`.
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> Option<usize> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
+        assert!(ready >= 0, "poll: {}", io::Error::last_os_error());
+        if ready == 0 {
+            return None;
+        }
+        // SAFETY: the pointer and length describe `buf`.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        assert!(n >= 0, "recv: {}", io::Error::last_os_error());
+        Some(n as usize)
+    }
+}
+
+/// What one listening socket saw for one frame.
+#[derive(Debug, Default)]
+struct Seen {
+    admitted: bool,
+    /// Frames other than the one sent and the sentinel (hex), which no filter may admit.
+    strays: Vec<String>,
+}
+
+/// Read until the sentinel arrives.
+fn collect(socket: &PacketSocket, frame: &[u8], sentinel: &[u8], buf: &mut [u8]) -> Seen {
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + SENTINEL_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = socket.recv(buf, left).unwrap_or_else(|| {
+            panic!("the sentinel did not arrive within {SENTINEL_TIMEOUT:?}: rig is broken")
+        });
+        let got = &buf[..n];
+        if got == sentinel {
+            return seen;
+        }
+        if got == frame {
+            seen.admitted = true;
+        } else {
+            seen.strays.push(format!("{got:02x?}"));
+        }
+    }
+}
+
+/// A frame `filter` must admit, unlike any reference frame (its trailer says SENTINEL).
+fn sentinel(filter: &Filter) -> Vec<u8> {
+    let signature: Signature = filter
+        .signatures
+        .iter()
+        .next()
+        .expect("the filter enables a signature");
+    let dst = match filter.dst_mac {
+        DstMacFilter::Exact(mac) => mac,
+        DstMacFilter::AnyUnicast => REFLECTOR_MAC,
+    };
+    let src = match filter.src_oui {
+        Some([a, b, c]) => [a, b, c, 0x53, 0x4e, 0x54],
+        None => HEAD_MAC,
+    };
+    let mut builder = FrameBuilder::ipv4(src, dst, signature);
+    if filter.udp_port != 0 {
+        builder.dst_port = filter.udp_port;
+    }
+    builder.payload = signature_payload(signature, 8);
+    let end = builder.payload.len();
+    builder.payload[end - 8..].copy_from_slice(b"SENTINEL");
+    let bytes = builder.build();
+    assert!(
+        classify(&bytes, filter).is_ok(),
+        "sentinel must pass {filter:?}"
+    );
+    bytes
+}
+
+fn is_tagged(frame: &[u8]) -> bool {
+    frame.len() >= ETH_HEADER_LEN && matches!(be16(frame, ETH_TYPE), TPID_8021Q | TPID_8021AD)
+}
+
+/// One frame to judge and the verdict the kernel must reach.
+struct Case<'a> {
+    name: &'a str,
+    bytes: &'a [u8],
+    admit: bool,
+}
+
+/// Outcome of sending a set of frames through one filter.
+#[derive(Debug, Default)]
+struct Report {
+    judged_tap: usize,
+    judged_rx: usize,
+    admitted_tap: usize,
+    /// (socket, frame name, expected, seen)
+    mismatches: Vec<(&'static str, String, bool, bool)>,
+    strays: Vec<(&'static str, String, String)>,
+}
+
+/// Attach `filter`'s program on both listening sockets and judge every case.
+fn judge(filter: &Filter, cases: &[Case<'_>]) -> Report {
+    let program = compile(filter).expect("filter compiles");
+    let sender = PacketSocket::open(TX, None);
+    let tap = PacketSocket::open(TX, Some(&program));
+    let rx = PacketSocket::open(RX, Some(&program));
+    let sentinel = sentinel(filter);
+    let mut buf = vec![0u8; 65536];
+    let mut report = Report::default();
+    for case in cases.iter().filter(|c| c.bytes.len() >= ETH_HEADER_LEN) {
+        sender.send(case.bytes);
+        sender.send(&sentinel);
+        let on_tap = collect(&tap, case.bytes, &sentinel, &mut buf);
+        report.judged_tap += 1;
+        report.admitted_tap += usize::from(on_tap.admitted);
+        record(&mut report, "tap", case, on_tap);
+        let on_rx = collect(&rx, case.bytes, &sentinel, &mut buf);
+        // The receive path strips the outer tag before the filter runs (see the top).
+        if !is_tagged(case.bytes) {
+            report.judged_rx += 1;
+            record(&mut report, "rx", case, on_rx);
+        }
+    }
+    report
+}
+
+fn record(report: &mut Report, socket: &'static str, case: &Case<'_>, seen: Seen) {
+    if seen.admitted != case.admit {
+        report
+            .mismatches
+            .push((socket, case.name.to_owned(), case.admit, seen.admitted));
+    }
+    for stray in seen.strays {
+        report.strays.push((socket, case.name.to_owned(), stray));
+    }
+}
+
+fn assert_clean(what: &str, report: &Report, cases: &[Case<'_>]) {
+    let sendable = cases
+        .iter()
+        .filter(|c| c.bytes.len() >= ETH_HEADER_LEN)
+        .count();
+    assert_eq!(
+        report.judged_tap, sendable,
+        "{what}: every sendable frame is judged on tap"
+    );
+    let untagged = cases
+        .iter()
+        .filter(|c| c.bytes.len() >= ETH_HEADER_LEN && !is_tagged(c.bytes))
+        .count();
+    assert_eq!(
+        report.judged_rx, untagged,
+        "{what}: every untagged frame is judged on rx"
+    );
+    assert!(
+        report.mismatches.is_empty(),
+        "{what}: kernel verdicts differ from classify (socket, frame, expected admit, admitted):\n{:#?}",
+        report.mismatches
+    );
+    assert!(
+        report.strays.is_empty(),
+        "{what}: the filter admitted foreign frames:\n{:#?}",
+        report.strays
+    );
+    eprintln!(
+        "{what}: {} frames judged on tap ({} admitted), {} untagged on rx, all equal to classify",
+        report.judged_tap, report.admitted_tap, report.judged_rx
+    );
+}
+
+fn cases_under<'a>(frames: &'a [ReferenceFrame], filter: &Filter) -> Vec<Case<'a>> {
+    frames
+        .iter()
+        .map(|f| Case {
+            name: f.name,
+            bytes: &f.bytes,
+            admit: classify(&f.bytes, filter).is_ok(),
+        })
+        .collect()
+}
+
+#[test]
+fn reference_filter_admits_exactly_what_classify_accepts() {
+    let frames = reference_frames();
+    let filter = reference_filter();
+    let cases = cases_under(&frames, &filter);
+    let admitted = cases.iter().filter(|c| c.admit).count();
+    assert!(
+        admitted >= 20 && admitted < cases.len() - 20,
+        "the reference set exercises both verdicts"
+    );
+    let netns = Netns::create();
+    let report = netns.run(|| judge(&filter, &cases));
+    assert_clean("reference filter", &report, &cases);
+    assert_eq!(report.admitted_tap, admitted);
+}
+
+#[test]
+fn every_reference_frame_gets_its_spec_verdict() {
+    let frames = reference_frames();
+    // Frames carry the filter their verdict holds for; judge each group under its own.
+    let mut filters: Vec<Filter> = Vec::new();
+    for frame in &frames {
+        if !filters.contains(&frame.filter) {
+            filters.push(frame.filter);
+        }
+    }
+    assert!(filters.len() > 1, "the reference set varies the filter");
+    let netns = Netns::create();
+    for filter in filters {
+        let cases: Vec<Case<'_>> = frames
+            .iter()
+            .filter(|f| f.filter == filter)
+            .map(|f| Case {
+                name: f.name,
+                bytes: &f.bytes,
+                admit: f.expected.is_ok(),
+            })
+            .collect();
+        let report = netns.run(|| judge(&filter, &cases));
+        assert_clean(&format!("spec verdicts under {filter:?}"), &report, &cases);
+    }
+}
+
+#[test]
+fn second_configuration_admits_exactly_what_classify_accepts() {
+    let filter = Filter {
+        dst_mac: DstMacFilter::AnyUnicast,
+        src_oui: None,
+        udp_port: 0,
+        signatures: [Signature::Rfc2544, Signature::Y1564, Signature::ProbeOt]
+            .into_iter()
+            .collect(),
+        ipv6: false,
+        vlan: false,
+    };
+    let frames = reference_frames();
+    let cases = cases_under(&frames, &filter);
+    let admitted = cases.iter().filter(|c| c.admit).count();
+    // Differs from the reference filter: e.g. the foreign OUI and wrong port frames pass,
+    // tagged and IPv6 frames do not.
+    let differs = cases_under(&frames, &reference_filter())
+        .iter()
+        .zip(&cases)
+        .filter(|(a, b)| a.admit != b.admit)
+        .count();
+    assert!(
+        admitted >= 5 && differs >= 10,
+        "admitted {admitted}, differs {differs}"
+    );
+    let netns = Netns::create();
+    let report = netns.run(|| judge(&filter, &cases));
+    assert_clean("second configuration", &report, &cases);
+    assert_eq!(report.admitted_tap, admitted);
+}
