@@ -24,7 +24,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 for target in "${MAC_TARGETS[@]}"; do
   step "type-check and clippy for $target"
-  cargo clippy -p platform-macos --target "$target" --locked -- -D warnings
+  cargo clippy -p platform-macos -p reflector --target "$target" --locked -- -D warnings
 done
 
 step "build binaries"

@@ -2,6 +2,10 @@
 //! frames it bounced. Used by `scripts/bench-rig.sh` as the rig's upper bound.
 //!
 //! `xdp_tx_baseline IFACE [UDP_PORT]`
+//!
+//! A veth only delivers frames another veth sent with XDP_TX if the receiving end runs
+//! an XDP program too. The rig attaches this program to the test head's end with a port
+//! no test frame uses, which passes everything up the stack unchanged.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ifname = args
         .next()
         .ok_or("usage: xdp_tx_baseline IFACE [UDP_PORT]")?;
-    let port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(3842);
+    let port: u16 = args
+        .next()
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(dataplane::filter::DEFAULT_UDP_PORT);
     let ifindex = nix::net::if_::if_nametoindex(ifname.as_str())
         .map_err(|e| format!("no interface {ifname}: {e}"))?;
     let program = XdpTxBaseline::load(port)?;
