@@ -7,6 +7,7 @@ APT_PACKAGES=(
   clang llvm libelf-dev zlib1g-dev pkg-config make m4   # BPF programs, libbpf, libxdp
   libpcap-dev                                           # --read/--write pcap platform
   iproute2 ethtool iputils-ping netcat-openbsd          # network namespaces and veth rigs
+  chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
 )
 
 need_root() {

@@ -1,1 +1,12 @@
-//! placeholder
+//! reflector-control: the control plane of the reflector. It supervises one `reflector`
+//! worker process per interface and serves a REST API, Prometheus metrics, a live
+//! event stream and a web dashboard over them.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod lab;
+pub mod metrics;
+pub mod supervisor;
+pub mod ui;

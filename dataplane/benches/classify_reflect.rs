@@ -8,12 +8,14 @@ use dataplane::frame::FrameBuilder;
 use dataplane::reference::{reference_filter, HEAD_MAC, REFLECTOR_MAC};
 use dataplane::{classify, reflect, DstMacFilter, Filter, Mode, Signature};
 
-/// The reference filter, loosened so a reflected frame is accepted again: the timed
+/// The reference filter, loosened (any unicast MAC, any OUI, any port) so a reflected
+/// frame is accepted again: the timed
 /// loop reflects one buffer back and forth instead of copying a fresh frame each time.
 fn both_directions_filter() -> Filter {
     let mut filter = reference_filter();
     filter.dst_mac = DstMacFilter::AnyUnicast;
     filter.src_oui = None;
+    filter.udp_port = 0;
     filter
 }
 

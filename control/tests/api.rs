@@ -1,0 +1,651 @@
+//! The REST API, in process, against stand-in workers. Every response checked here is
+//! also validated against the OpenAPI description the server publishes.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use common::{eventually, stats_line, FakeWorker};
+use control::api::{router, AppState, ROUTES};
+use control::auth::Token;
+use control::events::Bus;
+use control::supervisor::{Backoff, Launcher, Supervisor};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token";
+
+struct Api {
+    router: Router,
+    spec: Value,
+    // Keeps the stand-in worker's directory alive.
+    _worker: FakeWorker,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+impl Api {
+    fn new(config_path: Option<PathBuf>) -> Api {
+        let worker = FakeWorker::new(&format!(
+            "while true; do echo '{}'; sleep 0.1; done",
+            stats_line(7)
+        ));
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            ..Backoff::default()
+        };
+        let launcher = Launcher {
+            program: worker.program.clone(),
+            grace: Duration::from_secs(1),
+            backoff,
+        };
+        let state = AppState::new(
+            Supervisor::new(launcher, Bus::default()),
+            Token::new(TOKEN),
+            config_path,
+        );
+        let spec = serde_json::from_str(control::api::OPENAPI).unwrap();
+        Api {
+            router: router(state),
+            spec,
+            _worker: worker,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method.clone()).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        let body = if is_json {
+            serde_json::from_slice(&bytes).unwrap()
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into())
+        };
+        // The router's own 404/405 for operations that do not exist are not in the spec.
+        let fallback = status == StatusCode::METHOD_NOT_ALLOWED
+            || body["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("no route"));
+        if let Some(template) = template_for(path).filter(|_| !fallback) {
+            self.conforms(&method, template, status, &headers, &body);
+        }
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(
+            method,
+            path,
+            body.map(|b| b.to_string()).as_deref(),
+            Some(TOKEN),
+        )
+        .await
+    }
+
+    /// The status must be documented for the operation and the body must match its schema.
+    fn conforms(
+        &self,
+        method: &Method,
+        template: &str,
+        status: StatusCode,
+        headers: &axum::http::HeaderMap,
+        body: &Value,
+    ) {
+        let op = format!(
+            "/paths/{}/{}",
+            escape(template),
+            method.as_str().to_lowercase()
+        );
+        let documented = self
+            .spec
+            .pointer(&format!("{op}/responses/{}", status.as_u16()));
+        assert!(
+            documented.is_some(),
+            "{method} {template} answered {status}, which the spec does not document: {body}"
+        );
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        if !content_type.starts_with("application/json") {
+            return;
+        }
+        let pointer = format!(
+            "{op}/responses/{}/content/application~1json/schema",
+            status.as_u16()
+        );
+        assert!(
+            self.spec.pointer(&pointer).is_some(),
+            "{method} {template} {status} returned JSON the spec does not describe"
+        );
+        let mut root = self.spec.clone();
+        // A JSON pointer inside a URI fragment: the braces of {id} must be escaped.
+        root["$ref"] = json!(format!(
+            "#{}",
+            pointer.replace('{', "%7B").replace('}', "%7D")
+        ));
+        let validator = jsonschema::draft202012::new(&root).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status}: {errors:?}\n{body:#}"
+        );
+    }
+}
+
+fn escape(path: &str) -> String {
+    path.replace('~', "~0").replace('/', "~1")
+}
+
+/// The route template a concrete path matches, if any.
+fn template_for(path: &str) -> Option<&'static str> {
+    let path = path.split('?').next().unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    ROUTES.iter().map(|(_, t)| *t).find(|t| {
+        let tparts: Vec<&str> = t.split('/').collect();
+        tparts.len() == parts.len()
+            && tparts
+                .iter()
+                .zip(&parts)
+                .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+    })
+}
+
+#[tokio::test]
+async fn routes_router_and_openapi_agree() {
+    let api = Api::new(None);
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in api.spec["paths"].as_object().unwrap() {
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "parameters")
+        {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(routes, documented, "ROUTES and the OpenAPI paths differ");
+    // Each route is really served: neither the 404 fallback nor 405. And on those
+    // paths, every method the router answers is in the table.
+    for (_, template) in ROUTES {
+        let path = template.replace("{id}", "nosuch0");
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            if path.ends_with("/events") && method == Method::GET {
+                continue; // an endless stream; covered by its own test
+            }
+            let reply = api.send(method.clone(), &path, None, Some(TOKEN)).await;
+            let routed = ROUTES
+                .iter()
+                .any(|(m, t)| t == template && *m == method.as_str());
+            let fallback = reply.status == StatusCode::METHOD_NOT_ALLOWED
+                || reply.body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no route"));
+            assert_eq!(
+                routed, !fallback,
+                "{method} {path}: {} {}",
+                reply.status, reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn reflector_lifecycle_through_the_api() {
+    let api = Api::new(None);
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "lo", "mode": "mac", "port": 4000})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.headers[header::LOCATION], "/api/v1/reflectors/lo");
+    assert_eq!(created.body["id"], "lo");
+    assert_eq!(created.body["settings"]["mode"], "mac");
+    let list = api.call(Method::GET, "/api/v1/reflectors", None).await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    let stats = eventually("counters", Duration::from_secs(10), async || {
+        let s = api
+            .call(Method::GET, "/api/v1/reflectors/lo/stats", None)
+            .await;
+        (s.body["totals"]["received"] == 7).then_some(s.body)
+    })
+    .await;
+    assert_eq!(stats["state"], "running");
+    assert_eq!(stats["platform"]["backend"], "fake");
+    assert_eq!(stats["totals"]["signatures"]["RFC2544"], 6);
+    assert_eq!(stats["totals"]["rejects"]["no_signature"], 1);
+    assert_eq!(stats["rates"]["tx_pps"], 9.0);
+
+    let stopped = api
+        .call(Method::POST, "/api/v1/reflectors/lo/stop", None)
+        .await;
+    assert_eq!(
+        (stopped.status, stopped.body["state"].as_str()),
+        (StatusCode::OK, Some("stopped"))
+    );
+    let started = api
+        .call(Method::POST, "/api/v1/reflectors/lo/start", None)
+        .await;
+    assert_eq!(started.status, StatusCode::OK);
+    assert!(started.body["pid"].is_u64(), "{}", started.body);
+
+    let replaced = api
+        .call(
+            Method::PUT,
+            "/api/v1/reflectors/lo",
+            Some(json!({"mode": "all", "no_vlan": true})),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    assert_eq!(
+        (
+            replaced.body["settings"]["mode"].as_str(),
+            replaced.body["settings"]["no_vlan"].as_bool()
+        ),
+        (Some("all"), Some(true))
+    );
+    assert_eq!(replaced.body["settings"]["interface"], "lo");
+
+    let health = api.call(Method::GET, "/health", None).await;
+    assert_eq!(health.body["reflectors"], 1);
+    // Every run printed 7 received frames; totals add up across runs.
+    api.call(Method::POST, "/api/v1/reflectors/lo/stop", None)
+        .await;
+    let stats = api
+        .call(Method::GET, "/api/v1/reflectors/lo/stats", None)
+        .await;
+    let total = stats.body["totals"]["received"].as_u64().unwrap();
+    assert!(total >= 7 && total % 7 == 0, "{total}");
+    let metrics = api.call(Method::GET, "/metrics", None).await;
+    let text = metrics.body.as_str().unwrap();
+    let line = format!("reflector_received_frames_total{{reflector=\"lo\"}} {total}\n");
+    assert!(text.contains(&line), "{text}");
+    assert!(
+        text.contains("reflector_up{reflector=\"lo\"} 0.0"),
+        "{text}"
+    );
+
+    let removed = api
+        .call(Method::DELETE, "/api/v1/reflectors/lo", None)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let gone = api.call(Method::GET, "/api/v1/reflectors/lo", None).await;
+    assert_eq!(
+        (gone.status, gone.body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no reflector with id \"lo\""))
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_precise_4xx() {
+    let api = Api::new(None);
+    let post =
+        |body: &'static str| api.send(Method::POST, "/api/v1/reflectors", Some(body), Some(TOKEN));
+    let cases: Vec<(&str, StatusCode, &str)> = vec![
+        (
+            "{\"interface\": \"lo\",",
+            StatusCode::BAD_REQUEST,
+            "EOF while parsing",
+        ),
+        (
+            "{\"interface\": \"nosuch0\"}",
+            StatusCode::BAD_REQUEST,
+            "interface \"nosuch0\" does not exist",
+        ),
+        (
+            "{\"interface\": \"lo\", \"mode\": \"ports\"}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown variant `ports`, expected one of `mac`, `mac-ip`, `all`",
+        ),
+        (
+            "{\"interface\": \"lo\", \"port\": 70000}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid value: integer `70000`",
+        ),
+        (
+            "{\"interface\": \"lo\", \"colour\": 1}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `colour`",
+        ),
+        (
+            "{\"interface\": \"lo\", \"oui\": \"00:c0\"}",
+            StatusCode::BAD_REQUEST,
+            "\"00:c0\" is not an OUI",
+        ),
+        (
+            "{\"interface\": \"lo\", \"signatures\": [\"ping\"]}",
+            StatusCode::BAD_REQUEST,
+            "unknown signature",
+        ),
+        (
+            "{\"interface\": \"lo\", \"queues\": 0}",
+            StatusCode::BAD_REQUEST,
+            "queues must be at least 1",
+        ),
+        ("{}", StatusCode::BAD_REQUEST, "interface is required"),
+        (
+            "{\"interface\": \"../etc\"}",
+            StatusCode::BAD_REQUEST,
+            "is not a valid name",
+        ),
+    ];
+    for (body, status, message) in cases {
+        let reply = post(body).await;
+        let error = reply.body["error"].as_str().unwrap_or_default();
+        assert_eq!(reply.status, status, "{body}: {error}");
+        assert!(error.contains(message), "{body}: {error}");
+    }
+    let no_type = api
+        .send(Method::POST, "/api/v1/reflectors", None, Some(TOKEN))
+        .await;
+    assert_eq!(no_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        no_type.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type"),
+        "{}",
+        no_type.body
+    );
+
+    let first = post("{\"interface\": \"lo\", \"autostart\": false}").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body["state"], "stopped");
+    let duplicate = post("{\"interface\": \"lo\"}").await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(
+        duplicate.body["error"],
+        "interface lo is already supervised as reflector \"lo\""
+    );
+    let moved = api
+        .call(
+            Method::PUT,
+            "/api/v1/reflectors/lo",
+            Some(json!({"interface": "eth0"})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST);
+    assert!(moved.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("DELETE it and POST a new one"));
+    for (method, path) in [
+        (Method::POST, "/api/v1/reflectors/eth7/start"),
+        (Method::POST, "/api/v1/reflectors/eth7/stop"),
+        (Method::DELETE, "/api/v1/reflectors/eth7"),
+        (Method::GET, "/api/v1/reflectors/eth7/stats"),
+    ] {
+        let reply = api.call(method, path, None).await;
+        assert_eq!(
+            (reply.status, reply.body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("no reflector with id \"eth7\"")),
+            "{path}"
+        );
+    }
+    let reload = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(reload.status, StatusCode::CONFLICT);
+    assert!(reload.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("without --config"));
+    let unrouted = api.call(Method::GET, "/api/v2/things", None).await;
+    assert_eq!(unrouted.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unrouted.body["error"],
+        "no route for GET /api/v2/things; see /api/v1/openapi.json"
+    );
+    let wrong = api.call(Method::PATCH, "/api/v1/reflectors", None).await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"].as_str()),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Some("PATCH is not allowed on /api/v1/reflectors")
+        )
+    );
+}
+
+#[tokio::test]
+async fn mutating_calls_need_the_token_and_reads_do_not() {
+    let api = Api::new(None);
+    let body = Some("{\"interface\": \"lo\"}");
+    let none = api
+        .send(Method::POST, "/api/v1/reflectors", body, None)
+        .await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert!(none.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("Authorization: Bearer"));
+    let wrong = api
+        .send(Method::POST, "/api/v1/reflectors", body, Some("guess"))
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid API token"))
+    );
+    for (method, path) in [
+        (Method::DELETE, "/api/v1/reflectors/lo"),
+        (Method::POST, "/api/v1/reload"),
+        (Method::PUT, "/api/v1/reflectors/lo"),
+    ] {
+        assert_eq!(
+            api.send(method, path, None, None).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    assert!(
+        api.call(Method::GET, "/api/v1/reflectors", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was created"
+    );
+    for path in [
+        "/api/v1/reflectors",
+        "/health",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/",
+        "/ui/app.js",
+        "/ui/style.css",
+    ] {
+        assert_eq!(
+            api.send(Method::GET, path, None, None).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_its_assets() {
+    let api = Api::new(None);
+    let page = api.send(Method::GET, "/", None, None).await;
+    assert!(page.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.body.as_str().unwrap();
+    assert!(html.contains("src=\"/ui/app.js\"") && html.contains("href=\"/ui/style.css\""));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no CDN: the page must work offline"
+    );
+    let script = api.send(Method::GET, "/ui/app.js", None, None).await;
+    assert!(script
+        .body
+        .as_str()
+        .unwrap()
+        .contains("new EventSource(\"/api/v1/events\")"));
+}
+
+#[tokio::test]
+async fn events_stream_current_state_then_live_stats() {
+    let api = Api::new(None);
+    api.call(
+        Method::POST,
+        "/api/v1/reflectors",
+        Some(json!({"interface": "lo"})),
+    )
+    .await;
+    let request = Request::get("/api/v1/events").body(Body::empty()).unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let got_stats = tokio::time::timeout(Duration::from_secs(10), async {
+        while !text.contains("event: stats") {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    })
+    .await;
+    assert!(got_stats.is_ok(), "no stats event in {text}");
+    let first = text.split("\n\n").next().unwrap();
+    assert!(
+        first.starts_with("event: state\ndata: {\"type\":\"state\",\"id\":\"lo\""),
+        "{first}"
+    );
+    let stats = text
+        .split("\n\n")
+        .find(|e| e.starts_with("event: stats"))
+        .unwrap();
+    let data: Value = serde_json::from_str(stats.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(data["totals"]["received"], 7);
+    // The payload (less its type tag) is a Stats object as the spec describes it.
+    let mut payload = data.clone();
+    payload.as_object_mut().unwrap().remove("type");
+    let mut root = api.spec.clone();
+    root["$ref"] = json!("#/components/schemas/Stats");
+    let validator = jsonschema::draft202012::new(&root).unwrap();
+    assert!(validator.is_valid(&payload), "{payload}");
+    payload["totals"]
+        .as_object_mut()
+        .unwrap()
+        .remove("received");
+    assert!(
+        !validator.is_valid(&payload),
+        "the schema really constrains the payload"
+    );
+}
+
+#[tokio::test]
+async fn reload_applies_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.toml");
+    std::fs::write(
+        &path,
+        "[interfaces.lo]\nmode = \"mac\"\n[interfaces.dummy0]\nautostart = false\n",
+    )
+    .unwrap();
+    let api = Api::new(Some(path.clone()));
+    // An API-made reflector that the file does not name survives reloads.
+    api.call(
+        Method::POST,
+        "/api/v1/reflectors",
+        Some(json!({"interface": "lo", "netns": null, "autostart": false})),
+    )
+    .await;
+    let first = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(
+        first.body,
+        json!({"added": ["dummy0"], "removed": [], "restarted": ["lo"]})
+    );
+    let lo = api.call(Method::GET, "/api/v1/reflectors/lo", None).await;
+    assert_eq!(lo.body["settings"]["mode"], "mac");
+    assert_ne!(
+        lo.body["state"], "stopped",
+        "a changed autostart reflector is (re)started"
+    );
+
+    std::fs::write(&path, "[interfaces.lo]\nmode = \"mac\"\n").unwrap();
+    let second = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(
+        second.body,
+        json!({"added": [], "removed": ["dummy0"], "restarted": []})
+    );
+    let unchanged = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(
+        unchanged.body,
+        json!({"added": [], "removed": [], "restarted": []})
+    );
+
+    std::fs::write(&path, "[interfaces.lo]\nmode = \"sideways\"\n").unwrap();
+    let bad = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("interfaces.lo: unknown variant `sideways`"),
+        "{}",
+        bad.body
+    );
+    let list = api.call(Method::GET, "/api/v1/reflectors", None).await;
+    assert_eq!(
+        list.body.as_array().unwrap().len(),
+        1,
+        "a bad file changes nothing"
+    );
+}

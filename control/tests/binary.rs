@@ -1,0 +1,81 @@
+//! The `reflector-control` program itself: config file, SIGHUP reload, and workers
+//! dying with a control plane that was killed outright.
+
+mod common;
+
+use common::{alive, eventually, ControlProcess, FakeWorker};
+use std::time::Duration;
+
+#[tokio::test]
+async fn sighup_reloads_and_workers_die_with_a_killed_control_plane() {
+    let worker = FakeWorker::new("while true; do sleep 0.05; done");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("control.toml");
+    let write_config = |mode: &str| {
+        let text = format!(
+            "reflector = \"{}\"\n[defaults]\nno_vlan = true\n[interfaces.lo]\nmode = \"{mode}\"\n",
+            worker.program.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config("mac");
+    let control = ControlProcess::spawn(&["--config", config.to_str().unwrap()], dir.path()).await;
+    let list = control.get("/api/v1/reflectors").await;
+    assert_eq!(list[0]["id"], "lo");
+    assert_eq!(list[0]["settings"]["no_vlan"], true);
+    eventually("the first worker", Duration::from_secs(10), async || {
+        (worker.read("args").lines().count() == 1).then_some(())
+    })
+    .await;
+    assert!(worker.read("args").contains("--mode mac"));
+
+    write_config("mac-ip");
+    control.signal(libc::SIGHUP);
+    eventually(
+        "the reconfigured worker",
+        Duration::from_secs(10),
+        async || {
+            worker
+                .read("args")
+                .lines()
+                .nth(1)
+                .filter(|l| l.contains("--mode mac-ip"))
+                .map(|_| ())
+        },
+    )
+    .await;
+    let pid = eventually("its pid", Duration::from_secs(10), async || {
+        let view = control.get("/api/v1/reflectors/lo").await;
+        view["pid"].as_i64().filter(|p| *p as i32 == worker.pid())
+    })
+    .await as i32;
+    assert!(alive(pid));
+
+    // SIGKILL: the control plane gets no chance to stop its workers; the kernel's
+    // parent-death signal must.
+    control.signal(libc::SIGKILL);
+    eventually(
+        "the orphaned worker to die",
+        Duration::from_secs(5),
+        async || (!alive(pid)).then_some(()),
+    )
+    .await;
+}
+
+#[test]
+fn a_bad_config_file_is_refused_at_startup_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("control.toml");
+    std::fs::write(&config, "[interfaces.eth0]\nmode = \"sideways\"\n").unwrap();
+    let output = std::process::Command::new(common::control_binary())
+        .args(["--config", config.to_str().unwrap(), "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("interfaces.eth0: unknown variant `sideways`"),
+        "{stderr}"
+    );
+}

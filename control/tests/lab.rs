@@ -1,0 +1,159 @@
+//! Root-only: the virtual lab, and the whole stack end to end on it with the real
+//! reflector and its test head. Fails (never skips) where it cannot build the lab.
+
+mod common;
+
+use common::{eventually, real_reflector, require_root, ControlProcess};
+use control::lab::{Lab, REFLECTOR_MAC};
+use std::process::Command;
+use std::time::Duration;
+
+fn link(netns: &str, iface: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", netns, "link", "show", "dev", iface])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{iface} missing in {netns}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn labs_are_built_removed_and_stale_ones_replaced() {
+    require_root();
+    let lab = Lab::create("rfl-lt").unwrap();
+    let reflector_side = link(&lab.reflector_netns, &lab.reflector_if);
+    assert!(
+        reflector_side.contains(REFLECTOR_MAC) && reflector_side.contains("UP"),
+        "{reflector_side}"
+    );
+    assert!(
+        link(&lab.head_netns, &lab.head_if).contains("00:c0:17:"),
+        "test head in the NetAlly OUI"
+    );
+    // A demo killed without cleaning up leaves its lab behind...
+    std::mem::forget(lab);
+    assert!(Lab::exists("rfl-lt"));
+    // ...and the next one replaces it instead of failing on "File exists".
+    let lab = Lab::create("rfl-lt").unwrap();
+    link(&lab.reflector_netns, &lab.reflector_if);
+    drop(lab);
+    assert!(!Lab::exists("rfl-lt"));
+}
+
+#[tokio::test]
+async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
+    require_root();
+    let reflector = real_reflector();
+    let state = tempfile::tempdir().unwrap();
+    let control = ControlProcess::spawn(
+        &[
+            "demo",
+            "--lab",
+            "rfl-e2e",
+            "--reflector",
+            reflector.to_str().unwrap(),
+        ],
+        state.path(),
+    )
+    .await;
+    let stats_path = "/api/v1/reflectors/rfl-e2e-r:rfl-e2e-r/stats";
+    let first = eventually("reflected frames", Duration::from_secs(30), async || {
+        let s = control.get(stats_path).await;
+        (s["totals"]["reflected"].as_u64() > Some(100)).then_some(s)
+    })
+    .await;
+    assert_eq!(first["state"], "running");
+    assert_eq!(first["platform"]["backend"], "af_xdp");
+    assert_eq!(first["platform"]["interface"], "rfl-e2e-r");
+    assert!(
+        first["totals"]["signatures"]["PROBEOT"].as_u64() > Some(0),
+        "{first}"
+    );
+    let before = first["totals"]["reflected"].as_u64().unwrap();
+    eventually(
+        "the counters to keep moving",
+        Duration::from_secs(15),
+        async || {
+            (control.get(stats_path).await["totals"]["reflected"].as_u64() > Some(before + 500))
+                .then_some(())
+        },
+    )
+    .await;
+    let metrics = control
+        .http
+        .get(format!("{}/metrics", control.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("reflector_reflected_frames_total{reflector=\"rfl-e2e-r:rfl-e2e-r\"}"),
+        "{metrics}"
+    );
+
+    // Interfaces are looked up in the reflector's own namespace.
+    for (body, status, error) in [
+        (
+            serde_json::json!({"interface": "nosuch0", "netns": "rfl-e2e-r"}),
+            400,
+            "interface \"nosuch0\" does not exist in network namespace \"rfl-e2e-r\"",
+        ),
+        (
+            serde_json::json!({"interface": "rfl-e2e-r", "netns": "rfl-e2e-r"}),
+            409,
+            "interface rfl-e2e-r is already supervised as reflector \"rfl-e2e-r:rfl-e2e-r\"",
+        ),
+    ] {
+        let reply = control
+            .http
+            .post(format!("{}/api/v1/reflectors", control.base))
+            .bearer_auth(&control.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), status);
+        assert_eq!(
+            reply.json::<serde_json::Value>().await.unwrap()["error"],
+            error
+        );
+    }
+
+    let stopped = control
+        .post("/api/v1/reflectors/rfl-e2e-r:rfl-e2e-r/stop")
+        .await;
+    assert_eq!(stopped["state"], "stopped");
+    let at_stop = control.get(stats_path).await["totals"]["reflected"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        control.get(stats_path).await["totals"]["reflected"].as_u64(),
+        Some(at_stop),
+        "nothing reflects while stopped"
+    );
+
+    control
+        .post("/api/v1/reflectors/rfl-e2e-r:rfl-e2e-r/start")
+        .await;
+    eventually(
+        "totals to grow past the first run's",
+        Duration::from_secs(30),
+        async || {
+            let s = control.get(stats_path).await;
+            (s["state"] == "running" && s["totals"]["reflected"].as_u64() > Some(at_stop + 200))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(Lab::exists("rfl-e2e"));
+    let status = control.terminate();
+    assert!(status.success(), "{status}");
+    assert!(!Lab::exists("rfl-e2e"), "the demo removes its lab on exit");
+}

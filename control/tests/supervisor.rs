@@ -1,0 +1,281 @@
+//! Supervision against stand-in workers (crashes, stops, stubborn children) and the
+//! real reflector binary (a worker that cannot start).
+
+mod common;
+
+use common::{alive, eventually, final_line, real_reflector, stats_line, FakeWorker};
+use control::config::{Mode, ReflectorSettings};
+use control::events::Bus;
+use control::supervisor::{Backoff, Launcher, RunState, Supervisor, SupervisorError};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn supervisor(program: PathBuf, backoff: Backoff) -> Supervisor {
+    let launcher = Launcher {
+        program,
+        grace: Duration::from_millis(500),
+        backoff,
+    };
+    Supervisor::new(launcher, Bus::default())
+}
+
+fn fast_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        healthy_after: Duration::from_secs(30),
+    }
+}
+
+fn settings(interface: &str) -> ReflectorSettings {
+    ReflectorSettings {
+        interface: interface.into(),
+        ..ReflectorSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn crashed_workers_restart_with_doubling_backoff_and_totals_carry_over() {
+    let worker = FakeWorker::new(&format!("echo '{}'\necho boom >&2\nexit 3", stats_line(10)));
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    sup.add(settings("lo"), false).await.unwrap();
+    let view = eventually("five restarts", Duration::from_secs(20), async || {
+        sup.get("lo").await.ok().filter(|v| v.restarts >= 5)
+    })
+    .await;
+    assert_eq!(view.last_error.as_deref(), Some("exit status: 3: boom"));
+    sup.stop("lo").await.unwrap();
+    let runs = worker.starts().len() as u64;
+    let stats = sup.stats("lo").await.unwrap();
+    // Every run reported 10 frames; none is lost across restarts.
+    assert_eq!(stats.totals.received, 10 * runs);
+    assert_eq!(stats.totals.signatures["RFC2544"], 9 * runs);
+    assert_eq!(stats.totals.rejects["no_signature"], runs);
+    assert_eq!(stats.state, RunState::Stopped);
+    // Gaps between starts: 0.1, 0.2, 0.4, then capped at 0.4 s (uncapped: 0.8).
+    let starts = worker.starts();
+    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= 0.09 && gaps[0] < 0.6, "{gaps:?}");
+    assert!(gaps[1] >= 0.19, "{gaps:?}");
+    assert!(gaps[2] >= 0.39, "{gaps:?}");
+    assert!(gaps[3] >= 0.39 && gaps[3] < 0.75, "capped at max: {gaps:?}");
+}
+
+#[tokio::test]
+async fn backoff_resets_after_a_healthy_run() {
+    // Each run lives 0.3 s, which counts as healthy here: restarts never slow down.
+    let worker = FakeWorker::new("sleep 0.3\nexit 1");
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+        healthy_after: Duration::from_millis(200),
+    };
+    let sup = supervisor(worker.program.clone(), backoff);
+    sup.add(settings("lo"), false).await.unwrap();
+    eventually("four restarts", Duration::from_secs(20), async || {
+        sup.get("lo").await.ok().filter(|v| v.restarts >= 4)
+    })
+    .await;
+    sup.remove("lo").await.unwrap();
+    let starts = worker.starts();
+    for gap in starts.windows(2).map(|w| w[1] - w[0]) {
+        assert!(gap < 0.95, "back-off grew despite healthy runs: {starts:?}");
+    }
+}
+
+#[tokio::test]
+async fn stop_sends_sigterm_and_keeps_the_final_totals() {
+    // Prints stats until SIGTERM, then its final totals, like the real worker.
+    let body = format!(
+        "trap 'cat \"$D/final.jsonl\"; exit 0' TERM\nwhile true; do echo '{}'; sleep 0.1; done",
+        stats_line(5)
+    );
+    let worker = FakeWorker::new(&body);
+    std::fs::write(worker.path("final.jsonl"), final_line(99) + "\n").unwrap();
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    let view = sup.add(settings("lo"), false).await.unwrap();
+    assert!(matches!(view.state, RunState::Starting | RunState::Running));
+    let running = eventually("running", Duration::from_secs(10), async || {
+        sup.get("lo")
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Running)
+    })
+    .await;
+    assert_eq!(running.platform.unwrap().backend, "fake");
+    assert_eq!(running.pid, Some(worker.pid() as u32));
+    eventually("a stats line", Duration::from_secs(10), async || {
+        sup.stats("lo")
+            .await
+            .ok()
+            .filter(|s| s.totals.received == 5)
+    })
+    .await;
+    let stopped = sup.stop("lo").await.unwrap();
+    assert_eq!(
+        (stopped.state, stopped.pid, stopped.restarts),
+        (RunState::Stopped, None, 0)
+    );
+    assert!(!alive(worker.pid()));
+    let stats = sup.stats("lo").await.unwrap();
+    assert_eq!(stats.totals.received, 99, "the final line counts");
+    assert_eq!(stats.rates.tx_pps, 0.0);
+    // A new worker's counters start at zero again and add to what came before.
+    sup.start("lo").await.unwrap();
+    eventually("totals of both runs", Duration::from_secs(10), async || {
+        sup.stats("lo")
+            .await
+            .ok()
+            .filter(|s| s.totals.received == 104)
+    })
+    .await;
+    sup.shutdown().await;
+    assert!(!alive(worker.pid()));
+}
+
+#[tokio::test]
+async fn a_worker_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let worker = FakeWorker::new("trap '' TERM\nwhile true; do sleep 0.05; done");
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    sup.add(settings("lo"), false).await.unwrap();
+    eventually("running", Duration::from_secs(10), async || {
+        sup.get("lo")
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Running)
+    })
+    .await;
+    let begun = std::time::Instant::now();
+    sup.stop("lo").await.unwrap();
+    let took = begun.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(!alive(worker.pid()));
+}
+
+#[tokio::test]
+async fn reconfigure_restarts_the_worker_with_new_arguments() {
+    let worker = FakeWorker::new("while true; do sleep 0.05; done");
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    sup.add(settings("lo"), false).await.unwrap();
+    eventually("running", Duration::from_secs(10), async || {
+        sup.get("lo")
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Running)
+    })
+    .await;
+    let first = worker.pid();
+    let new = ReflectorSettings {
+        mode: Mode::Mac,
+        port: 5000,
+        ..settings("lo")
+    };
+    sup.reconfigure("lo", new.clone()).await.unwrap();
+    eventually("the second worker", Duration::from_secs(10), async || {
+        (worker.read("args").lines().count() == 2 && worker.pid() != first).then_some(())
+    })
+    .await;
+    assert!(!alive(first));
+    let args = worker.read("args");
+    let second = args.lines().nth(1).unwrap();
+    assert!(
+        second.starts_with("lo --json --stats-interval 1 --mode mac --port 5000"),
+        "{second}"
+    );
+    assert_eq!(sup.get("lo").await.unwrap().settings, new);
+    assert_eq!(
+        sup.get("lo").await.unwrap().restarts,
+        0,
+        "a reconfiguration is not a crash"
+    );
+    sup.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unstartable_worker_backs_off_and_the_rest_keep_running() {
+    let sup = supervisor("/nonexistent/reflector".into(), fast_backoff());
+    let view = sup.add(settings("lo"), false).await.unwrap();
+    assert!(
+        view.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("cannot start /nonexistent/reflector"),
+        "{view:?}"
+    );
+    eventually("backoff", Duration::from_secs(5), async || {
+        sup.get("lo")
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Backoff)
+    })
+    .await;
+    // Duplicates and unknown ids are refused; the supervisor itself is unaffected.
+    let err = sup.add(settings("lo"), false).await.unwrap_err();
+    assert_eq!(
+        err,
+        SupervisorError::Duplicate {
+            interface: "lo".into(),
+            id: "lo".into()
+        }
+    );
+    assert_eq!(
+        sup.start("eth9").await.unwrap_err(),
+        SupervisorError::UnknownId("eth9".into())
+    );
+    sup.remove("lo").await.unwrap();
+    assert!(sup.list().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_real_reflector_on_a_missing_interface_reports_why_and_is_retried() {
+    let sup = supervisor(real_reflector(), fast_backoff());
+    sup.add(settings("nosuch0"), false).await.unwrap();
+    let view = eventually("two restarts", Duration::from_secs(20), async || {
+        sup.get("nosuch0").await.ok().filter(|v| v.restarts >= 2)
+    })
+    .await;
+    let error = view.last_error.unwrap();
+    assert!(
+        error.contains("exit status: 1") && error.contains("no interface named \"nosuch0\""),
+        "{error}"
+    );
+    sup.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_every_worker_at_once() {
+    let worker = FakeWorker::new("trap '' TERM\nwhile true; do sleep 0.05; done");
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    let ids = ["lo", "dummy0", "dummy1"];
+    for id in ids {
+        sup.add(settings(id), false).await.unwrap();
+    }
+    let pids = eventually(
+        "three running workers",
+        Duration::from_secs(10),
+        async || {
+            let views = sup.list().await;
+            let running = views.iter().all(|v| v.state == RunState::Running);
+            running.then(|| {
+                views
+                    .iter()
+                    .map(|v| v.pid.unwrap() as i32)
+                    .collect::<Vec<_>>()
+            })
+        },
+    )
+    .await;
+    let begun = std::time::Instant::now();
+    sup.shutdown().await;
+    // Each ignores SIGTERM for its 0.5 s grace period; one after the other would take 1.5 s.
+    assert!(
+        begun.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        begun.elapsed()
+    );
+    assert!(pids.iter().all(|pid| !alive(*pid)));
+    assert!(sup.list().await.is_empty());
+}
