@@ -33,7 +33,7 @@ cargo build --workspace --bins --locked
 step "tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 
 step "fuzz the classifier for ${FUZZ_SECONDS}s"
 cargo run -q -p dataplane --example fuzz_seeds -- dataplane/fuzz/corpus/classify

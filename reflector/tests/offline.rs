@@ -143,7 +143,7 @@ fn bad_files_get_clear_errors() {
     write_pcap(
         &raw_ip,
         &[NETALLY_PROBEOT_FRAME[14..].to_vec()],
-        Linktype(101),
+        Linktype(12), // DLT_RAW: raw IP, no Ethernet header
     );
     let wrong_link = reflector(&[
         "--read",

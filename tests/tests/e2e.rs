@@ -243,3 +243,39 @@ fn bad_setup_is_explained() {
         "a failed start left a program attached"
     );
 }
+
+/// The fallbacks a user can force: generic XDP, copy mode and busy polling all still
+/// reflect, and the started event reports what was granted.
+#[test]
+fn generic_xdp_copy_mode_and_busy_poll_reflect() {
+    let lab = Lab::new("modes");
+    let reflector =
+        lab.start_reflector(&["--xdp-mode", "generic", "--zero-copy", "off", "--busy-poll"]);
+    assert_eq!(reflector.platform.xdp_mode.as_deref(), Some("generic"));
+    assert_eq!(reflector.platform.zero_copy, Some(false));
+    assert_eq!(reflector.platform.busy_poll, Some(true));
+    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    assert_all_reflected(&report, "generic XDP, copy mode, busy poll");
+    assert_eq!(reflector.stop().reflected, 200);
+}
+
+/// Asking for zero-copy on an interface without it fails with the way out.
+#[test]
+fn zero_copy_on_where_unsupported_is_explained() {
+    let lab = Lab::new("zc");
+    let output = lab
+        .exec(&lab.reflector_ns, reflector_binary())
+        .args([REFLECTOR_IF, "--zero-copy", "on"])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "veth has no zero-copy, yet the reflector started"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--zero-copy auto"), "{stderr}");
+    assert!(
+        !lab.xdp_attached(),
+        "a failed start left a program attached"
+    );
+}
