@@ -13,7 +13,7 @@ use nix::sys::statfs::{statfs, BPF_FS_MAGIC};
 use nix::unistd::Pid;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// The interface index of `ifname` in the calling thread's network namespace.
 pub fn ifindex(ifname: &str) -> Result<u32> {
@@ -278,5 +278,30 @@ pub fn check_af_xdp_privileges() -> Result<()> {
         Err(Error::NotPrivileged {
             missing: missing.join(", "),
         })
+    }
+}
+
+/// setsockopt(2) with an `int` value, the shape of every socket option set here.
+pub(crate) fn set_int_option(
+    socket: BorrowedFd<'_>,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a valid c_int for the duration of the call and the length
+    // passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

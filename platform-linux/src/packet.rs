@@ -100,21 +100,8 @@ impl PacketSocket {
         option: libc::c_int,
         value: libc::c_int,
     ) -> io::Result<()> {
-        // SAFETY: `value` is a valid c_int for the duration of the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        use std::os::fd::AsFd;
+        iface::set_int_option(self.fd.as_fd(), level, option, value)
     }
 
     /// Wait up to `timeout_ms` for a frame to arrive. Returns whether one is waiting.

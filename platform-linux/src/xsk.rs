@@ -213,23 +213,8 @@ impl AfXdpPlatform {
         // From <asm-generic/socket.h>; not all are in the libc crate.
         const SO_PREFER_BUSY_POLL: libc::c_int = 69;
         const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
-        let fd = self.rx.fd().as_raw_fd();
-        let set = |option: libc::c_int, value: libc::c_int| {
-            // SAFETY: `value` is a valid c_int for the duration of the call.
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    option,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
+        let set = |option, value| {
+            crate::iface::set_int_option(self.fd(), libc::SOL_SOCKET, option, value)
         };
         set(SO_PREFER_BUSY_POLL, 1)?;
         set(libc::SO_BUSY_POLL, BUSY_POLL_USECS)?;
