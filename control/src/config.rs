@@ -7,7 +7,6 @@
 
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -27,25 +26,9 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Which header fields a worker swaps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    Mac,
-    MacIp,
-    #[default]
-    All,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Mac => "mac",
-            Mode::MacIp => "mac-ip",
-            Mode::All => "all",
-        })
-    }
-}
+/// Which header fields a worker swaps: the dataplane's own type, so the names the
+/// API and config accept are exactly the ones the worker parses.
+pub use dataplane::Mode;
 
 /// AF_XDP zero-copy: auto tries it and falls back to copy mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
