@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{eventually, free_port, real_reflector, require_root, ControlProcess};
+use common::{eventually, free_port, require_root, ControlProcess};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::time::Duration;
@@ -66,19 +66,8 @@ fn number(text: &str) -> u64 {
 #[tokio::test]
 async fn dashboard_shows_live_counters_and_stops_and_starts_the_reflector() {
     require_root();
-    let reflector = real_reflector();
     let state = tempfile::tempdir().unwrap();
-    let control = ControlProcess::spawn(
-        &[
-            "demo",
-            "--lab",
-            "rfl-ui",
-            "--reflector",
-            reflector.to_str().unwrap(),
-        ],
-        state.path(),
-    )
-    .await;
+    let control = ControlProcess::demo("rfl-ui", state.path()).await;
     let (_driver, client) = browser().await;
     client.goto(&format!("{}/", control.base)).await.unwrap();
 

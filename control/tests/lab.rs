@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{eventually, real_reflector, require_root, ControlProcess};
+use common::{eventually, require_root, ControlProcess};
 use control::lab::{Lab, REFLECTOR_MAC};
 use std::process::Command;
 use std::time::Duration;
@@ -47,19 +47,8 @@ fn labs_are_built_removed_and_stale_ones_replaced() {
 #[tokio::test]
 async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
     require_root();
-    let reflector = real_reflector();
     let state = tempfile::tempdir().unwrap();
-    let control = ControlProcess::spawn(
-        &[
-            "demo",
-            "--lab",
-            "rfl-e2e",
-            "--reflector",
-            reflector.to_str().unwrap(),
-        ],
-        state.path(),
-    )
-    .await;
+    let control = ControlProcess::demo("rfl-e2e", state.path()).await;
     let stats_path = "/api/v1/reflectors/rfl-e2e-r:rfl-e2e-r/stats";
     let first = eventually("reflected frames", Duration::from_secs(30), async || {
         let s = control.get(stats_path).await;

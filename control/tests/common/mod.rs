@@ -200,6 +200,19 @@ pub struct ControlProcess {
 }
 
 impl ControlProcess {
+    /// `reflector-control demo --lab LAB` with the real reflector binary.
+    pub async fn demo(lab: &str, state_dir: &Path) -> ControlProcess {
+        let reflector = real_reflector();
+        let args = [
+            "demo",
+            "--lab",
+            lab,
+            "--reflector",
+            reflector.to_str().unwrap(),
+        ];
+        ControlProcess::spawn(&args, state_dir).await
+    }
+
     pub async fn spawn(args: &[&str], state_dir: &Path) -> ControlProcess {
         let port = free_port();
         let child = std::process::Command::new(control_binary())
