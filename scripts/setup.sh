@@ -10,6 +10,10 @@ APT_PACKAGES=(
   chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
 )
 
+# The independent STAMP session-sender the interoperability tests run (crates.io).
+STAMP_SUITE_VERSION=1.0.0
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: run as root (or with sudo): XDP, AF_XDP and network namespaces need it" >&2
@@ -43,7 +47,17 @@ mount_bpffs() {
   fi
 }
 
+install_stamp_suite() {
+  local root="$REPO/target/tools"
+  if ! "$root/bin/stamp-suite" --version 2>/dev/null | grep -qx "stamp-suite $STAMP_SUITE_VERSION"; then
+    echo "setup: installing stamp-suite $STAMP_SUITE_VERSION (STAMP sender for the interop tests)"
+    CARGO_TARGET_DIR="$REPO/target/tools-build" \
+      cargo install stamp-suite --version "$STAMP_SUITE_VERSION" --locked --root "$root" --quiet
+  fi
+}
+
 need_root
 install_apt_packages
 install_rust
 mount_bpffs
+install_stamp_suite

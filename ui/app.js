@@ -3,11 +3,30 @@
 "use strict";
 
 const HISTORY = 120; // seconds of rates kept for the chart (one stats event per second)
+const STREAMS_SHOWN = 20; // busiest streams listed for the selected reflector
 const reflectors = new Map(); // id -> { view, stats, history: [{rx, tx, mbps}] }
 let selected = null;
+const streamsFetch = { busy: false, at: 0 }; // one request at a time, at most one a second
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const fmt = (n) => Number(n ?? 0).toLocaleString("en-US", { maximumFractionDigits: 1 });
+const DASH = "—";
+
+// Nanoseconds, in the unit that reads best.
+function fmtNs(ns) {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
+  return `${ns} ns`;
+}
+
+function dwell(stats) {
+  const d = stats && stats.telemetry && stats.telemetry.dwell_ns;
+  return d && d.count > 0 ? d : null;
+}
+
+function loopTimedOut({ view, stats }) {
+  return Boolean((view && view.loop_timed_out) || (stats && stats.telemetry && stats.telemetry.loop_timed_out));
+}
 
 function token() { return localStorage.getItem("reflector-token") || ""; }
 
@@ -28,7 +47,7 @@ async function call(method, path) {
 }
 
 function entry(id) {
-  if (!reflectors.has(id)) reflectors.set(id, { view: null, stats: null, history: [] });
+  if (!reflectors.has(id)) reflectors.set(id, { view: null, stats: null, history: [], streams: null });
   return reflectors.get(id);
 }
 
@@ -46,7 +65,7 @@ function renderRow(id) {
   if (!row) {
     row = document.createElement("tr");
     row.dataset.id = id;
-    for (const cls of ["id", "state", "platform", "restarts num", "received num", "reflected num", "rejected num"]) {
+    for (const cls of ["id", "state", "platform", "restarts num", "received num", "reflected num", "rejected num", "dwell num"]) {
       const td = document.createElement("td");
       td.className = cls;
       row.appendChild(td);
@@ -86,6 +105,12 @@ function renderRow(id) {
     err.textContent = view.last_error;
     stateCell.appendChild(err);
   }
+  if (loopTimedOut(reflectors.get(id))) {
+    const badge = document.createElement("span");
+    badge.className = "badge loop-timeout";
+    badge.textContent = "loop timeout reached — not reflecting";
+    stateCell.append(" ", badge);
+  }
   const platform = (view && view.platform) || (stats && stats.platform);
   cell(row, "platform", platform ? describePlatform(platform) : "–");
   cell(row, "restarts", fmt(view ? view.restarts : stats.restarts));
@@ -93,6 +118,8 @@ function renderRow(id) {
   cell(row, "received", fmt(totals.received));
   cell(row, "reflected", fmt(totals.reflected));
   cell(row, "rejected", fmt(totals.rejected));
+  const d = dwell(stats);
+  cell(row, "dwell", d ? `${fmtNs(d.p50)} / ${fmtNs(d.p99)} / ${fmtNs(d.max)}` : DASH);
   $("button.start", row).disabled = state === "running" || state === "starting";
   $("button.stop", row).disabled = state === "stopped";
   row.classList.toggle("selected", id === selected);
@@ -114,6 +141,7 @@ function select(id) {
     row.classList.toggle("selected", row.dataset.id === id);
   }
   renderDetail();
+  loadStreams(true);
 }
 
 function fillTable(table, map) {
@@ -141,9 +169,76 @@ function renderDetail() {
   $("#rx-pps").textContent = fmt(rates.rx_pps);
   $("#tx-pps").textContent = fmt(rates.tx_pps);
   $("#tx-mbps").textContent = rates.tx_mbps.toFixed(3);
+  const d = dwell(item.stats);
+  $("#dwell-p50").textContent = d ? fmtNs(d.p50) : DASH;
+  $("#dwell-p99").textContent = d ? fmtNs(d.p99) : DASH;
+  $("#dwell-max").textContent = d ? fmtNs(d.max) : DASH;
+  $("#loop-timeout").hidden = !loopTimedOut(item);
   fillTable($("#signatures"), item.stats && item.stats.totals.signatures);
   fillTable($("#rejects"), item.stats && item.stats.totals.rejects);
   drawChart(item.history);
+  renderStreams(item.streams);
+}
+
+// The selected reflector's busiest streams, refreshed with its stats (at most 1/s).
+async function loadStreams(force = false) {
+  const id = selected;
+  if (!id || streamsFetch.busy || (!force && Date.now() - streamsFetch.at < 1000)) return;
+  streamsFetch.busy = true;
+  streamsFetch.at = Date.now();
+  try {
+    const response = await fetch(`/api/v1/reflectors/${encodeURIComponent(id)}/streams?limit=${STREAMS_SHOWN}`);
+    if (!response.ok) return; // removed meanwhile; the next event says so
+    const streams = await response.json();
+    if (reflectors.has(id)) {
+      entry(id).streams = streams;
+      if (id === selected) renderStreams(streams);
+    }
+  } catch (_) {
+    // Offline for a moment: the event stream shows that; try again with the next stats.
+  } finally {
+    streamsFetch.busy = false;
+  }
+}
+
+function renderStreams(data) {
+  const body = $("#streams tbody");
+  const streams = data ? data.streams : [];
+  $("#streams-summary").textContent = !data ? "" :
+    `(${data.total > streams.length ? `busiest ${streams.length} of ${fmt(data.total)}` : fmt(data.total)}` +
+    `${data.untracked_frames ? `; ${fmt(data.untracked_frames)} frames untracked` : ""})`;
+  body.replaceChildren();
+  if (streams.length === 0) {
+    const row = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 11;
+    td.className = "muted";
+    td.textContent = "No streams (yet).";
+    row.appendChild(td);
+    body.appendChild(row);
+    return;
+  }
+  for (const s of streams) {
+    const row = document.createElement("tr");
+    row.dataset.key = `${s.src_mac}|${s.src_ip}|${s.src_port}|${s.dst_port}|${s.signature}`;
+    const seq = s.sequence;
+    const seen = new Date(s.last_seen_ms);
+    const cells = [
+      ["src-mac", s.src_mac], ["src-ip", s.src_ip], ["src-port num", s.src_port], ["dst-port num", s.dst_port],
+      ["signature", s.signature], ["frames num", fmt(s.frames)], ["bytes num", fmt(s.bytes)],
+      ["last-seen", seen.toLocaleTimeString("en-GB")],
+      ["lost num", seq ? fmt(seq.lost) : DASH], ["reordered num", seq ? fmt(seq.reordered) : DASH],
+      ["duplicated num", seq ? fmt(seq.duplicated) : DASH],
+    ];
+    for (const [cls, text] of cells) {
+      const td = document.createElement("td");
+      td.className = cls;
+      td.textContent = text;
+      if (cls === "last-seen") td.title = seen.toISOString();
+      row.appendChild(td);
+    }
+    body.appendChild(row);
+  }
 }
 
 // Packets per second on the left axis, Mbit/s on the right; each scales to its own peak.
@@ -201,7 +296,10 @@ function onStats(stats) {
   item.history.push({ rx: stats.rates.rx_pps, tx: stats.rates.tx_pps, mbps: stats.rates.tx_mbps });
   if (item.history.length > HISTORY) item.history.shift();
   renderRow(stats.id);
-  if (stats.id === selected) renderDetail();
+  if (stats.id === selected) {
+    renderDetail();
+    loadStreams();
+  }
 }
 
 function onRemoved({ id }) {

@@ -6,6 +6,7 @@
 //! a `Reject` variant in Rust recompiles the BPF programs with the new values.
 
 use dataplane::parse::*;
+use dataplane::stamp::STAMP_MIN_PAYLOAD;
 use dataplane::Reject;
 use libbpf_cargo::SkeletonBuilder;
 use std::env;
@@ -17,10 +18,26 @@ use std::path::{Path, PathBuf};
 /// The BPF programs, by file stem: `src/bpf/<stem>.bpf.c` becomes `<stem>.skel.rs`.
 const PROGRAMS: [&str; 2] = ["reflector", "xdp_tx_baseline"];
 
+/// The receive stamp the XDP program leaves in a redirected frame's metadata: a magic
+/// number (so user space can tell a stamp from leftover bytes) and `bpf_ktime_get_ns()`.
+/// Written into both `dataplane.h` and `rx_meta.rs`, so the C and Rust sides agree.
+const RX_META_MAGIC: u32 = 0x5246_5453; // "RFTS"
+const RX_META_LEN: usize = 16;
+
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(out_dir.join("dataplane.h"), dataplane_header())
         .expect("cannot write dataplane.h into OUT_DIR");
+    fs::write(
+        out_dir.join("rx_meta.rs"),
+        format!(
+            "/// Marks the XDP program's receive stamp in a frame's metadata.\n\
+             pub const RX_META_MAGIC: u32 = {RX_META_MAGIC:#x};\n\
+             /// Bytes of XDP metadata in front of each redirected frame.\n\
+             pub const RX_META_LEN: usize = {RX_META_LEN};\n"
+        ),
+    )
+    .expect("cannot write rx_meta.rs into OUT_DIR");
 
     let mut clang_args: Vec<OsString> = vec![
         "-Wall".into(),
@@ -102,6 +119,7 @@ fn dataplane_header() -> String {
         ("UDP_SRC_PORT", UDP_SRC_PORT),
         ("UDP_DST_PORT", UDP_DST_PORT),
         ("UDP_LENGTH", UDP_LENGTH),
+        ("STAMP_MIN_PAYLOAD", STAMP_MIN_PAYLOAD),
     ];
     for (name, value) in constants {
         writeln!(h, "#define {name} {value:#x}").unwrap();
@@ -111,6 +129,11 @@ fn dataplane_header() -> String {
         let name = reject.name().to_ascii_uppercase();
         writeln!(h, "\tREJECT_{name} = {},", reject.index()).unwrap();
     }
-    writeln!(h, "}};\n#define REJECT_COUNT {}\n\n#endif", Reject::COUNT).unwrap();
+    writeln!(h, "}};\n#define REJECT_COUNT {}\n", Reject::COUNT).unwrap();
+    writeln!(
+        h,
+        "#define RX_META_MAGIC {RX_META_MAGIC:#x}\n#define RX_META_LEN {RX_META_LEN}\n\n#endif"
+    )
+    .unwrap();
     h
 }

@@ -4,12 +4,14 @@
 //! was wrong, so scripts and the dashboard can show it as is.
 
 use crate::auth::Token;
-use crate::config::{Config, ConfigError, ReflectorSettings};
+use crate::config::{self, Config, ConfigError, ReflectorSettings};
 use crate::events::Notice;
 use crate::supervisor::{ReloadSummary, RunState, Supervisor, SupervisorError};
 use crate::{metrics, ui};
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -17,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -44,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/reflectors/{id}/start"),
     ("POST", "/api/v1/reflectors/{id}/stop"),
     ("GET", "/api/v1/reflectors/{id}/stats"),
+    ("GET", "/api/v1/reflectors/{id}/streams"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/reload"),
 ];
@@ -122,7 +126,9 @@ impl From<SupervisorError> for ApiError {
     fn from(error: SupervisorError) -> Self {
         let status = match error {
             SupervisorError::UnknownId(_) | SupervisorError::Gone(_) => StatusCode::NOT_FOUND,
-            SupervisorError::Duplicate { .. } => StatusCode::CONFLICT,
+            SupervisorError::Duplicate { .. } | SupervisorError::AlreadyStarted(_) => {
+                StatusCode::CONFLICT
+            }
         };
         ApiError::new(status, error.to_string())
     }
@@ -154,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reflectors/{id}/start", post(start))
         .route("/reflectors/{id}/stop", post(stop))
         .route("/reflectors/{id}/stats", get(stats))
+        .route("/reflectors/{id}/streams", get(streams))
         .route("/events", get(events))
         .route("/reload", post(reload))
         .route("/openapi.json", get(openapi))
@@ -264,11 +271,42 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The optional body of `POST .../start`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    /// This session's loop timeout, in place of the settings'.
+    loop_timeout_s: Option<u64>,
+}
+
+/// Start a reflector. A body `{"loop_timeout_s": N}` makes this a session that stops
+/// reflecting after N seconds; without a body the settings apply.
 async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(state.supervisor.start(&id).await?))
+    let body: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the start body must be {{\"loop_timeout_s\": SECONDS}} or empty: {e}"),
+            )
+        })?
+    };
+    if let Some(seconds) = body.loop_timeout_s {
+        // The same rule as the setting, with the same message.
+        config::check_loop_timeout(seconds)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }
+    Ok(Json(
+        state
+            .supervisor
+            .start_session(&id, body.loop_timeout_s)
+            .await?,
+    ))
 }
 
 async fn stop(
@@ -283,6 +321,42 @@ async fn stats(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.supervisor.stats(&id).await?))
+}
+
+/// Most streams one request may ask for.
+pub const MAX_STREAMS_LIMIT: usize = 10_000;
+
+/// The latest worker's streams, busiest first: `?limit=N` (1 to 10000, default 10000).
+async fn streams(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let limit = streams_limit(&query)?;
+    Ok(Json(state.supervisor.streams(&id, limit).await?))
+}
+
+fn streams_limit(query: &[(String, String)]) -> Result<usize, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let mut limit = MAX_STREAMS_LIMIT;
+    for (key, value) in query {
+        if key != "limit" {
+            return Err(bad(format!(
+                "unknown query parameter {key:?}; the only one is limit"
+            )));
+        }
+        limit = value
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_STREAMS_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit must be a whole number from 1 to {MAX_STREAMS_LIMIT}, not {value:?}"
+                ))
+            })?;
+    }
+    Ok(limit)
 }
 
 async fn reload(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -328,7 +402,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
-    let text = metrics::render(state.supervisor.all_stats().await);
+    let text = metrics::render(
+        state
+            .supervisor
+            .all_stats_and_streams(metrics::STREAM_SERIES_PER_REFLECTOR)
+            .await,
+    );
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text)
 }
 

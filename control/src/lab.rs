@@ -5,7 +5,7 @@
 //! ```text
 //!   netns NAME-r                 netns NAME-h
 //!   [NAME-r] <----- veth -----> [NAME-h]
-//!   reflector                    reflector probe
+//!   reflector  192.0.2.2         192.0.2.1  reflector probe, STAMP sender
 //! ```
 
 use std::process::Command;
@@ -28,6 +28,9 @@ pub enum LabError {
 /// locally administered address.
 pub const REFLECTOR_MAC: &str = "02:52:46:4c:00:01";
 pub const HEAD_MAC: &str = "00:c0:17:52:46:02";
+/// Addresses for the STAMP sender, which uses the head's IP stack.
+pub const REFLECTOR_IP: &str = "192.0.2.2";
+pub const HEAD_IP: &str = "192.0.2.1";
 
 /// A built lab; removed again when dropped.
 #[derive(Debug)]
@@ -93,7 +96,16 @@ impl Lab {
             "address",
             HEAD_MAC,
         ])?;
-        for (ns, iface) in [(r_ns, r_if), (h_ns, h_if)] {
+        for (ns, iface, ip_addr) in [(r_ns, r_if, REFLECTOR_IP), (h_ns, h_if, HEAD_IP)] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip_addr}/24"),
+                "dev",
+                iface,
+            ])?;
             // IPv6 would have the kernel send router solicitations and DAD probes,
             // which the reflector would count as rejected frames.
             ip(&[
@@ -108,6 +120,9 @@ impl Lab {
             ip(&["-n", ns, "link", "set", "dev", iface, "up"])?;
             ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
         }
+        // veth would hand the STAMP sender's packets over with only a partial UDP
+        // checksum (a NIC completes it on the wire); make the head compute it.
+        ip(&["netns", "exec", h_ns, "ethtool", "-K", h_if, "tx", "off"])?;
         Ok(())
     }
 

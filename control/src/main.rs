@@ -53,6 +53,10 @@ struct DemoArgs {
     /// Test frames per second the lab's test head sends.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
+    /// STAMP session-sender run in the lab as well (stamp-suite, which
+    /// scripts/setup.sh installs under target/tools); skipped if it is missing.
+    #[arg(long, value_name = "PATH")]
+    stamp_sender: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -101,7 +105,7 @@ async fn main() -> Result<()> {
         launcher: Launcher::new(program),
     };
     match cli.command {
-        None | Some(Command::Serve) => server.run(config.reflectors, None).await,
+        None | Some(Command::Serve) => server.run(config.reflectors, Vec::new()).await,
         Some(Command::Demo(args)) => demo_main(server, args).await,
     }
 }
@@ -113,7 +117,7 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
             ..ReflectorSettings::default()
         };
         settings.validate()?;
-        return server.run(vec![settings], None).await;
+        return server.run(vec![settings], Vec::new()).await;
     }
     let lab = Lab::create(&args.lab).context("building the demo lab")?;
     tracing::info!(
@@ -148,7 +152,41 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true);
-    let result = server.run(vec![reflector], Some(probe)).await;
+    let mut companions = vec![probe];
+    let stamp_sender = match args.stamp_sender {
+        Some(path) => path,
+        // target/<profile>/reflector-control -> target/tools/bin/stamp-suite
+        None => sibling_reflector()?.with_file_name("../tools/bin/stamp-suite"),
+    };
+    if stamp_sender.exists() {
+        // A STAMP session at 10 packets per second, also for a day.
+        let mut stamp = tokio::process::Command::new("ip");
+        stamp
+            .args(["netns", "exec", &lab.head_netns])
+            .arg(&stamp_sender)
+            .args([
+                "-r",
+                lab::REFLECTOR_IP,
+                "-p",
+                "862",
+                "-c",
+                "0",
+                "-d",
+                "100ms",
+            ])
+            .args(["--duration", "86400"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        companions.push(stamp);
+    } else {
+        tracing::info!(
+            "no STAMP sender at {}: run scripts/setup.sh to add STAMP traffic to the demo",
+            stamp_sender.display()
+        );
+    }
+    let result = server.run(vec![reflector], companions).await;
     drop(lab);
     result
 }
@@ -161,12 +199,12 @@ struct Server {
 }
 
 impl Server {
-    /// Serve until SIGINT/SIGTERM, then stop every worker. `companion` is a process that
-    /// runs alongside (the demo's test head), started once the reflectors are.
+    /// Serve until SIGINT/SIGTERM, then stop every worker. `companions` are processes
+    /// that run alongside (the demo's senders), started once the reflectors are.
     async fn run(
         self,
         reflectors: Vec<ReflectorSettings>,
-        companion: Option<tokio::process::Command>,
+        companions: Vec<tokio::process::Command>,
     ) -> Result<()> {
         let supervisor = Supervisor::new(self.launcher, Bus::default());
         let state = AppState::new(supervisor.clone(), self.token, self.config_path);
@@ -176,10 +214,10 @@ impl Server {
         for settings in reflectors {
             supervisor.add(settings, true).await?;
         }
-        let _companion = match companion {
-            Some(mut command) => Some(command.spawn().context("starting the test head")?),
-            None => None,
-        };
+        let mut running = Vec::new();
+        for mut command in companions {
+            running.push(command.spawn().context("starting the demo's senders")?);
+        }
         println!("dashboard: http://{}/", listener.local_addr()?);
         let mut hangup = signal(SignalKind::hangup())?;
         let mut interrupt = signal(SignalKind::interrupt())?;

@@ -1,19 +1,29 @@
 //! Prometheus metrics. Workers report absolute totals, so the values are read from the
 //! supervisor at scrape time (a [`Collector`]) rather than mirrored into counters.
 
-use crate::supervisor::{RunState, StatsView};
+use crate::supervisor::{RunState, StatsView, StreamsView};
+use dataplane::histogram::Percentiles;
+use dataplane::streams::StreamReport;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Render `stats` (one entry per reflector) in the OpenMetrics text format.
-pub fn render(stats: Vec<StatsView>) -> String {
+/// Per-stream series are exported for at most this many streams per reflector, the
+/// busiest ones, so a reflector tracking thousands of streams cannot flood the
+/// time-series database; the streams endpoint has all of them.
+pub const STREAM_SERIES_PER_REFLECTOR: usize = 50;
+
+/// Render one entry per reflector (statistics and busiest streams) in the OpenMetrics
+/// text format. Everything is read from this snapshot, so series of streams that have
+/// expired (or reflectors that were removed) simply stop appearing.
+pub fn render(reflectors: Vec<(StatsView, StreamsView)>) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot(stats)));
+    registry.register_collector(Box::new(Snapshot(reflectors)));
     let mut out = String::new();
     // Writing into a String cannot fail.
     prometheus_client::encoding::text::encode(&mut out, &registry)
@@ -22,20 +32,62 @@ pub fn render(stats: Vec<StatsView>) -> String {
 }
 
 #[derive(Debug)]
-struct Snapshot(Vec<StatsView>);
+struct Snapshot(Vec<(StatsView, StreamsView)>);
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+type Labels = Vec<(&'static str, String)>;
 
 /// Name, help text, and how to read the value from one reflector's stats.
 type Metric<T> = (&'static str, &'static str, fn(&StatsView) -> T);
 
-fn labels(s: &StatsView) -> Labels<'_> {
-    vec![("reflector", s.id.as_str())]
+/// A breakdown of a counter by one label: name, help, label, the map of values.
+type Breakdown = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&StatsView) -> &BTreeMap<String, u64>,
+);
+
+/// A per-stream counter; `None` leaves the stream out (no sequence numbers).
+type StreamMetric = (&'static str, &'static str, fn(&StreamReport) -> Option<u64>);
+
+/// The `quantile` label of each dwell-time gauge: 0 is the minimum, 1 the maximum.
+/// A quantile label and how to read it from the dwell-time percentiles.
+type Quantile = (&'static str, fn(&Percentiles) -> u64);
+
+const DWELL_QUANTILES: [Quantile; 6] = [
+    ("0", |p| p.min),
+    ("0.5", |p| p.p50),
+    ("0.9", |p| p.p90),
+    ("0.99", |p| p.p99),
+    ("0.999", |p| p.p999),
+    ("1", |p| p.max),
+];
+
+fn labels(s: &StatsView) -> Labels {
+    vec![("reflector", s.id.clone())]
+}
+
+fn with(mut labels: Labels, name: &'static str, value: impl ToString) -> Labels {
+    labels.push((name, value.to_string()));
+    labels
+}
+
+fn stream_labels(s: &StatsView, stream: &StreamReport) -> Labels {
+    let mut l = labels(s);
+    l.extend([
+        ("src_mac", stream.src_mac.clone()),
+        ("src_ip", stream.src_ip.to_string()),
+        ("src_port", stream.src_port.to_string()),
+        ("dst_port", stream.dst_port.to_string()),
+        ("signature", stream.signature.name().to_owned()),
+    ]);
+    l
 }
 
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let totals: [Metric<u64>; 6] = [
+        let stats = || self.0.iter().map(|(s, _)| s);
+        let counters: [Metric<u64>; 8] = [
             (
                 "reflector_received_frames",
                 "Frames received by the worker",
@@ -64,53 +116,49 @@ impl Collector for Snapshot {
                 "Reflected frames the platform could not send",
                 |s| s.totals.tx_errors,
             ),
+            (
+                "reflector_restarts",
+                "Times the worker died and was restarted",
+                |s| s.restarts,
+            ),
+            (
+                "reflector_stream_untracked_frames",
+                "Frames of streams the full stream tables could not track (latest worker run)",
+                |s| s.telemetry.untracked_frames,
+            ),
         ];
-        for (name, help, value) in totals {
-            family(
-                &mut encoder,
-                name,
-                help,
-                self.0
-                    .iter()
-                    .map(|s| (labels(s), ConstCounter::new(value(s)))),
-            )?;
+        for (name, help, value) in counters {
+            let samples = stats().map(|s| (labels(s), ConstCounter::new(value(s))));
+            family(&mut encoder, name, help, samples)?;
         }
-        family(
-            &mut encoder,
-            "reflector_restarts",
-            "Times the worker died and was restarted",
-            self.0
-                .iter()
-                .map(|s| (labels(s), ConstCounter::new(s.restarts))),
-        )?;
-        family(
-            &mut encoder,
-            "reflector_signature_frames",
-            "Frames reflected per test-frame signature",
-            self.0.iter().flat_map(|s| {
-                s.totals.signatures.iter().map(|(sig, v)| {
-                    let mut l = labels(s);
-                    l.push(("signature", sig.as_str()));
-                    (l, ConstCounter::new(*v))
-                })
-            }),
-        )?;
-        family(
-            &mut encoder,
-            "reflector_rejected_reason_frames",
-            "Frames refused per reason",
-            self.0.iter().flat_map(|s| {
-                s.totals.rejects.iter().map(|(reason, v)| {
-                    let mut l = labels(s);
-                    l.push(("reason", reason.as_str()));
-                    (l, ConstCounter::new(*v))
-                })
-            }),
-        )?;
-        let gauges: [Metric<f64>; 4] = [
-            ("reflector_up", "1 while a worker runs and reflects", |s| {
-                f64::from(u8::from(s.state == RunState::Running))
-            }),
+        let breakdowns: [Breakdown; 2] = [
+            (
+                "reflector_signature_frames",
+                "Frames reflected per test-frame signature",
+                "signature",
+                |s| &s.totals.signatures,
+            ),
+            (
+                "reflector_rejected_reason_frames",
+                "Frames refused per reason",
+                "reason",
+                |s| &s.totals.rejects,
+            ),
+        ];
+        for (name, help, label, map) in breakdowns {
+            let samples = stats().flat_map(|s| {
+                map(s)
+                    .iter()
+                    .map(move |(key, v)| (with(labels(s), label, key), ConstCounter::new(*v)))
+            });
+            family(&mut encoder, name, help, samples)?;
+        }
+        let gauges: [Metric<f64>; 6] = [
+            (
+                "reflector_up",
+                "1 while a worker runs (see reflector_loop_timed_out for whether it reflects)",
+                |s| f64::from(u8::from(s.state == RunState::Running)),
+            ),
             (
                 "reflector_rx_pps",
                 "Received frames per second, last interval",
@@ -126,16 +174,72 @@ impl Collector for Snapshot {
                 "Reflected megabits per second, last interval",
                 |s| s.rates.tx_mbps,
             ),
+            (
+                "reflector_streams",
+                "Streams tracked by the latest worker",
+                |s| s.telemetry.streams as f64,
+            ),
+            (
+                "reflector_loop_timed_out",
+                "1 once the loop timeout has passed and the worker no longer reflects",
+                |s| f64::from(u8::from(s.telemetry.loop_timed_out)),
+            ),
         ];
         for (name, help, value) in gauges {
-            family(
-                &mut encoder,
-                name,
-                help,
-                self.0
+            let samples = stats().map(|s| (labels(s), ConstGauge::new(value(s))));
+            family(&mut encoder, name, help, samples)?;
+        }
+        // Only reflectors that have measured something: zeros would read as 0 s.
+        let dwell = stats()
+            .filter(|s| s.telemetry.dwell_ns.count > 0)
+            .flat_map(|s| {
+                DWELL_QUANTILES.iter().map(move |(q, value)| {
+                    let seconds = value(&s.telemetry.dwell_ns) as f64 / 1e9;
+                    (with(labels(s), "quantile", q), ConstGauge::new(seconds))
+                })
+            });
+        family(
+            &mut encoder,
+            "reflector_dwell_seconds",
+            "Dwell time from receiving a frame to handing it to the transmitter, latest worker run; quantile 0 is the minimum, 1 the maximum",
+            dwell,
+        )?;
+        let per_stream: [StreamMetric; 5] = [
+            (
+                "reflector_stream_frames",
+                "Frames of one stream (the busiest streams of each reflector)",
+                |st| Some(st.frames),
+            ),
+            ("reflector_stream_bytes", "Bytes of one stream", |st| {
+                Some(st.bytes)
+            }),
+            (
+                "reflector_stream_lost",
+                "Sequence numbers missing from one stream (STAMP)",
+                |st| st.sequence.map(|q| q.lost),
+            ),
+            (
+                "reflector_stream_reordered",
+                "Frames of one stream that arrived out of order (STAMP)",
+                |st| st.sequence.map(|q| q.reordered),
+            ),
+            (
+                "reflector_stream_duplicated",
+                "Frames of one stream that arrived twice (STAMP)",
+                |st| st.sequence.map(|q| q.duplicated),
+            ),
+        ];
+        for (name, help, value) in per_stream {
+            let samples = self.0.iter().flat_map(|(s, streams)| {
+                streams
+                    .streams
                     .iter()
-                    .map(|s| (labels(s), ConstGauge::new(value(s)))),
-            )?;
+                    .take(STREAM_SERIES_PER_REFLECTOR)
+                    .filter_map(move |st| {
+                        value(st).map(|v| (stream_labels(s, st), ConstCounter::new(v)))
+                    })
+            });
+            family(&mut encoder, name, help, samples)?;
         }
         Ok(())
     }
@@ -143,11 +247,11 @@ impl Collector for Snapshot {
 
 /// One family of samples; skipped entirely when there are none, since a descriptor
 /// without samples only confuses readers.
-fn family<'a, M: EncodeMetric>(
+fn family<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    samples: impl Iterator<Item = (Labels<'a>, M)>,
+    samples: impl Iterator<Item = (Labels, M)>,
 ) -> Result<(), std::fmt::Error> {
     let samples: Vec<_> = samples.collect();
     let Some((_, first)) = samples.first() else {
@@ -163,8 +267,70 @@ fn family<'a, M: EncodeMetric>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::{Counters, Signature};
+    use crate::supervisor::TelemetrySummary;
+    use dataplane::streams::SequenceReport;
+    use dataplane::{Counters, Signature, TelemetryReport};
     use reflector::report::Rates;
+
+    fn stats(id: &str, counters: Counters, telemetry: &TelemetryReport) -> StatsView {
+        StatsView {
+            id: id.into(),
+            state: RunState::Running,
+            restarts: 3,
+            platform: None,
+            rates: Rates {
+                rx_pps: 1000.0,
+                tx_pps: 990.0,
+                tx_mbps: 0.5,
+            },
+            totals: counters.into(),
+            telemetry: telemetry.into(),
+        }
+    }
+
+    fn streams(id: &str, telemetry: &TelemetryReport) -> StreamsView {
+        StreamsView {
+            id: id.into(),
+            total: telemetry.streams.len(),
+            untracked_frames: telemetry.untracked_frames,
+            streams: telemetry.streams.clone(),
+        }
+    }
+
+    fn stream(src_port: u16, frames: u64, sequence: Option<SequenceReport>) -> StreamReport {
+        StreamReport {
+            src_mac: "00:c0:17:00:00:01".into(),
+            src_ip: "192.0.2.1".parse().unwrap(),
+            src_port,
+            dst_port: 862,
+            signature: if sequence.is_some() {
+                Signature::Stamp
+            } else {
+                Signature::Rfc2544
+            },
+            frames,
+            bytes: frames * 100,
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            sequence,
+        }
+    }
+
+    fn render_one(id: &str, counters: Counters, telemetry: &TelemetryReport) -> String {
+        render(vec![(
+            stats(id, counters, telemetry),
+            streams(id, telemetry),
+        )])
+    }
+
+    fn assert_lines(text: &str, expected: &[&str]) {
+        for line in expected {
+            assert!(
+                text.lines().any(|l| l == *line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn totals_rates_and_breakdowns_are_exported_per_reflector() {
@@ -175,37 +341,139 @@ mod tests {
         };
         counters.per_signature[Signature::Rfc2544.index()] = 10;
         counters.per_reject[dataplane::Reject::NoSignature.index()] = 2;
-        let stats = StatsView {
-            id: "eth0".into(),
-            state: RunState::Running,
-            restarts: 3,
-            platform: None,
-            rates: Rates {
-                rx_pps: 1000.0,
-                tx_pps: 990.0,
-                tx_mbps: 0.5,
+        let text = render_one("eth0", counters, &TelemetryReport::default());
+        assert_lines(
+            &text,
+            &[
+                "reflector_received_frames_total{reflector=\"eth0\"} 12",
+                "reflector_reflected_frames_total{reflector=\"eth0\"} 10",
+                "reflector_rejected_frames_total{reflector=\"eth0\"} 2",
+                "reflector_restarts_total{reflector=\"eth0\"} 3",
+                "reflector_signature_frames_total{reflector=\"eth0\",signature=\"RFC2544\"} 10",
+                "reflector_signature_frames_total{reflector=\"eth0\",signature=\"STAMP\"} 0",
+                "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"no_signature\"} 2",
+                "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"loop_timeout\"} 0",
+                "reflector_up{reflector=\"eth0\"} 1.0",
+                "reflector_tx_pps{reflector=\"eth0\"} 990.0",
+                "reflector_streams{reflector=\"eth0\"} 0.0",
+                "reflector_loop_timed_out{reflector=\"eth0\"} 0.0",
+                "reflector_stream_untracked_frames_total{reflector=\"eth0\"} 0",
+                "# TYPE reflector_reflected_frames counter",
+                "# EOF",
+            ],
+        );
+        // Nothing measured yet: no dwell gauges reading 0 s, no stream series.
+        assert!(!text.contains("reflector_dwell_seconds"), "{text}");
+        assert!(!text.contains("reflector_stream_frames"), "{text}");
+    }
+
+    #[test]
+    fn dwell_streams_and_the_loop_timeout_are_exported() {
+        let telemetry = TelemetryReport {
+            dwell_ns: Percentiles {
+                count: 100,
+                min: 500,
+                p50: 2_000,
+                p90: 4_000,
+                p99: 7_000,
+                p999: 9_000,
+                max: 1_500_000,
             },
-            totals: counters.into(),
+            streams: vec![
+                stream(
+                    5000,
+                    70,
+                    Some(SequenceReport {
+                        lost: 3,
+                        reordered: 2,
+                        duplicated: 1,
+                    }),
+                ),
+                stream(5001, 30, None),
+            ],
+            untracked_frames: 17,
+            loop_timed_out: true,
+            ..TelemetryReport::default()
         };
-        let text = render(vec![stats]);
-        for expected in [
-            "reflector_received_frames_total{reflector=\"eth0\"} 12",
-            "reflector_reflected_frames_total{reflector=\"eth0\"} 10",
-            "reflector_rejected_frames_total{reflector=\"eth0\"} 2",
-            "reflector_restarts_total{reflector=\"eth0\"} 3",
-            "reflector_signature_frames_total{reflector=\"eth0\",signature=\"RFC2544\"} 10",
-            "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"no_signature\"} 2",
-            "reflector_up{reflector=\"eth0\"} 1.0",
-            "reflector_tx_pps{reflector=\"eth0\"} 990.0",
-            "# TYPE reflector_reflected_frames counter",
-            "# EOF",
-        ] {
-            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
-        }
+        let text = render_one("eth1", Counters::default(), &telemetry);
+        let stamp = "reflector=\"eth1\",src_mac=\"00:c0:17:00:00:01\",src_ip=\"192.0.2.1\",src_port=\"5000\",dst_port=\"862\",signature=\"STAMP\"";
+        let rfc = "reflector=\"eth1\",src_mac=\"00:c0:17:00:00:01\",src_ip=\"192.0.2.1\",src_port=\"5001\",dst_port=\"862\",signature=\"RFC2544\"";
+        assert_lines(
+            &text,
+            &[
+                "# TYPE reflector_dwell_seconds gauge",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0\"} 5e-7",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.5\"} 0.000002",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.9\"} 0.000004",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.99\"} 0.000007",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.999\"} 0.000009",
+                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"1\"} 0.0015",
+                "reflector_streams{reflector=\"eth1\"} 2.0",
+                "reflector_stream_untracked_frames_total{reflector=\"eth1\"} 17",
+                "reflector_loop_timed_out{reflector=\"eth1\"} 1.0",
+                "# TYPE reflector_stream_frames counter",
+                &format!("reflector_stream_frames_total{{{stamp}}} 70"),
+                &format!("reflector_stream_bytes_total{{{stamp}}} 7000"),
+                &format!("reflector_stream_lost_total{{{stamp}}} 3"),
+                &format!("reflector_stream_reordered_total{{{stamp}}} 2"),
+                &format!("reflector_stream_duplicated_total{{{stamp}}} 1"),
+                &format!("reflector_stream_frames_total{{{rfc}}} 30"),
+                &format!("reflector_stream_bytes_total{{{rfc}}} 3000"),
+            ],
+        );
+        // Loss counts exist only for streams with sequence numbers.
+        assert!(!text.contains(&format!("reflector_stream_lost_total{{{rfc}}}")));
+        assert_eq!(text.matches("reflector_stream_lost_total{").count(), 1);
+    }
+
+    #[test]
+    fn stream_series_are_capped_per_reflector_and_vanish_with_their_streams() {
+        let many = TelemetryReport {
+            streams: (0..60)
+                .map(|i| stream(10_000 + i, 1000 - u64::from(i), None))
+                .collect(),
+            ..TelemetryReport::default()
+        };
+        let text = render(vec![
+            (stats("a", Counters::default(), &many), streams("a", &many)),
+            (stats("b", Counters::default(), &many), streams("b", &many)),
+        ]);
+        let series = |reflector: &str| {
+            text.lines()
+                .filter(|l| {
+                    l.starts_with(&format!(
+                        "reflector_stream_frames_total{{reflector=\"{reflector}\""
+                    ))
+                })
+                .count()
+        };
+        assert_eq!(
+            (series("a"), series("b")),
+            (STREAM_SERIES_PER_REFLECTOR, 50)
+        );
+        // The busiest 50 are the ones kept.
+        assert!(text.contains("src_port=\"10049\""));
+        assert!(!text.contains("src_port=\"10050\""));
+        assert_lines(&text, &["reflector_streams{reflector=\"a\"} 60.0"]);
+
+        // Next scrape: the streams expired. Their series are gone, not left stale.
+        let text = render_one("a", Counters::default(), &TelemetryReport::default());
+        assert!(!text.contains("src_mac="), "{text}");
+        assert!(!text.contains("reflector=\"b\""), "{text}");
     }
 
     #[test]
     fn no_reflectors_no_samples() {
         assert_eq!(render(vec![]), "# EOF\n");
+    }
+
+    #[test]
+    fn summary_counts_streams() {
+        let t = TelemetryReport {
+            streams: vec![stream(1, 1, None)],
+            ..TelemetryReport::default()
+        };
+        let summary = TelemetrySummary::from(&t);
+        assert_eq!((summary.streams, summary.loop_timed_out), (1, false));
     }
 }

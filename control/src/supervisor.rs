@@ -7,8 +7,10 @@
 
 use crate::config::ReflectorSettings;
 use crate::events::{Bus, Notice};
+use dataplane::histogram::Percentiles;
 use dataplane::stats::CountersReport;
-use dataplane::Counters;
+use dataplane::streams::StreamReport;
+use dataplane::{Counters, TelemetryReport};
 use reflector::report::{Event, PlatformInfo, Rates};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,6 +31,8 @@ pub enum SupervisorError {
     Duplicate { interface: String, id: String },
     #[error("reflector {0:?} was removed while the request was in flight")]
     Gone(String),
+    #[error("reflector {0:?} is already started; stop it first to start a session with a new loop timeout")]
+    AlreadyStarted(String),
 }
 
 /// Restart timing: `initial` doubling to `max`, back to `initial` once a worker has
@@ -69,7 +73,8 @@ impl Launcher {
         }
     }
 
-    fn command(&self, settings: &ReflectorSettings) -> Command {
+    /// The worker's command line; `loop_timeout` is what is left of the session's.
+    fn command(&self, settings: &ReflectorSettings, loop_timeout: Option<Duration>) -> Command {
         let mut command = match &settings.netns {
             // `ip netns exec` enters the namespace and then execs the worker, so the
             // pid we hold is the worker's own and signals reach it directly.
@@ -81,7 +86,7 @@ impl Launcher {
             None => Command::new(&self.program),
         };
         command
-            .args(settings.worker_args())
+            .args(settings.worker_args_with_loop_timeout(loop_timeout))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -140,6 +145,47 @@ pub struct ReflectorView {
     pub platform: Option<PlatformInfo>,
     pub uptime_s: Option<f64>,
     pub last_error: Option<String>,
+    /// The worker reported that its loop timeout has passed: it runs but no longer
+    /// reflects (frames are dropped and counted as `loop_timeout`). Stays set after
+    /// the worker stops, until the next worker starts.
+    pub loop_timed_out: bool,
+    /// Seconds left until the session's loop timeout (0 once it has passed); null
+    /// without a loop timeout or when stopped.
+    pub loop_timeout_remaining_s: Option<f64>,
+}
+
+/// What the latest worker reported besides its counters (per worker run: a restart
+/// starts afresh). The streams themselves are served by `streams`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TelemetrySummary {
+    /// Dwell time (frame received to handed to the transmitter), nanoseconds.
+    pub dwell_ns: Percentiles,
+    /// Streams tracked.
+    pub streams: usize,
+    /// Frames of streams the full stream tables could not track.
+    pub untracked_frames: u64,
+    pub loop_timed_out: bool,
+}
+
+impl From<&TelemetryReport> for TelemetrySummary {
+    fn from(t: &TelemetryReport) -> Self {
+        TelemetrySummary {
+            dwell_ns: t.dwell_ns,
+            streams: t.streams.len(),
+            untracked_frames: t.untracked_frames,
+            loop_timed_out: t.loop_timed_out,
+        }
+    }
+}
+
+/// The streams of one reflector's latest worker, busiest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamsView {
+    pub id: String,
+    /// Streams tracked, including any left out by the limit.
+    pub total: usize,
+    pub untracked_frames: u64,
+    pub streams: Vec<StreamReport>,
 }
 
 /// Statistics of one reflector, cumulative over every worker it has run.
@@ -152,6 +198,8 @@ pub struct StatsView {
     /// Rates of the last interval (zero when no worker runs).
     pub rates: Rates,
     pub totals: CountersReport,
+    /// Of the latest worker run.
+    pub telemetry: TelemetrySummary,
 }
 
 /// The shared record of one reflector.
@@ -169,6 +217,10 @@ struct Record {
     /// Latest totals of the running worker.
     current: Counters,
     rates: Rates,
+    /// The latest worker's telemetry; streams busiest first.
+    telemetry: TelemetryReport,
+    /// When the current session's loop timeout ends, if it has one.
+    loop_deadline: Option<Instant>,
 }
 
 impl Record {
@@ -184,6 +236,8 @@ impl Record {
             carried: Counters::default(),
             current: Counters::default(),
             rates: Rates::default(),
+            telemetry: TelemetryReport::default(),
+            loop_deadline: None,
         }
     }
 
@@ -203,6 +257,10 @@ impl Record {
             platform: self.platform.clone(),
             uptime_s: self.started.map(|s| s.elapsed().as_secs_f64()),
             last_error: self.last_error.clone(),
+            loop_timed_out: self.telemetry.loop_timed_out,
+            loop_timeout_remaining_s: self
+                .loop_deadline
+                .map(|d| d.saturating_duration_since(Instant::now()).as_secs_f64()),
         }
     }
 
@@ -214,6 +272,16 @@ impl Record {
             platform: self.platform.clone(),
             rates: self.rates,
             totals: self.totals().into(),
+            telemetry: (&self.telemetry).into(),
+        }
+    }
+
+    fn streams(&self, limit: usize) -> StreamsView {
+        StreamsView {
+            id: self.settings.id(),
+            total: self.telemetry.streams.len(),
+            untracked_frames: self.telemetry.untracked_frames,
+            streams: self.telemetry.streams.iter().take(limit).cloned().collect(),
         }
     }
 }
@@ -243,7 +311,8 @@ impl Shared {
 }
 
 enum Request {
-    Start,
+    /// Start a session; a loop timeout here overrides the settings' for this session.
+    Start(Option<u64>),
     Stop,
     Reconfigure(Box<ReflectorSettings>),
     Shutdown,
@@ -251,8 +320,8 @@ enum Request {
 
 struct Order {
     request: Request,
-    /// Answered once the request has taken effect.
-    done: oneshot::Sender<()>,
+    /// Answered once the request has taken effect (or was refused).
+    done: oneshot::Sender<Result<(), SupervisorError>>,
 }
 
 struct Handle {
@@ -323,7 +392,7 @@ impl Supervisor {
         handles.insert(id.clone(), handle);
         drop(handles);
         if autostart {
-            self.send(&id, Request::Start).await?;
+            self.send(&id, Request::Start(None)).await?;
         }
         let view = shared.lock().view();
         Ok(view)
@@ -338,15 +407,6 @@ impl Supervisor {
             .collect()
     }
 
-    pub async fn all_stats(&self) -> Vec<StatsView> {
-        self.handles
-            .lock()
-            .await
-            .values()
-            .map(|h| h.shared.lock().stats())
-            .collect()
-    }
-
     pub async fn get(&self, id: &str) -> Result<ReflectorView, SupervisorError> {
         Ok(self.shared(id).await?.lock().view())
     }
@@ -355,9 +415,39 @@ impl Supervisor {
         Ok(self.shared(id).await?.lock().stats())
     }
 
+    /// The latest worker's streams, busiest first, at most `limit`.
+    pub async fn streams(&self, id: &str, limit: usize) -> Result<StreamsView, SupervisorError> {
+        Ok(self.shared(id).await?.lock().streams(limit))
+    }
+
+    /// Every reflector's statistics with its `limit` busiest streams (for metrics).
+    pub async fn all_stats_and_streams(&self, limit: usize) -> Vec<(StatsView, StreamsView)> {
+        self.handles
+            .lock()
+            .await
+            .values()
+            .map(|h| {
+                let record = h.shared.lock();
+                (record.stats(), record.streams(limit))
+            })
+            .collect()
+    }
+
     /// Start the worker; returns once it has been spawned (or failed to be).
     pub async fn start(&self, id: &str) -> Result<ReflectorView, SupervisorError> {
-        self.send(id, Request::Start).await
+        self.start_session(id, None).await
+    }
+
+    /// Start a session whose loop timeout is `loop_timeout_s` instead of the
+    /// settings' (the settings themselves are unchanged). The timeout runs from this
+    /// call: a worker restarted after a crash only gets the time left. Refused while
+    /// a session with its own timeout would be ignored, i.e. while already started.
+    pub async fn start_session(
+        &self,
+        id: &str,
+        loop_timeout_s: Option<u64>,
+    ) -> Result<ReflectorView, SupervisorError> {
+        self.send(id, Request::Start(loop_timeout_s)).await
     }
 
     /// Stop the worker; returns once it has exited.
@@ -469,7 +559,7 @@ impl Supervisor {
                 .map_err(|_| SupervisorError::Gone(id.into()))?;
             (handle.shared.clone(), answered)
         };
-        done.await.map_err(|_| SupervisorError::Gone(id.into()))?;
+        done.await.map_err(|_| SupervisorError::Gone(id.into()))??;
         let view = shared.lock().view();
         Ok(view)
     }
@@ -508,66 +598,81 @@ async fn supervise(
     let policy = launcher.backoff;
     let mut want_running = false;
     let mut next_delay = policy.initial;
-    // Restart after this long; None starts at once.
-    let mut pause: Option<Duration> = None;
+    // Restart at this time; None starts at once.
+    let mut resume_at: Option<tokio::time::Instant> = None;
     // Requests waiting for the next spawn attempt.
-    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<Result<(), SupervisorError>>> = Vec::new();
     loop {
         if !want_running {
-            shared.update(|r| r.state = RunState::Stopped);
+            mark_stopped(&shared);
             let Some(command) = commands.recv().await else {
                 return;
             };
             match command.request {
-                Request::Start => {
+                Request::Start(loop_timeout_s) => {
                     want_running = true;
                     next_delay = policy.initial;
-                    pause = None;
+                    resume_at = None;
+                    begin_session(&shared, loop_timeout_s);
                     waiting.push(command.done);
                 }
                 Request::Stop => {
-                    let _ = command.done.send(());
+                    let _ = command.done.send(Ok(()));
                 }
                 Request::Reconfigure(settings) => {
                     shared.update(|r| r.settings = *settings);
-                    let _ = command.done.send(());
+                    let _ = command.done.send(Ok(()));
                 }
                 Request::Shutdown => {
-                    let _ = command.done.send(());
+                    let _ = command.done.send(Ok(()));
                     return;
                 }
             }
             continue;
         }
-        if let Some(delay) = pause.take() {
+        if let Some(until) = resume_at.take() {
             shared.update(|r| r.state = RunState::Backoff);
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep_until(until) => {}
                 command = commands.recv() => {
                     let Some(command) = command else { return };
                     match command.request {
                         // Start while backing off means "retry now".
-                        Request::Start => waiting.push(command.done),
+                        Request::Start(None) => waiting.push(command.done),
+                        Request::Start(Some(_)) => {
+                            let _ = command.done.send(Err(already_started(&shared)));
+                            // Refused: the back-off goes on as it was.
+                            resume_at = Some(until);
+                            continue;
+                        }
                         Request::Stop => {
                             want_running = false;
-                            let _ = command.done.send(());
+                            mark_stopped(&shared);
+                            let _ = command.done.send(Ok(()));
                             continue;
                         }
                         Request::Reconfigure(settings) => {
                             shared.update(|r| r.settings = *settings);
+                            begin_session(&shared, None);
                             next_delay = policy.initial;
                             waiting.push(command.done);
                         }
                         Request::Shutdown => {
-                            let _ = command.done.send(());
+                            let _ = command.done.send(Ok(()));
                             return;
                         }
                     }
                 }
             }
         }
-        let settings = shared.lock().settings.clone();
-        let spawned = launcher.command(&settings).spawn();
+        let (settings, loop_timeout) = {
+            let record = shared.lock();
+            let left = record
+                .loop_deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            (record.settings.clone(), left)
+        };
+        let spawned = launcher.command(&settings, loop_timeout).spawn();
         let child = match spawned {
             Ok(child) => child,
             Err(error) => {
@@ -575,7 +680,7 @@ async fn supervise(
                 tracing::warn!(reflector = %settings.id(), "{message}");
                 shared.update(|r| r.last_error = Some(message));
                 answer(&mut waiting);
-                pause = Some(next_delay);
+                resume_at = Some(tokio::time::Instant::now() + next_delay);
                 next_delay = (next_delay * 2).min(policy.max);
                 continue;
             }
@@ -585,6 +690,8 @@ async fn supervise(
             r.pid = child.id();
             r.started = Some(Instant::now());
             r.platform = None;
+            // Telemetry is per worker run; the previous run's is gone with it.
+            r.telemetry = TelemetryReport::default();
         });
         answer(&mut waiting);
         let ended = run_worker(&shared, &launcher, child, &mut commands).await;
@@ -604,22 +711,24 @@ async fn supervise(
                     next_delay = policy.initial;
                 }
                 shared.update(|r| r.restarts += 1);
-                pause = Some(next_delay);
+                resume_at = Some(tokio::time::Instant::now() + next_delay);
                 next_delay = (next_delay * 2).min(policy.max);
             }
             Ok(Ended::ByCommand(command)) => match command.request {
                 Request::Stop => {
                     want_running = false;
-                    let _ = command.done.send(());
+                    mark_stopped(&shared);
+                    let _ = command.done.send(Ok(()));
                 }
                 Request::Reconfigure(settings) => {
                     shared.update(|r| r.settings = *settings);
+                    begin_session(&shared, None);
                     next_delay = policy.initial;
                     waiting.push(command.done);
                 }
-                Request::Start => unreachable!("run_worker answers Start itself"),
+                Request::Start(_) => unreachable!("run_worker answers Start itself"),
                 Request::Shutdown => {
-                    let _ = command.done.send(());
+                    let _ = command.done.send(Ok(()));
                     return;
                 }
             },
@@ -631,11 +740,39 @@ async fn supervise(
 
 struct Orphaned;
 
+/// Start timing a session: its loop timeout (`loop_timeout_s`, else the settings')
+/// counts from now, across any restarts.
+fn begin_session(shared: &Shared, loop_timeout_s: Option<u64>) {
+    shared.update(|r| {
+        let timeout = loop_timeout_s.or(r.settings.loop_timeout_s);
+        r.loop_deadline = timeout.map(|s| Instant::now() + Duration::from_secs(s));
+    });
+}
+
+/// The state of a reflector without a worker, set before a stop is answered so the
+/// answer shows it; announced only if it changed.
+fn mark_stopped(shared: &Shared) {
+    let changed = {
+        let r = shared.lock();
+        r.state != RunState::Stopped || r.loop_deadline.is_some()
+    };
+    if changed {
+        shared.update(|r| {
+            r.state = RunState::Stopped;
+            r.loop_deadline = None;
+        });
+    }
+}
+
+fn already_started(shared: &Shared) -> SupervisorError {
+    SupervisorError::AlreadyStarted(shared.lock().settings.id())
+}
+
 /// Tell every waiting requester its request has taken effect.
-fn answer(waiting: &mut Vec<oneshot::Sender<()>>) {
+fn answer(waiting: &mut Vec<oneshot::Sender<Result<(), SupervisorError>>>) {
     for done in waiting.drain(..) {
         // The requester may have given up (client disconnected); nothing to tell then.
-        let _ = done.send(());
+        let _ = done.send(Ok(()));
     }
 }
 
@@ -666,9 +803,16 @@ async fn run_worker(
                     let _ = terminate(&mut child, launcher.grace).await;
                     break Err(Orphaned);
                 };
-                if let Request::Start = command.request {
-                    let _ = command.done.send(());
-                    continue;
+                match command.request {
+                    Request::Start(None) => {
+                        let _ = command.done.send(Ok(()));
+                        continue;
+                    }
+                    Request::Start(Some(_)) => {
+                        let _ = command.done.send(Err(already_started(shared)));
+                        continue;
+                    }
+                    _ => {}
                 }
                 let status = terminate(&mut child, launcher.grace).await;
                 break Ok((Ended::ByCommand(command), status));
@@ -728,17 +872,36 @@ fn handle_line(shared: &Shared, id: &str, line: &str) {
             r.last_error = None;
         }),
         Event::Stats {
-            rates, counters, ..
+            rates,
+            counters,
+            mut telemetry,
+            ..
         }
         | Event::Final {
-            rates, counters, ..
+            rates,
+            counters,
+            mut telemetry,
+            ..
         } => {
-            let stats = {
+            // Workers list streams busiest first; make sure of it, since the
+            // streams endpoint and the metrics' top streams rely on the order.
+            telemetry
+                .streams
+                .sort_by_key(|s| std::cmp::Reverse(s.frames));
+            let (stats, flipped) = {
                 let mut record = shared.lock();
+                let flipped = record.telemetry.loop_timed_out != telemetry.loop_timed_out;
                 record.current = counters;
                 record.rates = rates;
-                record.stats()
+                record.telemetry = telemetry;
+                (record.stats(), flipped.then(|| record.view()))
             };
+            if let Some(view) = flipped {
+                if view.loop_timed_out {
+                    tracing::info!(reflector = %id, "loop timeout reached: the worker no longer reflects");
+                }
+                shared.bus.publish(Notice::State(view));
+            }
             shared.bus.publish(Notice::Stats(stats));
         }
     }

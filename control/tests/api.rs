@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use common::{eventually, stats_line, FakeWorker};
+use common::{eventually, stats_line, stats_line_with, telemetry, FakeWorker};
 use control::api::{router, AppState, ROUTES};
 use control::auth::Token;
 use control::events::Bus;
@@ -23,7 +23,7 @@ struct Api {
     router: Router,
     spec: Value,
     // Keeps the stand-in worker's directory alive.
-    _worker: FakeWorker,
+    worker: FakeWorker,
 }
 
 struct Reply {
@@ -34,10 +34,15 @@ struct Reply {
 
 impl Api {
     fn new(config_path: Option<PathBuf>) -> Api {
-        let worker = FakeWorker::new(&format!(
-            "while true; do echo '{}'; sleep 0.1; done",
-            stats_line(7)
-        ));
+        Api::with_worker(
+            &format!("while true; do echo '{}'; sleep 0.1; done", stats_line(7)),
+            config_path,
+        )
+    }
+
+    /// With a stand-in worker running `body` (after its `started` line).
+    fn with_worker(body: &str, config_path: Option<PathBuf>) -> Api {
+        let worker = FakeWorker::new(body);
         let backoff = Backoff {
             initial: Duration::from_millis(100),
             ..Backoff::default()
@@ -56,7 +61,7 @@ impl Api {
         Api {
             router: router(state),
             spec,
-            _worker: worker,
+            worker,
         }
     }
 
@@ -266,6 +271,19 @@ async fn reflector_lifecycle_through_the_api() {
     assert_eq!(stats["totals"]["signatures"]["RFC2544"], 6);
     assert_eq!(stats["totals"]["rejects"]["no_signature"], 1);
     assert_eq!(stats["rates"]["tx_pps"], 9.0);
+    // A worker that reports no telemetry: zeros, not nulls or absent fields.
+    assert_eq!(
+        stats["telemetry"],
+        json!({"dwell_ns": {"count": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0},
+               "streams": 0, "untracked_frames": 0, "loop_timed_out": false})
+    );
+    let args = api.worker.read("args");
+    assert!(
+        args.contains(
+            "--stamp-port 862 --stamp-mode stateless --max-streams 1024 --stream-idle 300"
+        ),
+        "{args}"
+    );
 
     let stopped = api
         .call(Method::POST, "/api/v1/reflectors/lo/stop", None)
@@ -425,6 +443,8 @@ async fn bad_input_gets_a_precise_4xx() {
         (Method::POST, "/api/v1/reflectors/eth7/stop"),
         (Method::DELETE, "/api/v1/reflectors/eth7"),
         (Method::GET, "/api/v1/reflectors/eth7/stats"),
+        (Method::GET, "/api/v1/reflectors/eth7/streams"),
+        (Method::GET, "/api/v1/reflectors/eth7/streams?limit=5"),
     ] {
         let reply = api.call(method, path, None).await;
         assert_eq!(
@@ -648,4 +668,455 @@ async fn reload_applies_config_changes() {
         1,
         "a bad file changes nothing"
     );
+}
+
+#[tokio::test]
+async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs() {
+    let api = Api::new(None);
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"stamp_port": 3842}),
+            StatusCode::BAD_REQUEST,
+            "stamp_port 3842 is also the test-frame port",
+        ),
+        (
+            json!({"stamp_port": 0}),
+            StatusCode::BAD_REQUEST,
+            "stamp_port 0 is not a port",
+        ),
+        (
+            json!({"stamp_mode": "sometimes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stamp_mode: unknown variant `sometimes`, expected `stateless` or `stateful`",
+        ),
+        (
+            json!({"stamp_mode": "stateful", "max_streams": 0}),
+            StatusCode::BAD_REQUEST,
+            "stamp_mode stateful counts packets per stream: it needs max_streams above 0",
+        ),
+        (
+            json!({"max_streams": 2_000_000}),
+            StatusCode::BAD_REQUEST,
+            "max_streams 2000000 is more than 1000000",
+        ),
+        (
+            json!({"max_streams": -1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_streams: invalid value: integer `-1`",
+        ),
+        (
+            json!({"stream_idle_s": 0}),
+            StatusCode::BAD_REQUEST,
+            "stream_idle_s 0 is out of range: use 1 up to 31536000 seconds",
+        ),
+        (
+            json!({"allow": ["192.0.2.0/24", "300.1.1.0/24"]}),
+            StatusCode::BAD_REQUEST,
+            "allow[1]: \"300.1.1.0/24\" is not a CIDR prefix like 192.0.2.0/24 or 2001:db8::/32",
+        ),
+        (
+            json!({"allow": ["192.0.2.9/24"]}),
+            StatusCode::BAD_REQUEST,
+            "did you mean 192.0.2.0/24?",
+        ),
+        (
+            json!({"allow": "192.0.2.0/24"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "allow: invalid type: string \"192.0.2.0/24\", expected a sequence",
+        ),
+        (
+            json!({"rate_limit_pps": 0}),
+            StatusCode::BAD_REQUEST,
+            "rate_limit_pps 0 would drop everything",
+        ),
+        (
+            json!({"rate_burst": 10}),
+            StatusCode::BAD_REQUEST,
+            "rate_burst only applies with rate_limit_pps",
+        ),
+        (
+            json!({"rate_limit_pps": 100, "rate_burst": 0}),
+            StatusCode::BAD_REQUEST,
+            "rate_burst 0 would drop everything",
+        ),
+        (
+            json!({"loop_timeout_s": 0}),
+            StatusCode::BAD_REQUEST,
+            "loop_timeout_s 0 would never reflect",
+        ),
+        (
+            json!({"loop_timeout_s": 1.5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "loop_timeout_s: invalid type: floating point `1.5`",
+        ),
+    ];
+    for (mut body, status, message) in cases {
+        body["interface"] = json!("lo");
+        let reply = api
+            .call(Method::POST, "/api/v1/reflectors", Some(body.clone()))
+            .await;
+        let error = reply.body["error"].as_str().unwrap_or_default();
+        assert_eq!(reply.status, status, "{body}: {error}");
+        assert!(error.contains(message), "{body}: {error}");
+    }
+    assert!(
+        api.call(Method::GET, "/api/v1/reflectors", None)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was created"
+    );
+    assert_eq!(api.worker.read("args"), "", "no worker ever ran");
+
+    // Valid ones reach the worker as its flags, and come back in the settings.
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({
+                "interface": "lo", "stamp_port": 8620, "stamp_mode": "stateful",
+                "max_streams": 64, "stream_idle_s": 30,
+                "allow": ["192.0.2.0/24", "2001:db8::/32"],
+                "rate_limit_pps": 5000, "rate_burst": 16, "loop_timeout_s": 120
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let settings = &created.body["settings"];
+    assert_eq!(settings["allow"], json!(["192.0.2.0/24", "2001:db8::/32"]));
+    assert_eq!(
+        (&settings["stamp_mode"], &settings["rate_burst"]),
+        (&json!("stateful"), &json!(16))
+    );
+    let args = eventually(
+        "the worker's arguments",
+        Duration::from_secs(10),
+        async || Some(api.worker.read("args")).filter(|a| !a.is_empty()),
+    )
+    .await;
+    for flag in [
+        "--stamp-port 8620",
+        "--stamp-mode stateful",
+        "--max-streams 64",
+        "--stream-idle 30",
+        "--allow 192.0.2.0/24,2001:db8::/32",
+        "--rate-limit 5000 --rate-burst 16",
+        "--loop-timeout 1", // 120 s less the moment between the start and the spawn
+    ] {
+        assert!(args.contains(flag), "{flag} not in {args}");
+    }
+    // The same checks guard a replacement.
+    let bad = api
+        .call(
+            Method::PUT,
+            "/api/v1/reflectors/lo",
+            Some(json!({"rate_burst": 3})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.body["error"],
+        "rate_burst only applies with rate_limit_pps: set rate_limit_pps too, or remove rate_burst"
+    );
+}
+
+#[tokio::test]
+async fn telemetry_and_streams_are_served_and_exported() {
+    let api = Api::with_worker(
+        &format!(
+            "while true; do echo '{}'; sleep 0.1; done",
+            stats_line_with(7, telemetry())
+        ),
+        None,
+    );
+    api.call(
+        Method::POST,
+        "/api/v1/reflectors",
+        Some(json!({"interface": "lo"})),
+    )
+    .await;
+    let stats = eventually("telemetry", Duration::from_secs(10), async || {
+        let s = api
+            .call(Method::GET, "/api/v1/reflectors/lo/stats", None)
+            .await;
+        (s.body["telemetry"]["streams"] == 3).then_some(s.body)
+    })
+    .await;
+    assert_eq!(
+        stats["telemetry"],
+        json!({"dwell_ns": {"count": 1000, "min": 800, "p50": 1500, "p90": 4000, "p99": 9000, "p999": 20000, "max": 42000},
+               "streams": 3, "untracked_frames": 5, "loop_timed_out": false})
+    );
+
+    let all = api
+        .call(Method::GET, "/api/v1/reflectors/lo/streams", None)
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(
+        (
+            &all.body["id"],
+            &all.body["total"],
+            &all.body["untracked_frames"]
+        ),
+        (&json!("lo"), &json!(3), &json!(5))
+    );
+    let streams = all.body["streams"].as_array().unwrap();
+    let frames: Vec<u64> = streams
+        .iter()
+        .map(|s| s["frames"].as_u64().unwrap())
+        .collect();
+    assert_eq!(frames, [900, 600, 30], "busiest first");
+    assert_eq!(
+        streams[0],
+        json!({"src_mac": "00:c0:17:aa:bb:01", "src_ip": "192.0.2.10", "src_port": 50000,
+               "dst_port": 862, "signature": "STAMP", "frames": 900, "bytes": 115200,
+               "first_seen_ms": 1_700_000_000_000u64, "last_seen_ms": 1_700_000_005_000u64,
+               "sequence": {"lost": 4, "reordered": 2, "duplicated": 1}})
+    );
+    assert_eq!(streams[1]["sequence"], Value::Null);
+    assert_eq!(streams[2]["src_ip"], "2001:db8::5");
+
+    let one = api
+        .call(Method::GET, "/api/v1/reflectors/lo/streams?limit=1", None)
+        .await;
+    assert_eq!(one.body["total"], 3);
+    assert_eq!(one.body["streams"].as_array().unwrap().len(), 1);
+    assert_eq!(one.body["streams"][0]["signature"], "STAMP");
+    let max = api
+        .call(
+            Method::GET,
+            "/api/v1/reflectors/lo/streams?limit=10000",
+            None,
+        )
+        .await;
+    assert_eq!(max.body["streams"].as_array().unwrap().len(), 3);
+
+    for (query, message) in [
+        (
+            "limit=0",
+            "limit must be a whole number from 1 to 10000, not \"0\"",
+        ),
+        (
+            "limit=10001",
+            "limit must be a whole number from 1 to 10000, not \"10001\"",
+        ),
+        (
+            "limit=ten",
+            "limit must be a whole number from 1 to 10000, not \"ten\"",
+        ),
+        (
+            "limit=",
+            "limit must be a whole number from 1 to 10000, not \"\"",
+        ),
+        (
+            "limit=-3",
+            "limit must be a whole number from 1 to 10000, not \"-3\"",
+        ),
+        (
+            "top=5",
+            "unknown query parameter \"top\"; the only one is limit",
+        ),
+    ] {
+        let reply = api
+            .call(
+                Method::GET,
+                &format!("/api/v1/reflectors/lo/streams?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(message)),
+            "{query}"
+        );
+    }
+
+    let metrics = api.call(Method::GET, "/metrics", None).await;
+    let text = metrics.body.as_str().unwrap();
+    let stamp = r#"reflector="lo",src_mac="00:c0:17:aa:bb:01",src_ip="192.0.2.10",src_port="50000",dst_port="862",signature="STAMP""#;
+    for line in [
+        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"0.5\"} 0.0000015".to_owned(),
+        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"0.99\"} 0.000009".to_owned(),
+        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"1\"} 0.000042".to_owned(),
+        "reflector_streams{reflector=\"lo\"} 3.0".to_owned(),
+        "reflector_stream_untracked_frames_total{reflector=\"lo\"} 5".to_owned(),
+        "reflector_loop_timed_out{reflector=\"lo\"} 0.0".to_owned(),
+        format!("reflector_stream_frames_total{{{stamp}}} 900"),
+        format!("reflector_stream_bytes_total{{{stamp}}} 115200"),
+        format!("reflector_stream_lost_total{{{stamp}}} 4"),
+        format!("reflector_stream_reordered_total{{{stamp}}} 2"),
+        format!("reflector_stream_duplicated_total{{{stamp}}} 1"),
+        r#"reflector_stream_frames_total{reflector="lo",src_mac="00:c0:17:aa:bb:01",src_ip="2001:db8::5",src_port="3842",dst_port="3842",signature="RFC2544"} 30"#.to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    assert_eq!(text.matches("reflector_stream_lost_total{").count(), 1);
+
+    // After a stop the last run's streams stay readable.
+    api.call(Method::POST, "/api/v1/reflectors/lo/stop", None)
+        .await;
+    let kept = api
+        .call(Method::GET, "/api/v1/reflectors/lo/streams", None)
+        .await;
+    assert_eq!(kept.body["total"], 3);
+}
+
+#[tokio::test]
+async fn a_session_shows_when_its_loop_timeout_has_expired() {
+    // The worker reflects for a moment, then reports its loop timeout as passed.
+    let mut expired = telemetry();
+    expired.loop_timed_out = true;
+    let api = Api::with_worker(
+        &format!(
+            "echo '{}'\nsleep 0.5\nwhile true; do echo '{}'; sleep 0.1; done",
+            stats_line_with(7, telemetry()),
+            stats_line_with(9, expired)
+        ),
+        None,
+    );
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "lo", "autostart": false})),
+        )
+        .await;
+    assert_eq!(
+        (
+            &created.body["loop_timed_out"],
+            &created.body["loop_timeout_remaining_s"]
+        ),
+        (&json!(false), &Value::Null)
+    );
+
+    // A session: started with its own loop timeout (the settings have none).
+    for (body, message) in [
+        (
+            "{\"loop_timeout_s\": 0}",
+            "loop_timeout_s 0 would never reflect",
+        ),
+        (
+            "{\"loop_timeout_s\": 99999999}",
+            "loop_timeout_s 99999999 is out of range",
+        ),
+        (
+            "{\"timeout\": 5}",
+            "unknown field `timeout`, expected `loop_timeout_s`",
+        ),
+        (
+            "{\"loop_timeout_s\": ",
+            "the start body must be {\"loop_timeout_s\": SECONDS} or empty",
+        ),
+    ] {
+        let reply = api
+            .send(
+                Method::POST,
+                "/api/v1/reflectors/lo/start",
+                Some(body),
+                Some(TOKEN),
+            )
+            .await;
+        let error = reply.body["error"].as_str().unwrap_or_default();
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(error.contains(message), "{body}: {error}");
+    }
+    assert_eq!(api.worker.read("args"), "", "refused starts start nothing");
+    let started = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors/lo/start",
+            Some(json!({"loop_timeout_s": 30})),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let left = started.body["loop_timeout_remaining_s"].as_f64().unwrap();
+    assert!(left > 29.0 && left <= 30.0, "{left}");
+    assert_eq!(
+        started.body["settings"]["loop_timeout_s"],
+        Value::Null,
+        "settings unchanged"
+    );
+    // The worker gets what is left of the session's 30 s.
+    let args = eventually(
+        "the worker's arguments",
+        Duration::from_secs(10),
+        async || Some(api.worker.read("args")).filter(|a| a.ends_with('\n')),
+    )
+    .await;
+    let given: f64 = args
+        .split_once("--loop-timeout ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no --loop-timeout in {args}"));
+    assert!(given > 29.0 && given <= 30.0, "{args}");
+    // A second timeout while the session runs would be ignored: refused instead.
+    let again = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors/lo/start",
+            Some(json!({"loop_timeout_s": 60})),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("reflector \"lo\" is already started; stop it first to start a session with a new loop timeout")
+        )
+    );
+    // A plain start of a running reflector is still fine.
+    let plain = api
+        .call(Method::POST, "/api/v1/reflectors/lo/start", None)
+        .await;
+    assert_eq!(plain.status, StatusCode::OK);
+
+    let view = eventually("the expiry", Duration::from_secs(10), async || {
+        let v = api.call(Method::GET, "/api/v1/reflectors/lo", None).await;
+        (v.body["loop_timed_out"] == true).then_some(v.body)
+    })
+    .await;
+    assert_eq!(
+        view["state"], "running",
+        "it runs, it just does not reflect"
+    );
+    let stats = api
+        .call(Method::GET, "/api/v1/reflectors/lo/stats", None)
+        .await;
+    assert_eq!(stats.body["telemetry"]["loop_timed_out"], true);
+    let metrics = api.call(Method::GET, "/metrics", None).await;
+    assert!(metrics
+        .body
+        .as_str()
+        .unwrap()
+        .contains("reflector_loop_timed_out{reflector=\"lo\"} 1.0\n"));
+
+    // Stopped: the session and its timer end; the flag tells how the last run ended.
+    let stopped = api
+        .call(Method::POST, "/api/v1/reflectors/lo/stop", None)
+        .await;
+    assert_eq!(
+        (
+            &stopped.body["loop_timed_out"],
+            &stopped.body["loop_timeout_remaining_s"]
+        ),
+        (&json!(true), &Value::Null)
+    );
+    // A new run starts with a clean slate (and no timeout: the settings have none).
+    let restarted = api
+        .call(Method::POST, "/api/v1/reflectors/lo/start", None)
+        .await;
+    assert_eq!(
+        (
+            &restarted.body["loop_timed_out"],
+            &restarted.body["loop_timeout_remaining_s"]
+        ),
+        (&json!(false), &Value::Null)
+    );
+    let second_run = eventually("the second worker", Duration::from_secs(10), async || {
+        api.worker.read("args").lines().nth(1).map(str::to_owned)
+    })
+    .await;
+    assert!(!second_run.contains("--loop-timeout"), "{second_run}");
 }

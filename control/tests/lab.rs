@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eventually, require_root, ControlProcess};
-use control::lab::{Lab, REFLECTOR_MAC};
+use control::lab::{Lab, HEAD_MAC, REFLECTOR_MAC};
 use std::process::Command;
 use std::time::Duration;
 
@@ -141,6 +141,113 @@ async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
         },
     )
     .await;
+
+    // The real worker's telemetry: the test head's stream, dwell times, metrics.
+    let id = "rfl-e2e-r:rfl-e2e-r";
+    let stream = eventually(
+        "the test head's stream",
+        Duration::from_secs(15),
+        async || {
+            let view = control
+                .get(&format!("/api/v1/reflectors/{id}/streams?limit=5"))
+                .await;
+            view["streams"]
+                .as_array()?
+                .iter()
+                .find(|s| {
+                    s["src_mac"] == HEAD_MAC
+                        && s["signature"] == "PROBEOT"
+                        && s["frames"].as_u64() > Some(0)
+                })
+                .cloned()
+        },
+    )
+    .await;
+    assert!(stream["sequence"].is_null(), "{stream}");
+    // The demo's STAMP sender (stamp-suite, installed by scripts/setup.sh): its
+    // session is answered and tracked with loss counts.
+    let stamp = eventually(
+        "the STAMP sender's stream",
+        Duration::from_secs(15),
+        async || {
+            let view = control
+                .get(&format!("/api/v1/reflectors/{id}/streams?limit=5"))
+                .await;
+            view["streams"]
+                .as_array()?
+                .iter()
+                .find(|s| s["signature"] == "STAMP" && s["frames"].as_u64() > Some(2))
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(stamp["dst_port"], 862, "{stamp}");
+    assert_eq!(stamp["sequence"]["lost"], 0, "{stamp}");
+    let telemetry = control.get(stats_path).await["telemetry"].clone();
+    assert!(
+        telemetry["dwell_ns"]["count"].as_u64() > Some(0),
+        "{telemetry}"
+    );
+    assert!(telemetry["streams"].as_u64() >= Some(1), "{telemetry}");
+    let metrics = control
+        .http
+        .get(format!("{}/metrics", control.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        format!("reflector_stream_frames_total{{reflector=\"{id}\",src_mac=\"{HEAD_MAC}\""),
+        format!("reflector_dwell_seconds{{reflector=\"{id}\",quantile=\"0.99\"}}"),
+        format!("reflector_loop_timed_out{{reflector=\"{id}\"}} 0.0"),
+    ] {
+        assert!(metrics.contains(&expected), "{expected} not in\n{metrics}");
+    }
+
+    // A session with a loop timeout, end to end: after a second the real worker
+    // stops reflecting, and the control plane shows it.
+    control.post(&format!("/api/v1/reflectors/{id}/stop")).await;
+    let session = control
+        .http
+        .post(format!("{}/api/v1/reflectors/{id}/start", control.base))
+        .bearer_auth(&control.token)
+        .json(&serde_json::json!({"loop_timeout_s": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status().as_u16(), 200);
+    let view = eventually(
+        "the loop timeout to show",
+        Duration::from_secs(20),
+        async || {
+            let view = control.get(&format!("/api/v1/reflectors/{id}")).await;
+            (view["loop_timed_out"] == true).then_some(view)
+        },
+    )
+    .await;
+    assert_eq!(view["state"], "running");
+    assert_eq!(view["loop_timeout_remaining_s"], 0.0);
+    eventually(
+        "test frames dropped as loop_timeout",
+        Duration::from_secs(15),
+        async || {
+            let s = control.get(stats_path).await;
+            (s["totals"]["rejects"]["loop_timeout"].as_u64() > Some(100)).then_some(())
+        },
+    )
+    .await;
+    let frozen = control.get(stats_path).await["totals"]["reflected"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        control.get(stats_path).await["totals"]["reflected"].as_u64(),
+        Some(frozen),
+        "nothing reflects after the loop timeout"
+    );
+
     assert!(Lab::exists("rfl-e2e"));
     let status = control.terminate();
     assert!(status.success(), "{status}");

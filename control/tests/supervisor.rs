@@ -3,9 +3,13 @@
 
 mod common;
 
-use common::{alive, eventually, final_line, real_reflector, stats_line, FakeWorker};
+use common::{
+    alive, eventually, final_line, final_line_with, real_reflector, stats_line, stats_line_with,
+    telemetry, FakeWorker,
+};
 use control::config::{Mode, ReflectorSettings};
 use control::events::Bus;
+use control::events::Notice;
 use control::supervisor::{Backoff, Launcher, RunState, Supervisor, SupervisorError};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -278,4 +282,181 @@ async fn shutdown_stops_every_worker_at_once() {
     );
     assert!(pids.iter().all(|pid| !alive(*pid)));
     assert!(sup.list().await.is_empty());
+}
+
+#[tokio::test]
+async fn telemetry_is_kept_per_worker_run_and_outlives_a_stop() {
+    // First run: stats with telemetry until SIGTERM, then a final line whose
+    // telemetry lists a single stream. Later runs report nothing.
+    let mut last = telemetry();
+    last.streams.truncate(1);
+    last.streams[0].frames = 1234;
+    let body = format!(
+        "if [ -e \"$D/ran\" ]; then while true; do sleep 0.05; done; fi\ntouch \"$D/ran\"\ntrap 'cat \"$D/final.jsonl\"; exit 0' TERM\nwhile true; do echo '{}'; sleep 0.1; done",
+        stats_line_with(5, telemetry())
+    );
+    let worker = FakeWorker::new(&body);
+    std::fs::write(worker.path("final.jsonl"), final_line_with(6, last) + "\n").unwrap();
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    sup.add(settings("lo"), false).await.unwrap();
+    let stats = eventually("telemetry", Duration::from_secs(10), async || {
+        sup.stats("lo")
+            .await
+            .ok()
+            .filter(|s| s.telemetry.streams == 3)
+    })
+    .await;
+    assert_eq!(
+        (stats.telemetry.dwell_ns.p50, stats.telemetry.dwell_ns.p99),
+        (1_500, 9_000)
+    );
+    assert_eq!(stats.telemetry.untracked_frames, 5);
+    let streams = sup.streams("lo", 2).await.unwrap();
+    assert_eq!((streams.total, streams.streams.len()), (3, 2));
+    assert_eq!(streams.streams[0].frames, 900);
+
+    sup.stop("lo").await.unwrap();
+    let streams = sup.streams("lo", 100).await.unwrap();
+    assert_eq!(
+        streams.total, 1,
+        "the final line's telemetry is the one kept"
+    );
+    assert_eq!(streams.streams[0].frames, 1234);
+    assert_eq!(sup.stats("lo").await.unwrap().totals.received, 6);
+
+    // A new worker run starts without the old run's telemetry.
+    sup.start("lo").await.unwrap();
+    eventually("the second run", Duration::from_secs(10), async || {
+        (worker.read("args").lines().count() == 2).then_some(())
+    })
+    .await;
+    let stats = sup.stats("lo").await.unwrap();
+    assert_eq!(
+        (stats.telemetry.streams, stats.telemetry.dwell_ns.count),
+        (0, 0)
+    );
+    assert_eq!(sup.streams("lo", 100).await.unwrap().total, 0);
+    assert_eq!(
+        sup.streams("eth9", 1).await.unwrap_err(),
+        SupervisorError::UnknownId("eth9".into())
+    );
+    sup.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_loop_timeout_flag_is_announced_and_a_restart_gets_only_the_time_left() {
+    let mut expired = telemetry();
+    expired.loop_timed_out = true;
+    // Each run reports its timeout as passed, then crashes after 0.3 s.
+    let worker = FakeWorker::new(&format!(
+        "echo '{}'\nsleep 0.3\nexit 1",
+        stats_line_with(3, expired)
+    ));
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    let mut notices = sup.bus().subscribe();
+    let view = sup
+        .add(
+            ReflectorSettings {
+                loop_timeout_s: Some(100),
+                ..settings("lo")
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    let left = view.loop_timeout_remaining_s.unwrap();
+    assert!(left > 99.0 && left <= 100.0, "{left}");
+    // The change of the flag is a state change, announced as one.
+    let announced = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Notice::State(view)) = notices.recv().await {
+                if view.loop_timed_out {
+                    return view;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a state event with loop_timed_out");
+    assert_eq!(announced.id, "lo");
+    eventually("three runs", Duration::from_secs(20), async || {
+        (worker.read("args").lines().count() >= 3).then_some(())
+    })
+    .await;
+    sup.stop("lo").await.unwrap();
+    let timeouts: Vec<f64> = worker
+        .read("args")
+        .lines()
+        .map(|line| {
+            let (_, rest) = line.split_once("--loop-timeout ").expect(line);
+            rest.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(timeouts[0] > 99.0 && timeouts[0] <= 100.0, "{timeouts:?}");
+    for pair in timeouts.windows(2) {
+        // Each run lived 0.3 s and backed off at least 0.1 s: that time is gone.
+        assert!(pair[1] <= pair[0] - 0.35, "{timeouts:?}");
+    }
+    let stopped = sup.get("lo").await.unwrap();
+    assert_eq!(stopped.loop_timeout_remaining_s, None);
+    sup.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_timeout_that_ran_out_restarts_workers_already_timed_out() {
+    // A session of 1 s whose worker crashes at once: restarts after the second
+    // are told that no time is left.
+    let worker = FakeWorker::new("sleep 0.2\nexit 1");
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    sup.add(
+        ReflectorSettings {
+            autostart: false,
+            ..settings("lo")
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    sup.start_session("lo", Some(1)).await.unwrap();
+    assert_eq!(
+        sup.start_session("lo", Some(5)).await.unwrap_err(),
+        SupervisorError::AlreadyStarted("lo".into())
+    );
+    eventually(
+        "a run after the timeout",
+        Duration::from_secs(20),
+        async || {
+            worker
+                .read("args")
+                .contains("--loop-timeout 0.000")
+                .then_some(())
+        },
+    )
+    .await;
+    // Another timeout is refused while the session goes on, also during back-off.
+    eventually("back-off", Duration::from_secs(10), async || {
+        sup.get("lo")
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Backoff)
+    })
+    .await;
+    assert_eq!(
+        sup.start_session("lo", Some(5)).await.unwrap_err(),
+        SupervisorError::AlreadyStarted("lo".into())
+    );
+    let runs = worker.read("args").lines().count();
+    eventually(
+        "the back-off to go on",
+        Duration::from_secs(10),
+        async || (worker.read("args").lines().count() > runs).then_some(()),
+    )
+    .await;
+    let view = sup.get("lo").await.unwrap();
+    assert_eq!(view.loop_timeout_remaining_s, Some(0.0));
+    assert_eq!(
+        view.settings.loop_timeout_s, None,
+        "a session leaves the settings alone"
+    );
+    sup.shutdown().await;
 }

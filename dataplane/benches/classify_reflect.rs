@@ -6,7 +6,10 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dataplane::frame::FrameBuilder;
 use dataplane::reference::{reference_filter, HEAD_MAC, REFLECTOR_MAC};
-use dataplane::{classify, reflect, DstMacFilter, Filter, Mode, Signature};
+use dataplane::safety::RateLimit;
+use dataplane::stamp::{write_transmit_time, NtpTimestamp};
+use dataplane::worker::{BatchTime, Outcome, Pipeline};
+use dataplane::{classify, reflect, DstMacFilter, Filter, Mode, Signature, WorkerConfig};
 
 /// The reference filter, loosened (any unicast MAC, any OUI, any port) so a reflected
 /// frame is accepted again: the timed
@@ -77,7 +80,60 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    pipeline_benches(&mut group, &filter);
     group.finish();
+}
+
+/// The whole per-frame pipeline a worker runs (classify, safety policy, stream
+/// accounting, reflect or STAMP answer), in the configurations users run.
+fn pipeline_benches(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    filter: &Filter,
+) {
+    let at = BatchTime {
+        monotonic: 1_000_000_000,
+        wall: 1_795_000_000_000_000_000,
+    };
+    let default_config = WorkerConfig::new(*filter, Mode::All);
+    let mut no_streams = default_config.clone();
+    no_streams.streams.capacity = 0;
+    let mut guarded = default_config.clone();
+    guarded.safety.allow = vec!["192.0.2.0/24".parse().unwrap()];
+    guarded.safety.rate_limit = Some(RateLimit {
+        per_source_pps: u64::MAX / 4,
+        burst: 1_000_000,
+    });
+    for (name, config) in [
+        ("pipeline_ipv4_64", &default_config),
+        ("pipeline_no_streams_ipv4_64", &no_streams),
+        ("pipeline_allow_and_rate_limit_ipv4_64", &guarded),
+    ] {
+        let mut pipeline = Pipeline::new(config);
+        let mut bytes = frame(64, false);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let outcome = pipeline.process(black_box(&mut bytes), at);
+                assert_eq!(outcome, Outcome::Send);
+            })
+        });
+    }
+    let stamp = FrameBuilder::ipv4(HEAD_MAC, REFLECTOR_MAC, Signature::Stamp)
+        .sized_for_wire(128)
+        .build();
+    let mut pipeline = Pipeline::new(&default_config);
+    let transmit_time = NtpTimestamp::from_unix_nanos(at.wall + 1_000);
+    group.bench_function("stamp_answer_ipv4_128", |b| {
+        b.iter_batched_ref(
+            || stamp.clone(),
+            |bytes| match pipeline.process(bytes, at) {
+                Outcome::SendStampAnswer(layout) => {
+                    write_transmit_time(bytes, &layout, transmit_time)
+                }
+                other => panic!("STAMP packet not answered: {other:?}"),
+            },
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 criterion_group!(benches, bench);

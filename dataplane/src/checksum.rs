@@ -55,12 +55,13 @@ pub fn update_word(checksum: u16, old: u16, new: u16) -> u16 {
     !ones_complement_sum(&[], sum)
 }
 
-/// The checksum after bytes that were zero take the values whose
-/// [`ones_complement_sum`] is `added` (RFC 1624, with m = 0): how a sender stamps a
-/// sequence number into a template frame without re-summing the whole datagram.
-/// A UDP checksum that comes out 0 is sent as 0xFFFF.
-pub fn add_to_udp_checksum(checksum: u16, added: u16) -> u16 {
-    match !ones_complement_sum(&[], u32::from(!checksum) + u32::from(added)) {
+/// The UDP checksum after a run of bytes whose [`ones_complement_sum`] was `before`
+/// now sums to `after` (RFC 1624 eqn. 3 over many words). The run must start at an
+/// even offset from the UDP header. A result of 0 is sent as 0xFFFF. With `before`
+/// 0 this stamps bytes into zeros of a template frame without re-summing it.
+pub fn replace_in_udp_checksum(checksum: u16, before: u16, after: u16) -> u16 {
+    let sum = u32::from(!checksum) + u32::from(!before) + u32::from(after);
+    match !ones_complement_sum(&[], sum) {
         0 => 0xFFFF,
         sum => sum,
     }
@@ -111,7 +112,7 @@ mod tests {
         let template = udp_checksum(&src, &dst, &udp);
         let stamp = [0xA5, 0x5A, 0xDE, 0xAD, 0xBE, 0xEF];
         udp[12..18].copy_from_slice(&stamp);
-        let stamped = add_to_udp_checksum(template, ones_complement_sum(&stamp, 0));
+        let stamped = replace_in_udp_checksum(template, 0, ones_complement_sum(&stamp, 0));
         assert_eq!(stamped, udp_checksum(&src, &dst, &udp));
     }
 }

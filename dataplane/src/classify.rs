@@ -7,6 +7,7 @@
 use crate::filter::{DstMacFilter, Filter};
 use crate::parse::*;
 use crate::signature::{Signature, SIGNATURES};
+use crate::stamp::STAMP_MIN_PAYLOAD;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -49,10 +50,23 @@ pub enum Reject {
     PortMismatch = 15,
     /// No enabled signature in the UDP payload.
     NoSignature = 16,
+    /// Sent to the STAMP port but shorter than an unauthenticated STAMP test packet.
+    StampTooShort = 17,
+    /// Sent to the STAMP port *from* the STAMP port: another reflector's answer.
+    /// Answering it would let two reflectors (one fooled by a spoofed packet) answer
+    /// each other for ever.
+    StampFromReflector = 18,
+    /// Source IP outside the configured allow-list (decided by the worker's
+    /// [`crate::safety`] policy, after classification).
+    SourceNotAllowed = 19,
+    /// Over the per-source rate limit ([`crate::safety`]).
+    RateLimited = 20,
+    /// Arrived after the loop timeout ended reflection ([`crate::safety`]).
+    LoopTimeout = 21,
 }
 
 impl Reject {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 22;
     pub const ALL: [Reject; Reject::COUNT] = [
         Reject::Truncated,
         Reject::SrcMacGroup,
@@ -71,11 +85,25 @@ impl Reject {
         Reject::NotUdp,
         Reject::PortMismatch,
         Reject::NoSignature,
+        Reject::StampTooShort,
+        Reject::StampFromReflector,
+        Reject::SourceNotAllowed,
+        Reject::RateLimited,
+        Reject::LoopTimeout,
     ];
 
     #[inline(always)]
     pub const fn index(self) -> usize {
         self as usize
+    }
+
+    /// Decided by the worker's [`crate::safety`] policy after classification: never
+    /// returned by [`classify`], nor by the XDP and classic-BPF filters.
+    pub const fn is_policy(self) -> bool {
+        matches!(
+            self,
+            Reject::SourceNotAllowed | Reject::RateLimited | Reject::LoopTimeout
+        )
     }
 
     /// Stable snake_case name used in stats output and metrics labels.
@@ -98,6 +126,11 @@ impl Reject {
             Reject::NotUdp => "not_udp",
             Reject::PortMismatch => "port_mismatch",
             Reject::NoSignature => "no_signature",
+            Reject::StampTooShort => "stamp_too_short",
+            Reject::StampFromReflector => "stamp_from_reflector",
+            Reject::SourceNotAllowed => "source_not_allowed",
+            Reject::RateLimited => "rate_limited",
+            Reject::LoopTimeout => "loop_timeout",
         }
     }
 }
@@ -117,7 +150,11 @@ pub struct Accepted {
 
 /// Decide whether `frame` is a test frame that `filter` lets us reflect.
 ///
-/// Never panics and never reads past `frame`, whatever its contents.
+/// Never panics and never reads past `frame`, whatever its contents. The checks that
+/// protect the network (MACs, IP endpoints, lengths, fragments) apply to every frame;
+/// a frame to the STAMP port is then a STAMP test packet, and any other frame must
+/// pass the ITO port, source-OUI and signature checks. The OUI check comes after the
+/// port so that STAMP senders, which are ordinary hosts, need not carry NetAlly's OUI.
 #[inline]
 pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
     if frame.len() < ETH_HEADER_LEN {
@@ -137,7 +174,7 @@ pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
         ETHERTYPE_IPV6 => return Err(Reject::Ipv6Disabled),
         _ => return Err(Reject::NotIp),
     };
-    check_udp(frame, l4, udp_len, filter)?;
+    check_udp_length(frame, l4, udp_len)?;
     let layout = Layout {
         vlan_tags,
         ip,
@@ -145,6 +182,23 @@ pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
         l4,
         payload_len: udp_len - UDP_HEADER_LEN,
     };
+    let port = be16(frame, l4 + UDP_DST_PORT);
+    if filter.signatures.contains(Signature::Stamp) && port == filter.stamp_port {
+        if be16(frame, l4 + UDP_SRC_PORT) == filter.stamp_port {
+            return Err(Reject::StampFromReflector);
+        }
+        if layout.payload_len < STAMP_MIN_PAYLOAD {
+            return Err(Reject::StampTooShort);
+        }
+        return Ok(Accepted {
+            layout,
+            signature: Signature::Stamp,
+        });
+    }
+    if filter.udp_port != 0 && port != filter.udp_port {
+        return Err(Reject::PortMismatch);
+    }
+    check_src_oui(frame, filter)?;
     let signature = match_signature(frame, &layout, filter)?;
     Ok(Accepted { layout, signature })
 }
@@ -165,8 +219,12 @@ fn check_macs(frame: &[u8], filter: &Filter) -> Result<(), Reject> {
     if !dst_ok {
         return Err(Reject::DstMacMismatch);
     }
+    Ok(())
+}
+
+fn check_src_oui(frame: &[u8], filter: &Filter) -> Result<(), Reject> {
     match &filter.src_oui {
-        Some(oui) if src[..3] != oui[..] => Err(Reject::SrcOuiMismatch),
+        Some(oui) if frame[ETH_SRC..ETH_SRC + 3] != oui[..] => Err(Reject::SrcOuiMismatch),
         _ => Ok(()),
     }
 }
@@ -271,17 +329,13 @@ fn walk_ipv6(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
 }
 
 /// `ip_udp_len` is the UDP length the IP layer implies; the UDP header must agree.
-fn check_udp(frame: &[u8], l4: usize, ip_udp_len: usize, filter: &Filter) -> Result<(), Reject> {
+fn check_udp_length(frame: &[u8], l4: usize, ip_udp_len: usize) -> Result<(), Reject> {
     if ip_udp_len < UDP_HEADER_LEN {
         return Err(Reject::LengthMismatch);
     }
     let udp_len = usize::from(be16(frame, l4 + UDP_LENGTH));
     if udp_len != ip_udp_len {
         return Err(Reject::LengthMismatch);
-    }
-    let port = be16(frame, l4 + UDP_DST_PORT);
-    if filter.udp_port != 0 && port != filter.udp_port {
-        return Err(Reject::PortMismatch);
     }
     Ok(())
 }

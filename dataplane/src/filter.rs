@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const NETALLY_OUI: [u8; 3] = [0x00, 0xC0, 0x17];
 /// Default UDP destination port of ITO test frames.
 pub const DEFAULT_UDP_PORT: u16 = 3842;
+/// The STAMP well-known port (RFC 8762 section 4.1).
+pub const DEFAULT_STAMP_PORT: u16 = 862;
 
 /// Which destination MAC addresses a frame may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +28,12 @@ pub struct Filter {
     pub dst_mac: DstMacFilter,
     /// Required first three bytes of the source MAC; `None` disables the filter.
     pub src_oui: Option<[u8; 3]>,
-    /// Required UDP destination port; 0 accepts any port.
+    /// Required UDP destination port of signature frames; 0 accepts any port.
     pub udp_port: u16,
+    /// UDP destination port of STAMP test packets, answered when `signatures` holds
+    /// [`crate::Signature::Stamp`]. Checked before `udp_port`, and STAMP packets skip
+    /// the source-OUI filter: STAMP senders are ordinary hosts.
+    pub stamp_port: u16,
     pub signatures: SignatureSet,
     pub ipv6: bool,
     pub vlan: bool,
@@ -50,6 +56,7 @@ impl Default for Filter {
             dst_mac: DstMacFilter::AnyUnicast,
             src_oui: Some(NETALLY_OUI),
             udp_port: DEFAULT_UDP_PORT,
+            stamp_port: DEFAULT_STAMP_PORT,
             signatures: SignatureSet::ALL,
             ipv6: true,
             vlan: true,

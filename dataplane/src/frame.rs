@@ -49,7 +49,8 @@ pub const MIN_FRAME_LEN: usize = 60;
 pub const FCS_LEN: usize = 4;
 
 impl FrameBuilder {
-    /// An IPv4 ITO frame as a NetAlly head sends it, carrying `signature`.
+    /// An IPv4 ITO frame as a NetAlly head sends it, carrying `signature` (or a STAMP
+    /// test packet to the STAMP port).
     pub fn ipv4(src_mac: MacAddr, dst_mac: MacAddr, signature: Signature) -> Self {
         FrameBuilder {
             dst_mac,
@@ -64,7 +65,10 @@ impl FrameBuilder {
                 udp_checksum: true,
             },
             src_port: 49152,
-            dst_port: crate::filter::DEFAULT_UDP_PORT,
+            dst_port: match signature {
+                Signature::Stamp => crate::filter::DEFAULT_STAMP_PORT,
+                _ => crate::filter::DEFAULT_UDP_PORT,
+            },
             payload: signature_payload(signature, 0),
         }
     }
@@ -203,9 +207,16 @@ fn extension_chain(kinds: &[u8]) -> Vec<u8> {
 }
 
 /// A UDP payload carrying `signature` where the spec puts it (after the 5-byte vendor
-/// header for ITO signatures), followed by `trailer_len` zero bytes.
+/// header for ITO signatures), followed by `trailer_len` zero bytes. For STAMP, a
+/// session-sender test packet with sequence number 0.
 pub fn signature_payload(signature: Signature, trailer_len: usize) -> Vec<u8> {
-    let spec = signature.spec();
+    let Some(spec) = signature.spec() else {
+        return crate::stamp::sender_packet(
+            0,
+            crate::stamp::NtpTimestamp::default(),
+            crate::stamp::STAMP_MIN_PAYLOAD + trailer_len,
+        );
+    };
     let mut payload = vec![0; spec.min_payload() + trailer_len];
     if spec.offset == ITO_VENDOR_HEADER_LEN {
         // Vendor header: a version byte and a 32-bit sequence slot, as seen on the wire.

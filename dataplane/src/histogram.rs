@@ -45,8 +45,18 @@ impl Default for Histogram {
 impl Histogram {
     #[inline]
     pub fn record(&mut self, value: u64) {
-        self.counts[bucket_of(value)] += 1;
-        self.total += 1;
+        self.record_n(value, 1);
+    }
+
+    /// Record `count` samples of the same value (every frame of a batch shares one
+    /// receive and one transmit time).
+    #[inline]
+    pub fn record_n(&mut self, value: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.counts[bucket_of(value)] += count;
+        self.total += count;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
@@ -163,6 +173,18 @@ mod tests {
         for v in [127u64, 128, 129, 255, 256, 1 << 40, u64::MAX] {
             assert!(bucket_low(bucket_of(v)) <= v);
         }
+    }
+
+    #[test]
+    fn record_n_counts_every_sample() {
+        let mut h = Histogram::default();
+        h.record_n(5, 0);
+        assert_eq!(h.count(), 0);
+        h.record_n(1000, 9);
+        h.record(1);
+        assert_eq!(h.count(), 10);
+        assert_eq!(h.quantile(0.5), 1000);
+        assert_eq!(h.percentiles().min, 1);
     }
 
     #[test]

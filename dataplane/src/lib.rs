@@ -6,7 +6,11 @@
 //! - [`parse`]: header layouts and accessors over raw bytes.
 //! - [`classify`]: the accept/reject decision with a reason for every rejection.
 //! - [`reflect`]: in-place address swapping for the `mac`, `mac-ip` and `all` modes.
+//! - [`stamp`]: the STAMP (RFC 8762) session-reflector, answering in place.
+//! - [`safety`]: allow-list, per-source rate limit and loop timeout.
+//! - [`streams`]: bounded per-stream statistics with loss/reorder/duplicate counts.
 //! - [`stats`]: per-worker counters, written by one worker and summed by readers.
+//! - [`telemetry`]: dwell-time histogram and streams, published once a second.
 //! - [`platform`]: the `Platform` trait every OS back end implements.
 //! - [`worker`]: the batch loop, generic over `Platform`.
 //! - [`frame`], [`checksum`], [`reference`]: building and checking test frames.
@@ -21,8 +25,12 @@ pub mod parse;
 pub mod platform;
 pub mod reference;
 pub mod reflect;
+pub mod safety;
 pub mod signature;
+pub mod stamp;
 pub mod stats;
+pub mod streams;
+pub mod telemetry;
 pub mod worker;
 
 pub use classify::{classify, Accepted, Reject};
@@ -31,5 +39,7 @@ pub use parse::{IpVersion, Layout, MacAddr};
 pub use platform::{Flow, Platform};
 pub use reflect::{reflect, Mode};
 pub use signature::{Signature, SignatureSet};
+pub use stamp::StampMode;
 pub use stats::{Counters, SharedCounters};
-pub use worker::Worker;
+pub use telemetry::{Telemetry, TelemetryReport, WorkerShared};
+pub use worker::{Worker, WorkerConfig};

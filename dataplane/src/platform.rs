@@ -31,6 +31,14 @@ pub trait Platform {
     /// short, bounded time for traffic so callers can check for shutdown between calls.
     fn recv_batch(&mut self, frames: &mut Vec<Self::Frame>) -> Result<Flow, Self::Error>;
 
+    /// When `frame` reached this machine, as wall-clock nanoseconds since the Unix
+    /// epoch, if the platform stamped it earlier than the worker can (the XDP program
+    /// at driver entry, the BPF capture header). `None` makes the worker use the time
+    /// the batch reached it. STAMP's receive timestamp T2 and the dwell time start here.
+    fn received_at(&mut self, _frame: &mut Self::Frame) -> Option<u64> {
+        None
+    }
+
     /// Run `f` on the bytes of `frame`, which it may modify in place.
     fn with_frame<R>(&mut self, frame: &mut Self::Frame, f: impl FnOnce(&mut [u8]) -> R) -> R;
 
@@ -60,6 +68,9 @@ pub mod memory {
         batch_size: usize,
         /// Accept only this many frames per `send_batch`, to exercise TX-full handling.
         pub tx_capacity: Option<usize>,
+        /// Report this receive time for every frame, as a platform that stamps frames
+        /// at arrival (XDP, BPF) does.
+        pub receive_stamp: Option<u64>,
     }
 
     impl MemoryPlatform {
@@ -88,6 +99,10 @@ pub mod memory {
             } else {
                 Flow::Open
             })
+        }
+
+        fn received_at(&mut self, _frame: &mut Vec<u8>) -> Option<u64> {
+            self.receive_stamp
         }
 
         fn with_frame<R>(&mut self, frame: &mut Vec<u8>, f: impl FnOnce(&mut [u8]) -> R) -> R {

@@ -3,10 +3,11 @@
 //! filter are all tested against this one table, so they cannot drift apart.
 
 use crate::classify::Reject;
-use crate::filter::Filter;
+use crate::filter::{Filter, DEFAULT_STAMP_PORT};
 use crate::frame::{FrameBuilder, IpSpec};
 use crate::parse::*;
 use crate::signature::{Signature, SignatureSet};
+use crate::stamp::STAMP_MIN_PAYLOAD;
 
 /// The reflector's interface MAC in reference frames (locally administered).
 pub const REFLECTOR_MAC: MacAddr = [0x02, 0x52, 0x45, 0x46, 0x4c, 0x01];
@@ -264,6 +265,62 @@ pub fn reference_frames() -> Vec<ReferenceFrame> {
     let mut b = v4(Signature::Rfc2544);
     b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
     frames.push(no("foreign OUI", b.build(), Reject::SrcOuiMismatch));
+    let mut b = v4(Signature::Rfc2544);
+    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    b.dst_port = 3843;
+    frames.push(no(
+        "foreign OUI to another port (port is checked first)",
+        b.build(),
+        Reject::PortMismatch,
+    ));
+
+    // --- STAMP: recognised by port and length, from any OUI.
+    let mut b = v4(Signature::Stamp);
+    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    frames.push(ok("STAMP from a foreign OUI", b.build(), Signature::Stamp));
+    let mut b = v6(Signature::Stamp);
+    b.payload.resize(STAMP_MIN_PAYLOAD + 100, 0xA5);
+    frames.push(ok("ipv6 STAMP with padding", b.build(), Signature::Stamp));
+    let mut b = v4(Signature::Stamp);
+    b.src_port = DEFAULT_STAMP_PORT;
+    frames.push(no(
+        "STAMP answer from another reflector",
+        b.build(),
+        Reject::StampFromReflector,
+    ));
+    let mut b = v4(Signature::Stamp);
+    b.payload.truncate(STAMP_MIN_PAYLOAD - 1);
+    frames.push(no("STAMP one byte short", b.build(), Reject::StampTooShort));
+    frames.push(with(
+        "STAMP while STAMP is off",
+        v4(Signature::Stamp).build(),
+        Filter {
+            signatures: SignatureSet::ALL
+                .iter()
+                .filter(|s| *s != Signature::Stamp)
+                .collect(),
+            ..filter
+        },
+        Err(Reject::PortMismatch),
+    ));
+    let mut b = v4(Signature::Stamp);
+    b.dst_port = 8620;
+    frames.push(with(
+        "STAMP on a configured port",
+        b.build(),
+        Filter {
+            stamp_port: 8620,
+            ..filter
+        },
+        Ok(Signature::Stamp),
+    ));
+    let mut b = v4(Signature::Rfc2544);
+    b.dst_port = DEFAULT_STAMP_PORT;
+    frames.push(no(
+        "RFC2544 frame to the STAMP port is a short STAMP packet",
+        b.build(),
+        Reject::StampTooShort,
+    ));
     let mut b = v4(Signature::ProbeOt);
     b.vlan_tags = vec![(TPID_8021Q, 100)];
     frames.push(with(
@@ -519,6 +576,7 @@ fn v4_name(signature: Signature) -> &'static str {
         Signature::Latency => "ipv4 LATENCY",
         Signature::Rfc2544 => "ipv4 RFC2544",
         Signature::Y1564 => "ipv4 Y.1564",
+        Signature::Stamp => "ipv4 STAMP",
     }
 }
 
@@ -529,5 +587,6 @@ fn v6_name(signature: Signature) -> &'static str {
         Signature::Latency => "ipv6 LATENCY",
         Signature::Rfc2544 => "ipv6 RFC2544",
         Signature::Y1564 => "ipv6 Y.1564",
+        Signature::Stamp => "ipv6 STAMP",
     }
 }

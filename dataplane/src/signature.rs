@@ -1,6 +1,10 @@
 //! The signature table: the single source of truth for which UDP payloads are test
 //! frames. The XDP program and the macOS classic-BPF filter are configured from
 //! [`SIGNATURES`], so adding a row here teaches every platform the new signature.
+//!
+//! STAMP (RFC 8762) test packets carry no marker bytes; they are recognised by their UDP
+//! port ([`crate::Filter::stamp_port`]) and length instead, so [`Signature::Stamp`] has
+//! no row in the byte table.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,6 +25,9 @@ pub enum Signature {
     Rfc2544 = 3,
     /// ITU-T Y.1564 testers.
     Y1564 = 4,
+    /// STAMP session-senders (RFC 8762), recognised by UDP port, answered by
+    /// [`crate::stamp`].
+    Stamp = 5,
 }
 
 /// One row of the signature table.
@@ -48,9 +55,9 @@ impl SignatureSpec {
     }
 }
 
-/// Every signature the reflector knows, in matching order (first match wins).
+/// Every signature recognised by payload bytes, in matching order (first match wins).
 /// Facts from `shared/spec/PACKETS.md`.
-pub const SIGNATURES: [SignatureSpec; Signature::COUNT] = [
+pub const SIGNATURES: [SignatureSpec; Signature::BYTE_SIGNATURES] = [
     SignatureSpec {
         signature: Signature::ProbeOt,
         name: "PROBEOT",
@@ -87,13 +94,16 @@ pub const SIGNATURES: [SignatureSpec; Signature::COUNT] = [
 pub const ITO_VENDOR_HEADER_LEN: usize = 5;
 
 impl Signature {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
+    /// How many signatures have a row in [`SIGNATURES`] (all but STAMP).
+    pub const BYTE_SIGNATURES: usize = 5;
     pub const ALL: [Signature; Signature::COUNT] = [
         Signature::ProbeOt,
         Signature::DataOt,
         Signature::Latency,
         Signature::Rfc2544,
         Signature::Y1564,
+        Signature::Stamp,
     ];
 
     /// Position in [`SIGNATURES`] and in per-signature counter arrays.
@@ -102,12 +112,27 @@ impl Signature {
         self as usize
     }
 
-    pub const fn spec(self) -> &'static SignatureSpec {
-        &SIGNATURES[self as usize]
+    /// The byte-table row, or `None` for STAMP, which is recognised by port.
+    pub const fn spec(self) -> Option<&'static SignatureSpec> {
+        match self {
+            Signature::Stamp => None,
+            _ => Some(&SIGNATURES[self as usize]),
+        }
     }
 
     pub const fn name(self) -> &'static str {
-        self.spec().name
+        match self.spec() {
+            Some(spec) => spec.name,
+            None => "STAMP",
+        }
+    }
+
+    /// Smallest UDP payload a frame of this kind has.
+    pub const fn min_payload(self) -> usize {
+        match self.spec() {
+            Some(spec) => spec.min_payload(),
+            None => crate::stamp::STAMP_MIN_PAYLOAD,
+        }
     }
 }
 
@@ -119,7 +144,9 @@ impl fmt::Display for Signature {
 
 /// A signature name that is not in the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signature {0:?}: expected one of PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564")]
+#[error(
+    "unknown signature {0:?}: expected one of PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564, STAMP"
+)]
 pub struct UnknownSignature(pub String);
 
 impl FromStr for Signature {
@@ -235,12 +262,13 @@ mod tests {
         assert_eq!("dataot".parse::<Signature>(), Ok(Signature::DataOt));
         assert_eq!("y.1564".parse::<Signature>(), Ok(Signature::Y1564));
         assert_eq!("Rfc2544".parse::<Signature>(), Ok(Signature::Rfc2544));
+        assert_eq!("stamp".parse::<Signature>(), Ok(Signature::Stamp));
         assert!("ping".parse::<Signature>().is_err());
     }
 
     #[test]
     fn y1564_signature_has_its_trailing_space() {
-        assert_eq!(Signature::Y1564.spec().bytes, b"Y.1564 ");
+        assert_eq!(Signature::Y1564.spec().unwrap().bytes, b"Y.1564 ");
     }
 
     #[test]

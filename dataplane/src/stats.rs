@@ -86,9 +86,17 @@ const CELLS: usize = 5 + Signature::COUNT + Reject::COUNT;
 /// The published copy of one worker's counters. Cache-line aligned so two workers'
 /// counters never share a line.
 #[repr(align(64))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SharedCounters {
     cells: [AtomicU64; CELLS],
+}
+
+impl Default for SharedCounters {
+    fn default() -> Self {
+        SharedCounters {
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl SharedCounters {

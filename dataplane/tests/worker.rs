@@ -3,7 +3,7 @@
 
 use dataplane::platform::memory::MemoryPlatform;
 use dataplane::reference::{reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
-use dataplane::{Mode, Reject, SharedCounters, Signature, Worker};
+use dataplane::{Mode, Reject, Signature, Worker, WorkerConfig, WorkerShared};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -19,18 +19,17 @@ fn default_filter_frames() -> Vec<(Vec<u8>, Result<Signature, Reject>)> {
 #[test]
 fn worker_reflects_accepted_frames_and_counts_everything() {
     let frames = default_filter_frames();
-    let shared = Arc::new(SharedCounters::default());
+    let shared = Arc::new(WorkerShared::default());
     let platform = MemoryPlatform::new(16, frames.iter().map(|(b, _)| b.clone()));
     let mut worker = Worker::new(
         platform,
-        dataplane::reference::reference_filter(),
-        Mode::All,
+        &WorkerConfig::new(dataplane::reference::reference_filter(), Mode::All),
         shared.clone(),
     );
     worker.run(&AtomicBool::new(false)).unwrap();
 
     let accepted: Vec<_> = frames.iter().filter(|(_, e)| e.is_ok()).collect();
-    let counters = shared.snapshot();
+    let counters = shared.counters.snapshot();
     assert_eq!(
         counters,
         *worker.counters(),
@@ -59,12 +58,10 @@ fn worker_reflects_accepted_frames_and_counts_everything() {
     assert_eq!(platform.sent.len(), accepted.len());
     assert_eq!(platform.released, frames.len() - accepted.len());
     assert_eq!(platform.sent[0], NETALLY_PROBEOT_REFLECTED.to_vec());
-    // Sent frames are reflections: reflecting them back must make them acceptable
-    // to a reflector on the head's side, i.e. their destination is the head.
-    assert!(platform
-        .sent
-        .iter()
-        .all(|f| f[..6] == NETALLY_PROBEOT_FRAME[6..12]));
+    // Sent frames are reflections: each goes back to the MAC it came from.
+    for (sent, (received, _)) in platform.sent.iter().zip(&accepted) {
+        assert_eq!(sent[..6], received[6..12]);
+    }
 }
 
 #[test]
@@ -72,15 +69,14 @@ fn frames_the_platform_cannot_send_are_counted_as_tx_errors() {
     let batch: Vec<_> = std::iter::repeat_n(NETALLY_PROBEOT_FRAME.to_vec(), 10).collect();
     let mut platform = MemoryPlatform::new(10, batch);
     platform.tx_capacity = Some(6);
-    let shared = Arc::new(SharedCounters::default());
+    let shared = Arc::new(WorkerShared::default());
     let mut worker = Worker::new(
         platform,
-        dataplane::reference::reference_filter(),
-        Mode::Mac,
+        &WorkerConfig::new(dataplane::reference::reference_filter(), Mode::Mac),
         shared.clone(),
     );
     worker.poll().unwrap();
-    let counters = shared.snapshot();
+    let counters = shared.counters.snapshot();
     assert_eq!(
         counters.reflected, 6,
         "only frames the transmitter took count"
@@ -98,11 +94,10 @@ fn frames_the_platform_cannot_send_are_counted_as_tx_errors() {
 #[test]
 fn stop_flag_ends_the_loop_before_the_source_is_exhausted() {
     let platform = MemoryPlatform::new(1, std::iter::repeat_n(NETALLY_PROBEOT_FRAME.to_vec(), 5));
-    let shared = Arc::new(SharedCounters::default());
+    let shared = Arc::new(WorkerShared::default());
     let mut worker = Worker::new(
         platform,
-        dataplane::reference::reference_filter(),
-        Mode::All,
+        &WorkerConfig::new(dataplane::reference::reference_filter(), Mode::All),
         shared,
     );
     worker.run(&AtomicBool::new(true)).unwrap();

@@ -11,6 +11,7 @@
 
 pub mod iface;
 pub mod packet;
+mod rx_stamp;
 pub mod session;
 pub mod xsk;
 

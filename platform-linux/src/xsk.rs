@@ -11,12 +11,14 @@
 //! The worker reflects frames inside the UMEM, so a received frame goes back out without
 //! a copy; in zero-copy mode the NIC DMAs straight into and out of it.
 
+use crate::rx_stamp::StampClock;
 use crate::{Error, Result};
 use dataplane::{Flow, Platform};
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use xdp_filter::RX_META_LEN;
 use xsk_rs::config::{
     BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
@@ -71,6 +73,8 @@ pub struct AfXdpPlatform {
     free: Vec<FrameDesc>,
     /// Landing area for completion-ring reads.
     completed: Vec<FrameDesc>,
+    /// The clocks at the last non-empty receive, for the XDP program's timestamps.
+    stamp_clock: StampClock,
     zero_copy: bool,
     busy_poll: bool,
     ifname: String,
@@ -139,6 +143,7 @@ impl AfXdpPlatform {
             rx,
             free: frames,
             completed: vec![FrameDesc::default(); RING_SIZE as usize],
+            stamp_clock: StampClock::default(),
             zero_copy: false,
             busy_poll: options.busy_poll,
             ifname: ifname.to_owned(),
@@ -302,7 +307,24 @@ impl Platform for AfXdpPlatform {
                 self.consume_rx(frames);
             }
         }
+        if !frames.is_empty() {
+            self.stamp_clock = StampClock::read();
+        }
         Ok(Flow::Open)
+    }
+
+    fn received_at(&mut self, frame: &mut FrameDesc) -> Option<u64> {
+        // SAFETY: as in `with_frame`: the frame is the worker's until sent or released.
+        let mut data = unsafe { self.umem.data_mut(frame) };
+        let start = data.contents_mut().as_mut_ptr();
+        // SAFETY: the kernel puts received data at least XDP_PACKET_HEADROOM (256) bytes
+        // into its UMEM chunk, with the XDP metadata right before it, so these bytes
+        // lie in this frame's chunk of the mapping and are owned with the frame.
+        let meta = unsafe { &mut *start.sub(RX_META_LEN).cast::<[u8; RX_META_LEN]>() };
+        let received = self.stamp_clock.decode(meta);
+        // The chunk will be reused; its next frame must not show this stamp again.
+        meta.fill(0);
+        received
     }
 
     fn with_frame<R>(&mut self, frame: &mut FrameDesc, f: impl FnOnce(&mut [u8]) -> R) -> R {

@@ -4,24 +4,32 @@
 //! buffer, so the reflector wakes up only for test frames. It mirrors the classifier
 //! step by step: MAC checks, up to [`MAX_VLAN_TAGS`] VLAN tags, IPv4 (any header
 //! length) or IPv6 (with the same bounded walk over hop-by-hop, routing and
-//! destination-options headers), the UDP length and port, and finally the enabled
-//! rows of [`SIGNATURES`], compared with 4-, 2- and 1-byte loads. Classic BPF returns 0
-//! whenever a load falls outside the frame, which is exactly where `classify` says
-//! `Truncated`. User space still runs `classify` on every frame it reads, so this
-//! program is an optimisation, never the last word.
+//! destination-options headers) and the UDP length. Then, when STAMP is enabled, a
+//! frame to [`Filter::stamp_port`] is refused if it also comes from that port (another
+//! reflector's answer), else admitted if its UDP payload holds a STAMP test packet
+//! ([`STAMP_MIN_PAYLOAD`] bytes) and refused otherwise; any other frame must
+//! pass the ITO port, the source OUI (checked this late so that STAMP senders may have
+//! any OUI) and finally the enabled rows of [`SIGNATURES`], compared with 4-, 2- and
+//! 1-byte loads. Classic BPF returns 0 whenever a load falls outside the frame, which
+//! is exactly where `classify` says `Truncated`. The program only admits or refuses:
+//! it has no reasons, so its agreement with `classify` is accept versus reject. User
+//! space still runs `classify` on every frame it reads, so this program is an
+//! optimisation, never the last word.
 //!
 //! The layout of [`Insn`] is the `struct bpf_insn` of macOS and the `struct
 //! sock_filter` of Linux, so the same program is attached to an `AF_PACKET` socket by
 //! the Linux test (`tests/cbpf_kernel.rs`) and checked against `classify` there.
 //!
-//! The program is built in four sections (Ethernet/VLAN, IPv4, IPv6, UDP/signatures),
+//! The program is built in four sections (Ethernet/VLAN, IPv4, IPv6, UDP/STAMP/OUI/
+//! signatures),
 //! each ending in its own `ret #0`, so no conditional jump (8-bit offset) has to reach
 //! across the whole program. Offsets that vary with the VLAN depth or the IPv4 header
 //! length live in scratch memory and are applied with indexed loads.
 
 use dataplane::filter::{DstMacFilter, Filter};
 use dataplane::parse::*;
-use dataplane::signature::SIGNATURES;
+use dataplane::signature::{Signature, SIGNATURES};
+use dataplane::stamp::STAMP_MIN_PAYLOAD;
 use std::fmt;
 
 /// One classic-BPF instruction: `struct bpf_insn` (macOS) / `struct sock_filter`
@@ -40,7 +48,8 @@ pub struct Insn {
 pub const ACCEPT: u32 = 262_144;
 
 /// `BPF_MAXINSNS` on macOS; Linux allows 4096. Every filter configuration stays well
-/// below it (the largest, with every option on, is under 300 instructions).
+/// below it: the largest is under 300 instructions (291; the spec's default filter,
+/// STAMP included, compiles to 289).
 pub const MAX_INSNS: usize = 512;
 
 /// Opcode parts from `<net/bpf.h>` (identical values in `<linux/filter.h>`).
@@ -167,17 +176,8 @@ fn link_layer(asm: &mut Asm, filter: &Filter, ipv4: Label, ipv6: Label) {
             asm.jump(op::JEQ | op::X, 0, reject.into(), Next);
         }
     }
+    // The source OUI is checked in the UDP section, after the ports, as classify does.
     asm.bind(src_differs);
-    if let Some(oui) = filter.src_oui {
-        asm.ld(op::H | op::ABS, ETH_SRC as u32);
-        asm.jeq(
-            u32::from(u16::from_be_bytes([oui[0], oui[1]])),
-            Next,
-            reject.into(),
-        );
-        asm.ld(op::B | op::ABS, ETH_SRC as u32 + 2);
-        asm.jeq(u32::from(oui[2]), Next, reject.into());
-    }
 
     let depths = if filter.vlan { MAX_VLAN_TAGS + 1 } else { 1 };
     let dispatch: Vec<Label> = (0..depths).map(|_| asm.label()).collect();
@@ -357,8 +357,9 @@ fn ipv6_section(asm: &mut Asm, start: Label, udp: Label) {
     asm.ret(0);
 }
 
-/// UDP length and port (`check_udp`), then the enabled signatures
-/// (`match_signature`). Entered with M_L4 and M_ULEN set. Ends with `ret #0`.
+/// UDP length (`check_udp_length`); then STAMP by ports and length, or the ITO port,
+/// the source OUI (`check_src_oui`) and the enabled signatures (`match_signature`), in
+/// `classify`'s order. Entered with M_L4 and M_ULEN set. Ends with `ret #0`.
 fn udp_section(asm: &mut Asm, filter: &Filter, start: Label) {
     let reject = asm.label();
     asm.bind(start);
@@ -369,9 +370,40 @@ fn udp_section(asm: &mut Asm, filter: &Filter, start: Label) {
     asm.ldx_mem(M_ULEN);
     asm.jump(op::JEQ | op::X, 0, Next, reject.into());
     asm.ldx_mem(M_L4);
-    if filter.udp_port != 0 {
+    let stamp = filter.signatures.contains(Signature::Stamp);
+    if stamp || filter.udp_port != 0 {
         asm.ld(op::H | op::IND, UDP_DST_PORT as u32);
+    }
+    if stamp {
+        // A frame to the STAMP port is a STAMP test packet or nothing: it never goes on
+        // to the port, OUI and signature checks.
+        let not_stamp = asm.label();
+        asm.jeq(u32::from(filter.stamp_port), Next, not_stamp.into());
+        // From the STAMP port too: another reflector's answer, which could loop.
+        asm.ld(op::H | op::IND, UDP_SRC_PORT as u32);
+        asm.jeq(u32::from(filter.stamp_port), reject.into(), Next);
+        asm.ld(op::MEM, M_ULEN);
+        asm.jge(
+            (UDP_HEADER_LEN + STAMP_MIN_PAYLOAD) as u32,
+            Next,
+            reject.into(),
+        );
+        asm.ret(ACCEPT);
+        // A still holds the destination port here.
+        asm.bind(not_stamp);
+    }
+    if filter.udp_port != 0 {
         asm.jeq(u32::from(filter.udp_port), Next, reject.into());
+    }
+    if let Some(oui) = filter.src_oui {
+        asm.ld(op::H | op::ABS, ETH_SRC as u32);
+        asm.jeq(
+            u32::from(u16::from_be_bytes([oui[0], oui[1]])),
+            Next,
+            reject.into(),
+        );
+        asm.ld(op::B | op::ABS, ETH_SRC as u32 + 2);
+        asm.jeq(u32::from(oui[2]), Next, reject.into());
     }
     // X = UDP header offset from here on.
     for spec in SIGNATURES

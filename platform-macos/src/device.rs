@@ -91,6 +91,7 @@ mod ioctl {
 pub struct BpfFrame {
     offset: usize,
     len: usize,
+    captured_at: u64,
 }
 
 /// The kernel's counters for one BPF device (`BIOCGSTATS`).
@@ -307,6 +308,7 @@ impl BpfPlatform {
                 Some(Ok(record)) if record.is_whole() => frames.push(BpfFrame {
                     offset: record.data,
                     len: record.caplen,
+                    captured_at: record.captured_at,
                 }),
                 // Cut short by the buffer size: its tail is gone, so it must not be sent.
                 Some(Ok(_)) => self.cut += 1,
@@ -339,6 +341,10 @@ impl Platform for BpfPlatform {
             self.walk(frames);
         }
         Ok(Flow::Open)
+    }
+
+    fn received_at(&mut self, frame: &mut BpfFrame) -> Option<u64> {
+        Some(frame.captured_at)
     }
 
     fn with_frame<R>(&mut self, frame: &mut BpfFrame, f: impl FnOnce(&mut [u8]) -> R) -> R {

@@ -23,6 +23,8 @@ use std::fmt;
 /// Bytes of `struct bpf_hdr` the kernel fills in (up to and including `bh_hdrlen`).
 pub const BPF_HDR_LEN: usize = 18;
 
+const TSTAMP_SEC_AT: usize = 0;
+const TSTAMP_USEC_AT: usize = 4;
 const CAPLEN_AT: usize = 8;
 const DATALEN_AT: usize = 12;
 const HDRLEN_AT: usize = 16;
@@ -44,6 +46,9 @@ pub struct Record {
     pub caplen: usize,
     /// Length of the frame as it was on the wire.
     pub datalen: usize,
+    /// When the kernel captured it (`bh_tstamp`), nanoseconds since the Unix epoch:
+    /// the earliest receive time the platform offers (STAMP T2, dwell time).
+    pub captured_at: u64,
 }
 
 impl Record {
@@ -157,10 +162,15 @@ impl Cursor {
             if caplen == 0 {
                 continue;
             }
+            // timeval32 seconds are read unsigned: past 2038 they wrap the i32 but
+            // still count up from 1970 (until 2106).
+            let secs = u64::from(ne_u32(buf, at + TSTAMP_SEC_AT));
+            let micros = u64::from(ne_u32(buf, at + TSTAMP_USEC_AT));
             return Some(Ok(Record {
                 data: at + hdrlen,
                 caplen,
                 datalen,
+                captured_at: secs * 1_000_000_000 + micros * 1_000,
             }));
         }
     }
@@ -227,6 +237,10 @@ mod tests {
         assert_eq!(malformed, None);
         let got: Vec<(usize, usize)> = records.iter().map(|r| (r.data, r.caplen)).collect();
         assert_eq!(got, vec![(18, 60), (80 + 18, 61), (160 + 18, 64)]);
+        // bh_tstamp 1 700 000 000 s + 123 456 µs, as push_raw writes it.
+        assert!(records
+            .iter()
+            .all(|r| r.captured_at == 1_700_000_000_123_456_000));
         for (record, fill) in records.iter().zip([0xA1, 0xB2, 0xC3]) {
             let bytes = &buf[record.data..record.data + record.caplen];
             assert!(bytes.iter().all(|b| *b == fill), "record {record:?}");

@@ -26,13 +26,15 @@
 
 use dataplane::classify;
 use dataplane::filter::DstMacFilter;
+use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
 use dataplane::frame::{signature_payload, FrameBuilder};
 use dataplane::parse::{be16, ETH_HEADER_LEN, ETH_TYPE, TPID_8021AD, TPID_8021Q};
 use dataplane::reference::{
     reference_filter, reference_frames, ReferenceFrame, HEAD_MAC, REFLECTOR_MAC,
 };
-use dataplane::signature::Signature;
-use dataplane::Filter;
+use dataplane::signature::{Signature, SignatureSet};
+use dataplane::stamp::STAMP_MIN_PAYLOAD;
+use dataplane::{Filter, Reject};
 use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
 use nix::unistd::Pid;
 use platform_macos::cbpf::{compile, Insn};
@@ -271,13 +273,10 @@ fn collect(socket: &PacketSocket, frame: &[u8], sentinel: &[u8], buf: &mut [u8])
     }
 }
 
-/// A frame `filter` must admit, unlike any reference frame (its trailer says SENTINEL).
+/// A frame `filter` must admit, unlike any reference frame (its trailer says SENTINEL):
+/// a frame with the first enabled signature to the ITO port, or a STAMP packet to the
+/// STAMP port, whichever the filter accepts.
 fn sentinel(filter: &Filter) -> Vec<u8> {
-    let signature: Signature = filter
-        .signatures
-        .iter()
-        .next()
-        .expect("the filter enables a signature");
     let dst = match filter.dst_mac {
         DstMacFilter::Exact(mac) => mac,
         DstMacFilter::AnyUnicast => REFLECTOR_MAC,
@@ -286,19 +285,24 @@ fn sentinel(filter: &Filter) -> Vec<u8> {
         Some([a, b, c]) => [a, b, c, 0x53, 0x4e, 0x54],
         None => HEAD_MAC,
     };
-    let mut builder = FrameBuilder::ipv4(src, dst, signature);
-    if filter.udp_port != 0 {
-        builder.dst_port = filter.udp_port;
-    }
-    builder.payload = signature_payload(signature, 8);
-    let end = builder.payload.len();
-    builder.payload[end - 8..].copy_from_slice(b"SENTINEL");
-    let bytes = builder.build();
-    assert!(
-        classify(&bytes, filter).is_ok(),
-        "sentinel must pass {filter:?}"
-    );
-    bytes
+    let candidate = |signature: Signature| {
+        let mut builder = FrameBuilder::ipv4(src, dst, signature);
+        builder.dst_port = match signature {
+            Signature::Stamp => filter.stamp_port,
+            _ if filter.udp_port != 0 => filter.udp_port,
+            _ => builder.dst_port,
+        };
+        builder.payload = signature_payload(signature, 8);
+        let end = builder.payload.len();
+        builder.payload[end - 8..].copy_from_slice(b"SENTINEL");
+        builder.build()
+    };
+    filter
+        .signatures
+        .iter()
+        .map(candidate)
+        .find(|bytes| classify(bytes, filter).is_ok())
+        .unwrap_or_else(|| panic!("no sentinel passes {filter:?}"))
 }
 
 fn is_tagged(frame: &[u8]) -> bool {
@@ -404,6 +408,50 @@ fn cases_under<'a>(frames: &'a [ReferenceFrame], filter: &Filter) -> Vec<Case<'a
         .collect()
 }
 
+/// A source MAC outside NetAlly's OUI, as an ordinary STAMP sender's would be.
+const FOREIGN_MAC: [u8; 6] = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+
+/// Frames around the STAMP decision, named: to each of `ports`, from an ephemeral port
+/// and from the destination port itself (to the STAMP port, another reflector's
+/// answer), with UDP payloads below, at and above a STAMP packet's minimum (a PROBEOT
+/// signature when they are long enough for one), from NetAlly's OUI and a foreign one,
+/// over IPv4 and IPv6.
+fn stamp_frames(ports: &[u16]) -> Vec<(String, Vec<u8>)> {
+    let long = signature_payload(Signature::ProbeOt, 64);
+    let mut frames = Vec::new();
+    for &port in ports {
+        for src_port in [49152, port] {
+            for len in [
+                12,
+                STAMP_MIN_PAYLOAD - 1,
+                STAMP_MIN_PAYLOAD,
+                STAMP_MIN_PAYLOAD + 20,
+            ] {
+                for (oui, src) in [("netally", HEAD_MAC), ("foreign", FOREIGN_MAC)] {
+                    for (ip, mut builder) in [
+                        (
+                            "v4",
+                            FrameBuilder::ipv4(src, REFLECTOR_MAC, Signature::ProbeOt),
+                        ),
+                        (
+                            "v6",
+                            FrameBuilder::ipv6(src, REFLECTOR_MAC, Signature::ProbeOt),
+                        ),
+                    ] {
+                        builder.src_port = src_port;
+                        builder.dst_port = port;
+                        builder.payload = long[..len].to_vec();
+                        let name =
+                            format!("{ip} port {src_port} -> {port} payload {len} from {oui} OUI");
+                        frames.push((name, builder.build()));
+                    }
+                }
+            }
+        }
+    }
+    frames
+}
+
 #[test]
 fn reference_filter_admits_exactly_what_classify_accepts() {
     let frames = reference_frames();
@@ -453,6 +501,7 @@ fn second_configuration_admits_exactly_what_classify_accepts() {
         dst_mac: DstMacFilter::AnyUnicast,
         src_oui: None,
         udp_port: 0,
+        stamp_port: DEFAULT_STAMP_PORT,
         signatures: [Signature::Rfc2544, Signature::Y1564, Signature::ProbeOt]
             .into_iter()
             .collect(),
@@ -477,4 +526,65 @@ fn second_configuration_admits_exactly_what_classify_accepts() {
     let report = netns.run(|| judge(&filter, &cases));
     assert_clean("second configuration", &report, &cases);
     assert_eq!(report.admitted_tap, admitted);
+}
+
+/// STAMP on a custom port next to the ITO port, with the OUI filter on: STAMP packets
+/// from any OUI are admitted there, short ones, those from the STAMP port and those to
+/// the default STAMP port are not, and signature frames still need the ITO port and
+/// NetAlly's OUI. Then the same frames with STAMP off.
+#[test]
+fn stamp_configurations_admit_exactly_what_classify_accepts() {
+    const CUSTOM_STAMP_PORT: u16 = 8620;
+    let stamp_on = Filter {
+        stamp_port: CUSTOM_STAMP_PORT,
+        ..reference_filter()
+    };
+    let stamp_off = Filter {
+        signatures: SignatureSet::ALL
+            .iter()
+            .filter(|s| *s != Signature::Stamp)
+            .collect(),
+        ..stamp_on
+    };
+    let named = stamp_frames(&[
+        CUSTOM_STAMP_PORT,
+        DEFAULT_STAMP_PORT,
+        DEFAULT_UDP_PORT,
+        9999,
+    ]);
+    let references = reference_frames();
+    let netns = Netns::create();
+    for (what, filter) in [("STAMP on port 8620", stamp_on), ("STAMP off", stamp_off)] {
+        let mut cases = cases_under(&references, &filter);
+        cases.extend(named.iter().map(|(name, bytes)| Case {
+            name,
+            bytes,
+            admit: classify(bytes, &filter).is_ok(),
+        }));
+        let stamps = named
+            .iter()
+            .filter(|(_, bytes)| matches!(classify(bytes, &filter), Ok(a) if a.signature == Signature::Stamp))
+            .count();
+        let from_reflector = named
+            .iter()
+            .filter(|(_, bytes)| classify(bytes, &filter) == Err(Reject::StampFromReflector))
+            .count();
+        let (expected_stamps, expected_from_reflector) =
+            if filter.signatures.contains(Signature::Stamp) {
+                // To port 8620: from an ephemeral port with a long enough payload, and
+                // from port 8620 itself at every length; from either OUI, over v4 and v6.
+                (8, 16)
+            } else {
+                (0, 0)
+            };
+        assert_eq!(
+            (stamps, from_reflector),
+            (expected_stamps, expected_from_reflector),
+            "{what}: STAMP frames accepted and StampFromReflector rejects by classify"
+        );
+        let admitted = cases.iter().filter(|c| c.admit).count();
+        let report = netns.run(|| judge(&filter, &cases));
+        assert_clean(what, &report, &cases);
+        assert_eq!(report.admitted_tap, admitted);
+    }
 }

@@ -3,12 +3,18 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataplane::filter::{DstMacFilter, DEFAULT_UDP_PORT, NETALLY_OUI};
-use dataplane::{Filter, MacAddr, Mode, Signature, SignatureSet};
+use dataplane::filter::{DstMacFilter, DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT, NETALLY_OUI};
+use dataplane::safety::{RateLimit, Safety};
+use dataplane::stamp::StampMode;
+use dataplane::streams::StreamLimits;
+use dataplane::worker::StampConfig;
+use dataplane::{Filter, MacAddr, Mode, Signature, SignatureSet, WorkerConfig};
+use ipnet::IpNet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A high-performance reflector for NetAlly/Fluke ITO, RFC 2544 and Y.1564 test frames.
+/// A high-performance reflector for NetAlly/Fluke ITO, RFC 2544 and Y.1564 test frames
+/// and STAMP (RFC 8762) session-senders.
 #[derive(Debug, Parser)]
 #[command(name = "reflector", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -47,6 +53,12 @@ pub struct ReflectArgs {
     pub filter: FilterArgs,
 
     #[command(flatten)]
+    pub stamp: StampArgs,
+
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+
+    #[command(flatten)]
     pub live: LiveArgs,
 
     #[command(flatten)]
@@ -77,7 +89,8 @@ pub struct FilterArgs {
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     pub dst_mac: Option<MacAddr>,
 
-    /// Comma-separated signatures to reflect (PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564).
+    /// Comma-separated signatures to reflect (PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564,
+    /// STAMP); default all.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub signatures: Vec<Signature>,
 
@@ -88,6 +101,56 @@ pub struct FilterArgs {
     /// Do not reflect VLAN-tagged frames.
     #[arg(long)]
     pub no_vlan: bool,
+}
+
+/// The STAMP session-reflector and per-stream statistics.
+#[derive(Debug, Args, Clone)]
+pub struct StampArgs {
+    /// UDP port STAMP session-senders send to (STAMP is answered unless --signatures
+    /// leaves it out). STAMP packets skip the OUI filter.
+    #[arg(long, default_value_t = DEFAULT_STAMP_PORT, value_name = "PORT")]
+    pub stamp_port: u16,
+
+    /// stateless: answer with the sender's sequence number; stateful: count each
+    /// session's packets, so the sender can tell forward from return loss.
+    #[arg(long, default_value = "stateless", value_parser = parse_stamp_mode, value_name = "MODE")]
+    pub stamp_mode: StampMode,
+
+    /// Streams tracked per worker (per-stream frames, bytes, loss); 0 turns tracking off.
+    #[arg(long, default_value_t = StreamLimits::default().capacity, value_name = "N")]
+    pub max_streams: usize,
+
+    /// Forget a stream after this many idle seconds.
+    #[arg(long, default_value = "300", value_parser = parse_seconds, value_name = "SECS")]
+    pub stream_idle: Duration,
+}
+
+/// Limits on whom and how much the reflector answers. The spec's never-reflect rules
+/// always apply.
+#[derive(Debug, Args, Clone)]
+pub struct SafetyArgs {
+    /// Only answer sources in these prefixes (comma-separated or repeated), e.g.
+    /// 192.0.2.0/24,2001:db8::/32.
+    #[arg(long, value_delimiter = ',', value_name = "PREFIX")]
+    pub allow: Vec<IpNet>,
+
+    /// Reflect at most this many frames per second from each source IP (per queue).
+    #[arg(long, value_name = "PPS")]
+    pub rate_limit: Option<u64>,
+
+    /// Frames a source may send back-to-back above --rate-limit.
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "FRAMES",
+        requires = "rate_limit"
+    )]
+    pub rate_burst: u32,
+
+    /// Stop reflecting this many seconds after start (frames are then dropped and
+    /// counted as loop_timeout), so a forgotten test cannot loop forever.
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    pub loop_timeout: Option<Duration>,
 }
 
 /// Live-interface tuning (ignored with --read).
@@ -147,7 +210,7 @@ pub struct OutputArgs {
     pub csv: bool,
 
     /// Seconds between live statistics lines; 0 prints only the final totals.
-    #[arg(long, default_value = "1", value_parser = parse_interval, value_name = "SECS")]
+    #[arg(long, default_value = "1", value_parser = parse_seconds, value_name = "SECS")]
     pub stats_interval: Duration,
 }
 
@@ -196,6 +259,7 @@ impl FilterArgs {
             dst_mac,
             src_oui,
             udp_port: self.port,
+            stamp_port: DEFAULT_STAMP_PORT,
             signatures,
             ipv6: !self.no_ipv6,
             vlan: !self.no_vlan,
@@ -203,21 +267,84 @@ impl FilterArgs {
     }
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-        .map_err(|e: dataplane::reflect::UnknownMode| e.to_string())
+impl ReflectArgs {
+    /// Everything a worker needs; `interface_mac` is the default destination MAC.
+    pub fn worker_config(&self, interface_mac: Option<MacAddr>) -> Result<WorkerConfig> {
+        let mut filter = self.filter.to_filter(interface_mac)?;
+        let stamp = &self.stamp;
+        filter.stamp_port = stamp.stamp_port;
+        if filter.signatures.contains(Signature::Stamp) {
+            if stamp.stamp_port == 0 {
+                bail!("--stamp-port 0 is not a port; give the port STAMP senders use (RFC 8762: 862), or leave STAMP out of --signatures");
+            }
+            if stamp.stamp_port == filter.udp_port {
+                bail!(
+                    "--stamp-port {} overlaps --port {}: test frames to it would be taken for STAMP packets; give them different ports",
+                    stamp.stamp_port, filter.udp_port
+                );
+            }
+        }
+        if stamp.max_streams > MAX_STREAMS {
+            bail!("--max-streams {} is more than {MAX_STREAMS}: each worker allocates its table at start; track fewer streams", stamp.max_streams);
+        }
+        if stamp.stream_idle.is_zero() {
+            bail!("--stream-idle 0 would forget every stream at once; give the idle time in seconds (default 300)");
+        }
+        if stamp.stamp_mode == StampMode::Stateful && stamp.max_streams == 0 {
+            bail!(
+                "--stamp-mode stateful counts packets per stream; it needs --max-streams above 0"
+            );
+        }
+        let safety = &self.safety;
+        let rate_limit = match safety.rate_limit {
+            Some(0) => bail!("--rate-limit 0 would drop everything; give frames per second per source, or omit it"),
+            Some(pps) if safety.rate_burst == 0 => bail!("--rate-burst 0 would drop everything; use at least 1 (rate {pps} pps)"),
+            Some(pps) => Some(RateLimit { per_source_pps: pps, burst: safety.rate_burst }),
+            None => None,
+        };
+        Ok(WorkerConfig {
+            filter,
+            mode: self.filter.mode,
+            stamp: StampConfig {
+                mode: stamp.stamp_mode,
+                ..StampConfig::default()
+            },
+            streams: StreamLimits {
+                capacity: stamp.max_streams,
+                idle_timeout: stamp.stream_idle,
+            },
+            safety: Safety {
+                allow: safety.allow.clone(),
+                rate_limit,
+                loop_timeout: safety.loop_timeout,
+            },
+        })
+    }
 }
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
+/// Most streams one worker may track (about 100 MB of table).
+const MAX_STREAMS: usize = 1_000_000;
+
+fn parse_stamp_mode(s: &str) -> Result<StampMode, String> {
+    s.parse()
+        .map_err(|e: dataplane::stamp::UnknownStampMode| e.to_string())
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(0.0..=86_400.0).contains(&secs) {
+    if !(0.0..=31_536_000.0).contains(&secs) {
         return Err(format!(
-            "{secs} s is out of range: use 0 (final totals only) up to 86400"
+            "{secs} s is out of range: use 0 up to 31536000 (a year)"
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+        .map_err(|e: dataplane::reflect::UnknownMode| e.to_string())
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff` (also with `-` separators).
@@ -311,6 +438,93 @@ mod tests {
         );
         assert!(!filter.ipv6 && !filter.vlan);
         assert_eq!(cli.reflect.output.format(), Format::Json);
+    }
+
+    #[test]
+    fn stamp_stream_and_safety_flags_land_in_the_worker_config() {
+        let cli = parse(&[
+            "eth0",
+            "--stamp-port",
+            "8620",
+            "--stamp-mode",
+            "stateful",
+            "--max-streams",
+            "10",
+            "--stream-idle",
+            "30",
+            "--allow",
+            "192.0.2.0/24,2001:db8::/32",
+            "--rate-limit",
+            "1000",
+            "--rate-burst",
+            "5",
+            "--loop-timeout",
+            "60",
+        ])
+        .unwrap();
+        let config = cli.reflect.worker_config(Some([2, 0, 0, 0, 0, 1])).unwrap();
+        assert_eq!(config.filter.stamp_port, 8620);
+        assert_eq!(config.stamp.mode, StampMode::Stateful);
+        assert_eq!(config.streams.capacity, 10);
+        assert_eq!(config.streams.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.safety.allow.len(), 2);
+        assert_eq!(
+            config.safety.rate_limit,
+            Some(RateLimit {
+                per_source_pps: 1000,
+                burst: 5
+            })
+        );
+        assert_eq!(config.safety.loop_timeout, Some(Duration::from_secs(60)));
+
+        let defaults = parse(&["eth0"])
+            .unwrap()
+            .reflect
+            .worker_config(None)
+            .unwrap();
+        assert_eq!(defaults.filter.stamp_port, 862);
+        assert!(defaults.filter.signatures.contains(Signature::Stamp));
+        assert_eq!(defaults.stamp.mode, StampMode::Stateless);
+        assert_eq!(defaults.safety, Safety::default());
+    }
+
+    #[test]
+    fn contradictory_stamp_and_safety_settings_are_refused() {
+        let config_error = |args: &[&str]| {
+            let mut all = vec!["eth0"];
+            all.extend_from_slice(args);
+            parse(&all)
+                .unwrap()
+                .reflect
+                .worker_config(None)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(config_error(&["--stamp-port", "3842"]).contains("overlaps --port"));
+        assert!(config_error(&["--stamp-port", "0"]).contains("not a port"));
+        assert!(
+            config_error(&["--stamp-mode", "stateful", "--max-streams", "0"])
+                .contains("needs --max-streams")
+        );
+        assert!(config_error(&["--rate-limit", "0"]).contains("drop everything"));
+        assert!(config_error(&["--max-streams", "1000001"]).contains("track fewer"));
+        assert!(config_error(&["--stream-idle", "0"]).contains("forget every stream"));
+        // Without STAMP, its port does not matter.
+        let cli = parse(&["eth0", "--signatures", "rfc2544", "--stamp-port", "3842"]).unwrap();
+        assert!(cli.reflect.worker_config(None).is_ok());
+
+        let err = parse(&["eth0", "--allow", "192.0.2.0/33"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("192.0.2.0/33"), "{err}");
+        let err = parse(&["eth0", "--stamp-mode", "both"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stateless or stateful"), "{err}");
+        let err = parse(&["eth0", "--rate-burst", "5"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--rate-limit"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 use crate::report::Reporter;
 use anyhow::{anyhow, Context, Result};
-use dataplane::{stats, Counters, Filter, Mode, Platform, SharedCounters, Worker};
+use dataplane::{
+    Counters, Platform, Telemetry, TelemetryReport, Worker, WorkerConfig, WorkerShared,
+};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,18 +22,13 @@ const CHECK_EVERY: Duration = Duration::from_millis(50);
 pub struct Workers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<()>>>,
-    counters: Vec<Arc<SharedCounters>>,
+    shared: Vec<Arc<WorkerShared>>,
 }
 
 impl Workers {
     /// Start one thread per platform. `prepare(i)` runs first on thread `i` (to pin it
     /// to a CPU); SIGINT and SIGTERM set the shared stop flag.
-    pub fn spawn<P, F>(
-        platforms: Vec<P>,
-        filter: &Filter,
-        mode: Mode,
-        prepare: F,
-    ) -> Result<Workers>
+    pub fn spawn<P, F>(platforms: Vec<P>, config: &WorkerConfig, prepare: F) -> Result<Workers>
     where
         P: Platform + Send + 'static,
         F: Fn(usize) -> Result<()> + Send + Sync + 'static,
@@ -45,18 +42,21 @@ impl Workers {
         let mut workers = Workers {
             stop,
             threads: Vec::new(),
-            counters: Vec::new(),
+            shared: Vec::new(),
         };
         for (index, platform) in platforms.into_iter().enumerate() {
-            let shared = Arc::new(SharedCounters::default());
-            workers.counters.push(Arc::clone(&shared));
-            let (stop, prepare, filter) =
-                (Arc::clone(&workers.stop), Arc::clone(&prepare), *filter);
+            let shared = Arc::new(WorkerShared::default());
+            workers.shared.push(Arc::clone(&shared));
+            let (stop, prepare, config) = (
+                Arc::clone(&workers.stop),
+                Arc::clone(&prepare),
+                config.clone(),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("reflector-q{index}"))
                 .spawn(move || {
                     prepare(index)?;
-                    let mut worker = Worker::new(platform, filter, mode, shared);
+                    let mut worker = Worker::new(platform, &config, shared);
                     worker
                         .run(&stop)
                         .map_err(|e| anyhow!("worker {index}: {e}"))
@@ -67,16 +67,18 @@ impl Workers {
         Ok(workers)
     }
 
-    /// The workers' counters, summed.
-    pub fn totals(&self) -> Counters {
-        stats::sum(self.counters.iter().map(|c| c.as_ref()))
+    /// The workers' counters, summed, and their telemetry, merged.
+    pub fn snapshot(&self) -> (Counters, TelemetryReport) {
+        let totals = dataplane::stats::sum(self.shared.iter().map(|s| &s.counters));
+        let parts: Vec<Telemetry> = self.shared.iter().map(|s| s.telemetry()).collect();
+        (totals, Telemetry::merge(&parts).report())
     }
 
     /// Print statistics every `interval` (never if zero) until a signal arrives or a
     /// worker ends, then stop them all and print the totals. `extra` adds counts kept
     /// outside the workers (the XDP program's rejections).
     pub fn report_until_stopped<W: Write>(
-        self,
+        mut self,
         reporter: &mut Reporter<W>,
         interval: Duration,
         mut extra: impl FnMut(&mut Counters),
@@ -88,14 +90,14 @@ impl Workers {
             std::thread::sleep(CHECK_EVERY);
             if !interval.is_zero() && Instant::now() >= next_tick {
                 next_tick += interval;
-                let mut now = self.totals();
+                let (mut now, telemetry) = self.snapshot();
                 extra(&mut now);
-                reporter.tick(&now)?;
+                reporter.tick(&now, &telemetry)?;
             }
         }
         self.stop.store(true, Ordering::Relaxed);
         let mut failure = None;
-        for thread in self.threads {
+        for thread in std::mem::take(&mut self.threads) {
             let outcome = thread
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("a worker panicked")));
@@ -103,9 +105,9 @@ impl Workers {
                 failure.get_or_insert(e);
             }
         }
-        let mut totals = stats::sum(self.counters.iter().map(|c| c.as_ref()));
+        let (mut totals, telemetry) = self.snapshot();
         extra(&mut totals);
-        reporter.finish(&totals)?;
+        reporter.finish(&totals, &telemetry)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(totals),

@@ -14,7 +14,8 @@ use xdp_filter::{AttachMode, XdpMode};
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let mac = iface::mac_address(interface)?;
-    let filter = args.filter.to_filter(Some(mac))?;
+    let config = args.worker_config(Some(mac))?;
+    let filter = config.filter;
     let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
     let cpus = iface::allowed_cpus()?;
     // Worker `i` runs on the i-th allowed CPU (wrapping), next to its queue's IRQ on a
@@ -37,7 +38,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 busy_poll: Some(info.busy_poll),
                 queues: info.queues,
             })?;
-            let workers = Workers::spawn(sockets, &filter, args.filter.mode, pin)?;
+            let workers = Workers::spawn(sockets, &config, pin)?;
             workers.report_until_stopped(&mut reporter, args.output.stats_interval, |totals| {
                 add_xdp_rejections(&session, totals)
             })?;
@@ -51,7 +52,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 queues: 1,
                 ..PlatformInfo::default()
             })?;
-            let workers = Workers::spawn(vec![platform], &filter, args.filter.mode, pin)?;
+            let workers = Workers::spawn(vec![platform], &config, pin)?;
             workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;
         }
     }

@@ -16,7 +16,8 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         (Err(_), Some(_)) => None,
         (Err(e), None) => return Err(e.into()),
     };
-    let filter = args.filter.to_filter(mac)?;
+    let config = args.worker_config(mac)?;
+    let filter = config.filter;
     let platform = BpfPlatform::open(interface, &filter)
         .with_context(|| format!("starting the /dev/bpf reflector on {interface}"))?;
     let kernel = platform.kernel_counters()?;
@@ -34,7 +35,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         ..PlatformInfo::default()
     })?;
     // One device, one worker: /dev/bpf has no per-queue steering to spread over threads.
-    let workers = Workers::spawn(vec![platform], &filter, args.filter.mode, |_| Ok(()))?;
+    let workers = Workers::spawn(vec![platform], &config, |_| Ok(()))?;
     workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;
 
     if let Some(stats) = kernel.read().filter(|s| s.dropped > 0) {

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 
 fn run_reflector(args: ReflectArgs) -> Result<ExitCode> {
     if let (Some(input), Some(output)) = (&args.read, &args.write) {
-        let filter = args.filter.to_filter(None)?;
+        let config = args.worker_config(None)?;
         let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
         reporter.started(&PlatformInfo {
             backend: "pcap".into(),
@@ -35,9 +35,9 @@ fn run_reflector(args: ReflectArgs) -> Result<ExitCode> {
             queues: 1,
             ..PlatformInfo::default()
         })?;
-        let totals = reflect_file(input, output, filter, args.filter.mode)
+        let (totals, telemetry) = reflect_file(input, output, &config)
             .with_context(|| format!("reflecting {} into {}", input.display(), output.display()))?;
-        reporter.finish(&totals)?;
+        reporter.finish(&totals, &telemetry.report())?;
         return Ok(ExitCode::SUCCESS);
     }
     let interface = args

@@ -126,18 +126,17 @@ impl Platform for PcapFilePlatform {
     }
 }
 
-/// Reflect every frame of `input` into `output`; returns the totals.
+/// Reflect every frame of `input` into `output`; returns the totals and telemetry.
 pub fn reflect_file(
     input: &Path,
     output: &Path,
-    filter: dataplane::Filter,
-    mode: dataplane::Mode,
-) -> Result<dataplane::Counters, OfflineError> {
+    config: &dataplane::WorkerConfig,
+) -> Result<(dataplane::Counters, dataplane::Telemetry), OfflineError> {
     let platform = PcapFilePlatform::open(input, output)?;
-    let shared = std::sync::Arc::new(dataplane::SharedCounters::default());
-    let mut worker = dataplane::Worker::new(platform, filter, mode, shared);
+    let shared = std::sync::Arc::new(dataplane::WorkerShared::default());
+    let mut worker = dataplane::Worker::new(platform, config, shared.clone());
     worker.run(&std::sync::atomic::AtomicBool::new(false))?;
     let totals = *worker.counters();
     worker.into_platform().finish()?;
-    Ok(totals)
+    Ok((totals, shared.telemetry()))
 }

@@ -6,7 +6,7 @@
 //! number, so even a 64-byte ITO frame has room for the stamp.
 
 use crate::cli::{format_mac, parse_mac};
-use dataplane::checksum::{add_to_udp_checksum, ones_complement_sum};
+use dataplane::checksum::{ones_complement_sum, replace_in_udp_checksum};
 use dataplane::frame::{FrameBuilder, IpSpec, FCS_LEN};
 use dataplane::histogram::{Histogram, Percentiles};
 use dataplane::parse::{be16, TPID_8021AD, TPID_8021Q, UDP_CHECKSUM};
@@ -32,7 +32,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     pub src_mac: Option<MacAddr>,
 
-    /// Signature to send: PROBEOT, DATA:OT, LATENCY, RFC2544 or Y.1564.
+    /// Signature to send: PROBEOT, DATA:OT, LATENCY, RFC2544 or Y.1564 (for STAMP, use a
+    /// STAMP session-sender).
     #[arg(long, default_value = "PROBEOT")]
     pub signature: Signature,
 
@@ -114,6 +115,13 @@ pub struct ProbeFrames {
 
 impl ProbeFrames {
     pub fn new(args: &ProbeArgs, src_mac: MacAddr) -> anyhow::Result<Self> {
+        if args.signature == Signature::Stamp {
+            anyhow::bail!(
+                "the probe sends signature frames and expects them back unchanged; a STAMP \
+                 reflector rewrites its packets, so test it with a STAMP session-sender \
+                 (README: \"STAMP\")"
+            );
+        }
         let mut builder = match (args.src_ip, args.dst_ip) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let mut b = FrameBuilder::ipv4(src_mac, args.to, args.signature);
@@ -149,7 +157,7 @@ impl ProbeFrames {
         }
         // The stamp starts on an even offset of the UDP datagram so its one's-complement
         // sum can be added to the checksum word by word.
-        let stamp_offset = args.signature.spec().min_payload().next_multiple_of(2);
+        let stamp_offset = args.signature.min_payload().next_multiple_of(2);
         builder.payload.resize(stamp_offset + STAMP_LEN, 0);
         let wire_len = builder.build().len() + FCS_LEN;
         let size = usize::from(args.size.unwrap_or(64)).max(if args.size.is_some() {
@@ -208,7 +216,7 @@ impl ProbeFrames {
         // IPv4 may carry no UDP checksum; stamping must not invent one.
         if self.template_checksum != 0 {
             let checksum =
-                add_to_udp_checksum(self.template_checksum, ones_complement_sum(&stamp, 0));
+                replace_in_udp_checksum(self.template_checksum, 0, ones_complement_sum(&stamp, 0));
             frame[checksum_at..checksum_at + 2].copy_from_slice(&checksum.to_be_bytes());
         }
     }
@@ -228,7 +236,7 @@ impl ProbeFrames {
         scratch[self.stamp_at..self.stamp_at + STAMP_LEN].copy_from_slice(stamp);
         if self.template_checksum != 0 {
             let checksum =
-                add_to_udp_checksum(self.template_checksum, ones_complement_sum(stamp, 0));
+                replace_in_udp_checksum(self.template_checksum, 0, ones_complement_sum(stamp, 0));
             let at = self.layout.l4 + UDP_CHECKSUM;
             scratch[at..at + 2].copy_from_slice(&checksum.to_be_bytes());
         }

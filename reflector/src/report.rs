@@ -3,7 +3,7 @@
 //! and are shared.
 
 use crate::cli::Format;
-use dataplane::{Counters, Reject, Signature};
+use dataplane::{Counters, Reject, Signature, TelemetryReport};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -55,11 +55,15 @@ pub enum Event {
         elapsed_s: f64,
         rates: Rates,
         counters: Counters,
+        #[serde(default)]
+        telemetry: TelemetryReport,
     },
     Final {
         elapsed_s: f64,
         rates: Rates,
         counters: Counters,
+        #[serde(default)]
+        telemetry: TelemetryReport,
     },
 }
 
@@ -118,7 +122,7 @@ impl<W: Write> Reporter<W> {
     }
 
     /// Print one interval line for the current totals.
-    pub fn tick(&mut self, now: &Counters) -> std::io::Result<()> {
+    pub fn tick(&mut self, now: &Counters, telemetry: &TelemetryReport) -> std::io::Result<()> {
         let at = Instant::now();
         let rates = Rates::between(&self.last, now, at - self.last_at);
         let elapsed_s = (at - self.start).as_secs_f64();
@@ -129,23 +133,29 @@ impl<W: Write> Reporter<W> {
                 elapsed_s,
                 rates,
                 counters: *now,
+                telemetry: telemetry.clone(),
             }),
-            Format::Csv => self.csv_row(elapsed_s, &rates, now),
+            Format::Csv => self.csv_row(elapsed_s, &rates, now, telemetry),
             Format::Human => {
                 let signatures: Vec<String> = Signature::ALL
                     .iter()
                     .filter(|s| now.signature(**s) > 0)
                     .map(|s| format!("{s} {}", now.signature(*s)))
                     .collect();
+                let dwell = telemetry.dwell_ns;
                 writeln!(
                     self.out,
-                    "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {} | {}",
+                    "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {} | dwell p50 {} p99 {} | streams {}{} | {}",
                     human_pps(rates.rx_pps),
                     human_pps(rates.tx_pps),
                     rates.tx_mbps,
                     now.reflected,
                     now.rejected(),
                     now.tx_errors,
+                    human_ns(dwell.p50),
+                    human_ns(dwell.p99),
+                    telemetry.streams.len(),
+                    if telemetry.loop_timed_out { " | LOOP TIMEOUT: not reflecting" } else { "" },
                     signatures.join(" ")
                 )
             }
@@ -153,7 +163,11 @@ impl<W: Write> Reporter<W> {
     }
 
     /// Print the final totals, with average rates over the whole run.
-    pub fn finish(&mut self, totals: &Counters) -> std::io::Result<()> {
+    pub fn finish(
+        &mut self,
+        totals: &Counters,
+        telemetry: &TelemetryReport,
+    ) -> std::io::Result<()> {
         let elapsed = self.start.elapsed();
         let rates = Rates::between(&Counters::default(), totals, elapsed);
         let elapsed_s = elapsed.as_secs_f64();
@@ -162,8 +176,9 @@ impl<W: Write> Reporter<W> {
                 elapsed_s,
                 rates,
                 counters: *totals,
+                telemetry: telemetry.clone(),
             }),
-            Format::Csv => self.csv_row(elapsed_s, &rates, totals),
+            Format::Csv => self.csv_row(elapsed_s, &rates, totals, telemetry),
             Format::Human => {
                 writeln!(self.out, "totals after {elapsed_s:.1}s:")?;
                 writeln!(
@@ -194,10 +209,58 @@ impl<W: Write> Reporter<W> {
                         totals.reject(*r)
                     )?;
                 }
-                Ok(())
+                self.human_telemetry(telemetry)
             }
         }?;
         self.out.flush()
+    }
+
+    /// Dwell percentiles and the busiest streams, for the human-readable totals.
+    fn human_telemetry(&mut self, telemetry: &TelemetryReport) -> std::io::Result<()> {
+        let d = telemetry.dwell_ns;
+        if d.count > 0 {
+            writeln!(
+                self.out,
+                "  dwell (rx to tx)  min {}  p50 {}  p99 {}  p99.9 {}  max {}",
+                human_ns(d.min),
+                human_ns(d.p50),
+                human_ns(d.p99),
+                human_ns(d.p999),
+                human_ns(d.max)
+            )?;
+        }
+        if telemetry.loop_timed_out {
+            writeln!(self.out, "  loop timeout reached: reflection stopped")?;
+        }
+        if telemetry.streams.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            self.out,
+            "  streams ({}, busiest first; {} frames untracked):",
+            telemetry.streams.len(),
+            telemetry.untracked_frames
+        )?;
+        for s in telemetry.streams.iter().take(HUMAN_STREAMS) {
+            let sequence = s.sequence.map_or(String::new(), |q| {
+                format!(
+                    "  lost {} reordered {} duplicated {}",
+                    q.lost, q.reordered, q.duplicated
+                )
+            });
+            writeln!(
+                self.out,
+                "    {} {} port {} -> {} {:<8} {:>10} frames {:>12} bytes{sequence}",
+                s.src_mac,
+                s.src_ip,
+                s.src_port,
+                s.dst_port,
+                s.signature.name(),
+                s.frames,
+                s.bytes
+            )?;
+        }
+        Ok(())
     }
 
     fn json(&mut self, event: &Event) -> std::io::Result<()> {
@@ -206,7 +269,13 @@ impl<W: Write> Reporter<W> {
         self.out.flush()
     }
 
-    fn csv_row(&mut self, elapsed_s: f64, rates: &Rates, c: &Counters) -> std::io::Result<()> {
+    fn csv_row(
+        &mut self,
+        elapsed_s: f64,
+        rates: &Rates,
+        c: &Counters,
+        telemetry: &TelemetryReport,
+    ) -> std::io::Result<()> {
         if !self.csv_header_done {
             let mut header: Vec<String> = [
                 "elapsed_s",
@@ -224,6 +293,16 @@ impl<W: Write> Reporter<W> {
             .to_vec();
             header.extend(Signature::ALL.iter().map(|s| format!("sig_{}", s.name())));
             header.extend(Reject::ALL.iter().map(|r| format!("rej_{}", r.name())));
+            header.extend(
+                [
+                    "dwell_p50_ns",
+                    "dwell_p99_ns",
+                    "dwell_max_ns",
+                    "streams",
+                    "loop_timed_out",
+                ]
+                .map(String::from),
+            );
             writeln!(self.out, "{}", header.join(","))?;
             self.csv_header_done = true;
         }
@@ -246,8 +325,30 @@ impl<W: Write> Reporter<W> {
         );
         row.extend(Signature::ALL.iter().map(|s| c.signature(*s).to_string()));
         row.extend(Reject::ALL.iter().map(|r| c.reject(*r).to_string()));
+        let d = telemetry.dwell_ns;
+        row.extend(
+            [
+                d.p50,
+                d.p99,
+                d.max,
+                telemetry.streams.len() as u64,
+                u64::from(telemetry.loop_timed_out),
+            ]
+            .map(|v| v.to_string()),
+        );
         writeln!(self.out, "{}", row.join(","))?;
         self.out.flush()
+    }
+}
+
+/// Streams listed in the human-readable totals (all of them are in `--json`).
+const HUMAN_STREAMS: usize = 20;
+
+fn human_ns(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000 => format!("{:.2} ms", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} µs", n as f64 / 1e3),
+        n => format!("{n} ns"),
     }
 }
 
@@ -275,6 +376,21 @@ mod tests {
         c
     }
 
+    fn telemetry() -> TelemetryReport {
+        TelemetryReport {
+            dwell_ns: dataplane::histogram::Percentiles {
+                count: 3,
+                min: 1_000,
+                p50: 2_000,
+                p90: 5_000,
+                p99: 7_000,
+                p999: 7_000,
+                max: 7_000,
+            },
+            ..TelemetryReport::default()
+        }
+    }
+
     #[test]
     fn json_lines_parse_back_into_events() {
         let mut out = Vec::new();
@@ -286,8 +402,8 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        reporter.tick(&counters(11)).unwrap();
-        reporter.finish(&counters(21)).unwrap();
+        reporter.tick(&counters(11), &telemetry()).unwrap();
+        reporter.finish(&counters(21), &telemetry()).unwrap();
         let events: Vec<Event> = String::from_utf8(out)
             .unwrap()
             .lines()
@@ -295,6 +411,9 @@ mod tests {
             .collect();
         assert!(matches!(&events[0], Event::Started { platform } if platform.backend == "pcap"));
         assert!(matches!(&events[1], Event::Stats { counters, .. } if counters.received == 11));
+        assert!(
+            matches!(&events[1], Event::Stats { telemetry, .. } if telemetry.dwell_ns.p99 == 7_000)
+        );
         match &events[2] {
             Event::Final {
                 counters, rates, ..
@@ -310,14 +429,16 @@ mod tests {
     fn csv_has_one_header_and_matching_columns() {
         let mut out = Vec::new();
         let mut reporter = Reporter::new(&mut out, Format::Csv);
-        reporter.tick(&counters(5)).unwrap();
-        reporter.finish(&counters(9)).unwrap();
+        reporter.tick(&counters(5), &telemetry()).unwrap();
+        reporter.finish(&counters(9), &telemetry()).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let columns = lines[0].split(',').count();
         assert!(lines[1..].iter().all(|l| l.split(',').count() == columns));
         assert!(lines[0].contains("sig_Y.1564") && lines[0].contains("rej_no_signature"));
+        assert!(lines[0].ends_with("dwell_p50_ns,dwell_p99_ns,dwell_max_ns,streams,loop_timed_out"));
+        assert!(lines[1].ends_with(",2000,7000,7000,0,0"), "{}", lines[1]);
         assert!(lines[2].starts_with(|c: char| c.is_ascii_digit()));
     }
 

@@ -4,7 +4,7 @@
 use dataplane::reference::{
     reference_filter, reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED,
 };
-use dataplane::{classify, reflect, Mode};
+use dataplane::{classify, reflect, Mode, Signature};
 use pcap::{Capture, Linktype, Packet, PacketHeader};
 use reflector::report::Event;
 use std::path::Path;
@@ -97,26 +97,30 @@ fn only_accepted_frames_are_written_and_totals_match() {
         String::from_utf8_lossy(&run.stderr)
     );
 
-    let expected: Vec<Vec<u8>> = reference
-        .iter()
-        .filter(|f| f.expected.is_ok())
-        .map(|f| {
-            let mut b = f.bytes.clone();
-            let layout = classify(&b, &filter).unwrap().layout;
-            reflect(&mut b, &layout, Mode::MacIp);
-            b
-        })
-        .collect();
+    // Signature frames come back swapped and otherwise byte-exact; STAMP packets are
+    // answered (rewritten), so only their count and length are checked here (the
+    // dataplane's STAMP tests check the answers' contents).
+    let accepted: Vec<_> = reference.iter().filter(|f| f.expected.is_ok()).collect();
     let written: Vec<Vec<u8>> = read_pcap(&output).into_iter().map(|(_, b)| b).collect();
-    assert_eq!(written, expected);
+    assert_eq!(written.len(), accepted.len());
+    for (out, f) in written.iter().zip(&accepted) {
+        assert_eq!(out.len(), f.bytes.len(), "{}", f.name);
+        if f.expected == Ok(Signature::Stamp) {
+            continue;
+        }
+        let mut b = f.bytes.clone();
+        let layout = classify(&b, &filter).unwrap().layout;
+        reflect(&mut b, &layout, Mode::MacIp);
+        assert!(*out == b, "{} is not its reflection", f.name);
+    }
 
     let stdout = String::from_utf8(run.stdout).unwrap();
     let last = stdout.lines().last().expect("final totals line");
     match serde_json::from_str::<Event>(last).unwrap() {
         Event::Final { counters, .. } => {
             assert_eq!(counters.received, bytes.len() as u64);
-            assert_eq!(counters.reflected, expected.len() as u64);
-            assert_eq!(counters.rejected(), (bytes.len() - expected.len()) as u64);
+            assert_eq!(counters.reflected, accepted.len() as u64);
+            assert_eq!(counters.rejected(), (bytes.len() - accepted.len()) as u64);
         }
         other => panic!("last line should be the final totals, got {other:?}"),
     }

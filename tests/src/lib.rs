@@ -4,7 +4,7 @@
 //! Everything here panics with the reason when the rig cannot be built: these tests run
 //! as root in CI and must fail, never skip, when the machine can't do XDP or netns.
 
-use dataplane::Counters;
+use dataplane::{Counters, TelemetryReport};
 use reflector::probe::ProbeReport;
 use reflector::report::{Event, PlatformInfo};
 use std::fs::File;
@@ -36,6 +36,21 @@ pub fn reflector_binary() -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: build it first (cargo build -p reflector) or set REFLECTOR_BIN",
+        path.display()
+    );
+    path
+}
+
+/// The independent STAMP session-sender (stamp-suite, from crates.io) that
+/// `scripts/setup.sh` installs under `target/tools`, or `$STAMP_SUITE_BIN`.
+pub fn stamp_suite_binary() -> PathBuf {
+    let path = std::env::var_os("STAMP_SUITE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/stamp-suite"),
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh (it installs stamp-suite, the independent STAMP sender these tests interoperate with) or set STAMP_SUITE_BIN",
         path.display()
     );
     path
@@ -112,6 +127,14 @@ impl Lab {
             ]));
             must(Command::new("ip").args(["-n", ns, "link", "set", ifname, "up"]));
         }
+        // veth hands the head's locally generated UDP packets (stamp-suite's) to the
+        // peer with CHECKSUM_PARTIAL: the checksum field holds only the pseudo-header
+        // sum, which a NIC would complete on the wire. XDP sees the raw field, so make
+        // the head compute full checksums, as a test head on a real link does.
+        must(
+            lab.exec(&lab.head_ns, "ethtool")
+                .args(["-K", HEAD_IF, "tx", "off"]),
+        );
         lab
     }
 
@@ -182,6 +205,41 @@ impl Lab {
                 String::from_utf8_lossy(&output.stderr)
             )
         })
+    }
+
+    /// Run stamp-suite's session-sender in the head namespace against the reflector's
+    /// STAMP port with `args` (count, interval, ...). Returns its JSON summary and its
+    /// per-packet lines (`seq=.. rtt=.. ttl=.. reflector_recv_ts=.. reflector_send_ts=..`).
+    pub fn stamp_sender(&self, args: &[&str]) -> (serde_json::Value, Vec<String>) {
+        let output = self
+            .exec(&self.head_ns, stamp_suite_binary())
+            .args([
+                "-r",
+                REFLECTOR_IP,
+                "-p",
+                "862",
+                "--output-format",
+                "json",
+                "-R",
+            ])
+            .args(args)
+            .output()
+            .expect("run stamp-suite");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "stamp-suite {args:?} failed:\n{stdout}{stderr}"
+        );
+        let summary = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("stamp-suite {args:?} printed no JSON summary ({e}):\n{stdout}{stderr}")
+        });
+        let packets = stderr
+            .lines()
+            .filter(|l| l.starts_with("seq="))
+            .map(str::to_owned)
+            .collect();
+        (summary, packets)
     }
 
     /// Is an XDP program attached to the reflector's interface?
@@ -263,7 +321,12 @@ impl Reflector {
     }
 
     /// Stop with SIGINT, as Ctrl-C would, and return the final totals it prints.
-    pub fn stop(mut self) -> Counters {
+    pub fn stop(self) -> Counters {
+        self.stop_with_telemetry().0
+    }
+
+    /// Stop with SIGINT; the final totals and telemetry (dwell time, streams).
+    pub fn stop_with_telemetry(mut self) -> (Counters, TelemetryReport) {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.pid()),
             nix::sys::signal::SIGINT,
@@ -275,8 +338,13 @@ impl Reflector {
             "the reflector exited with {status} after SIGINT"
         );
         while let Some(event) = self.next_event(Duration::from_secs(5)) {
-            if let Event::Final { counters, .. } = event {
-                return counters;
+            if let Event::Final {
+                counters,
+                telemetry,
+                ..
+            } = event
+            {
+                return (counters, telemetry);
             }
         }
         panic!("the reflector printed no final totals");

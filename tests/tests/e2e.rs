@@ -7,6 +7,15 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+/// The signatures the probe sends (all but STAMP).
+const BYTE_SIGNATURES: [Signature; Signature::BYTE_SIGNATURES] = [
+    Signature::ProbeOt,
+    Signature::DataOt,
+    Signature::Latency,
+    Signature::Rfc2544,
+    Signature::Y1564,
+];
+
 /// Frames per probe in the coverage matrix: enough to notice loss, quick to run.
 const FRAMES: &str = "200";
 
@@ -46,11 +55,12 @@ fn every_mode_family_tagging_and_signature_round_trips() {
             for tags in ["", "10", "100,200"] {
                 // IPv4 untagged runs every signature; the other combinations rotate
                 // through them so each signature meets each family and tagging.
+                // (STAMP is answered, not mirrored: tests/stamp.rs covers it.)
                 let signatures: Vec<Signature> = if family == "ipv4" && tags.is_empty() {
-                    Signature::ALL.to_vec()
+                    BYTE_SIGNATURES.to_vec()
                 } else {
                     case += 1;
-                    vec![Signature::ALL[case % Signature::COUNT]]
+                    vec![BYTE_SIGNATURES[case % BYTE_SIGNATURES.len()]]
                 };
                 for signature in signatures {
                     let mut args = vec![

@@ -1,10 +1,13 @@
 //! Translating a [`dataplane::Filter`] and the signature table into the XDP program's
 //! read-only configuration (`struct config` in reflector.bpf.c).
+//!
+//! The byte signatures are copied row by row from [`SIGNATURES`]; STAMP, which has no
+//! row, becomes `stamp_enabled` and `stamp_port`.
 
 use crate::filter::skel::types;
 use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
 use dataplane::signature::SIGNATURES;
-use dataplane::{DstMacFilter, Filter};
+use dataplane::{DstMacFilter, Filter, Signature};
 
 /// The `cfg` the XDP program classifies with, built from `filter`.
 pub(crate) fn program_config(filter: &Filter) -> Result<types::config> {
@@ -26,6 +29,8 @@ pub(crate) fn program_config(filter: &Filter) -> Result<types::config> {
     cfg.ipv6 = filter.ipv6.into();
     cfg.vlan = filter.vlan.into();
     cfg.udp_port = filter.udp_port;
+    cfg.stamp_enabled = filter.signatures.contains(Signature::Stamp).into();
+    cfg.stamp_port = filter.stamp_port;
     for (row, spec) in cfg.signatures.iter_mut().zip(SIGNATURES.iter()) {
         row.enabled = filter.signatures.contains(spec.signature).into();
         // Both fit: `check_table_fits` bounds them.
@@ -55,7 +60,7 @@ fn check_table_fits() -> Result<()> {
 mod tests {
     use super::*;
     use dataplane::reference::reference_filter;
-    use dataplane::{Signature, SignatureSet};
+    use dataplane::SignatureSet;
 
     #[test]
     fn signature_table_fits_the_program() {
@@ -72,6 +77,8 @@ mod tests {
         assert_eq!(cfg.ipv6, 0);
         assert_eq!(cfg.vlan, u8::from(filter.vlan));
         assert_eq!(cfg.udp_port, filter.udp_port);
+        assert_eq!(cfg.stamp_enabled, 0);
+        assert_eq!(cfg.stamp_port, filter.stamp_port);
         for (row, spec) in cfg.signatures.iter().zip(SIGNATURES.iter()) {
             assert_eq!(row.enabled, u8::from(spec.signature == Signature::Rfc2544));
             assert_eq!(&row.bytes[..row.len as usize], spec.bytes);
@@ -79,6 +86,21 @@ mod tests {
         }
         let unused = &cfg.signatures[SIGNATURES.len()..];
         assert!(unused.iter().all(|row| row.enabled == 0 && row.len == 0));
+    }
+
+    #[test]
+    fn stamp_is_a_flag_and_a_port_not_a_row() {
+        let mut filter = reference_filter();
+        filter.signatures = SignatureSet::from(vec![Signature::Stamp]);
+        filter.stamp_port = 8620;
+        let cfg = program_config(&filter).unwrap();
+        assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 8620));
+        assert!(cfg.signatures.iter().all(|row| row.enabled == 0));
+        let cfg = program_config(&reference_filter()).unwrap();
+        assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 862));
+        assert!(cfg.signatures[..SIGNATURES.len()]
+            .iter()
+            .all(|row| row.enabled == 1));
     }
 
     #[test]

@@ -24,7 +24,9 @@ const VERDICT_SLOTS: usize = Reject::COUNT + 2;
 /// What the XDP program decided, summed over CPUs since it was loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verdicts {
-    /// Frames passed to the kernel stack, by the first check they failed.
+    /// Frames passed to the kernel stack, by the first check they failed, indexed by
+    /// [`Reject::index`]. The worker's policy reasons ([`Reject::is_policy`]) are
+    /// decided after classification, in user space, so their entries stay 0.
     pub rejects: [u64; Reject::COUNT],
     /// Test frames handed to an AF_XDP socket.
     pub redirected: u64,

@@ -2,7 +2,8 @@
 //!
 //! - [`XdpFilter`] loads `bpf/reflector.bpf.c`, the kernel-side twin of
 //!   `dataplane::classify`: test frames are redirected to the AF_XDP socket of the queue
-//!   they arrived on, everything else goes on to the kernel stack (`XDP_PASS`).
+//!   they arrived on, everything else goes on to the kernel stack (`XDP_PASS`). Each
+//!   redirected frame carries its arrival time in [`RX_META_LEN`] bytes of XDP metadata.
 //! - [`XdpTxBaseline`] loads `bpf/xdp_tx_baseline.bpf.c`, which bounces UDP frames with
 //!   `XDP_TX`: the upper bound the rig benchmark compares the reflector against.
 //!
@@ -24,6 +25,8 @@ pub use baseline::XdpTxBaseline;
 pub use filter::{Verdicts, XdpFilter};
 
 use std::io;
+
+include!(concat!(env!("OUT_DIR"), "/rx_meta.rs"));
 
 /// Everything that can go wrong loading or driving an XDP program.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
+use dataplane::histogram::Percentiles;
+use dataplane::streams::{SequenceReport, StreamReport};
+use dataplane::{Signature, TelemetryReport};
 use reflector::report::{Event, PlatformInfo, Rates};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -82,6 +85,11 @@ fn wait_until_executable(program: &Path) {
 
 /// A `stats` line with `received` frames, all RFC 2544 and reflected but one.
 pub fn stats_line(received: u64) -> String {
+    stats_line_with(received, TelemetryReport::default())
+}
+
+/// A `stats` line as [`stats_line`], with this telemetry.
+pub fn stats_line_with(received: u64, telemetry: TelemetryReport) -> String {
     let event = Event::Stats {
         elapsed_s: 1.0,
         rates: Rates {
@@ -90,17 +98,81 @@ pub fn stats_line(received: u64) -> String {
             tx_mbps: 0.1,
         },
         counters: counters(received),
+        telemetry,
     };
     serde_json::to_string(&event).unwrap()
 }
 
 pub fn final_line(received: u64) -> String {
+    final_line_with(received, TelemetryReport::default())
+}
+
+pub fn final_line_with(received: u64, telemetry: TelemetryReport) -> String {
     let event = Event::Final {
         elapsed_s: 2.0,
         rates: Rates::default(),
         counters: counters(received),
+        telemetry,
     };
     serde_json::to_string(&event).unwrap()
+}
+
+/// Telemetry as a worker reflecting a STAMP session and an RFC 2544 stream reports
+/// it: dwell 1.5 µs median, 9 µs p99, 42 µs max; the STAMP stream (busiest) with
+/// sequence numbers, the RFC 2544 one without, 5 untracked frames.
+pub fn telemetry() -> TelemetryReport {
+    TelemetryReport {
+        dwell_ns: Percentiles {
+            count: 1000,
+            min: 800,
+            p50: 1_500,
+            p90: 4_000,
+            p99: 9_000,
+            p999: 20_000,
+            max: 42_000,
+        },
+        streams: vec![
+            stream(
+                "192.0.2.10",
+                50_000,
+                862,
+                Signature::Stamp,
+                900,
+                Some(SequenceReport {
+                    lost: 4,
+                    reordered: 2,
+                    duplicated: 1,
+                }),
+            ),
+            stream("192.0.2.20", 3842, 3842, Signature::Rfc2544, 600, None),
+            stream("2001:db8::5", 3842, 3842, Signature::Rfc2544, 30, None),
+        ],
+        untracked_frames: 5,
+        loop_timed_out: false,
+        ..TelemetryReport::default()
+    }
+}
+
+pub fn stream(
+    src_ip: &str,
+    src_port: u16,
+    dst_port: u16,
+    signature: Signature,
+    frames: u64,
+    sequence: Option<SequenceReport>,
+) -> StreamReport {
+    StreamReport {
+        src_mac: "00:c0:17:aa:bb:01".into(),
+        src_ip: src_ip.parse().unwrap(),
+        src_port,
+        dst_port,
+        signature,
+        frames,
+        bytes: frames * 128,
+        first_seen_ms: 1_700_000_000_000,
+        last_seen_ms: 1_700_000_005_000,
+        sequence,
+    }
 }
 
 fn counters(received: u64) -> dataplane::Counters {

@@ -1,9 +1,11 @@
-//! Any bytes, under every filter variant: the classifier must not panic, and anything it
-//! accepts must reflect in place and come back unchanged when reflected twice.
+//! Any bytes, under every filter variant: the classifier must not panic, anything it
+//! accepts must reflect in place and come back unchanged when reflected twice, and the
+//! whole per-frame pipeline (policy, streams, STAMP answers) must not panic either.
 #![no_main]
 
 use dataplane::reference::reference_filter;
-use dataplane::{classify, reflect, Filter, Mode};
+use dataplane::worker::{BatchTime, Pipeline};
+use dataplane::{classify, reflect, Filter, Mode, StampMode, WorkerConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,4 +25,13 @@ fuzz_target!(|data: &[u8]| {
         reflect(&mut bytes, &accepted.layout, mode);
         assert_eq!(bytes, frame, "reflecting twice must restore the frame");
     }
+    let mut config = WorkerConfig::new(filter, mode);
+    if knobs & 64 != 0 {
+        config.stamp.mode = StampMode::Stateful;
+    }
+    let mut pipeline = Pipeline::new(&config);
+    let mut bytes = frame.to_vec();
+    let at = BatchTime { monotonic: 1, wall: 1_700_000_000_000_000_000 };
+    pipeline.process(&mut bytes, at);
+    assert_eq!(bytes.len(), frame.len());
 });

@@ -5,9 +5,11 @@
 //! in `tests/cbpf_kernel.rs`.
 
 use super::*;
-use dataplane::classify;
+use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
+use dataplane::frame::{signature_payload, FrameBuilder, IpSpec};
 use dataplane::reference::{reference_filter, reference_frames, HEAD_MAC, REFLECTOR_MAC};
 use dataplane::signature::{Signature, SignatureSet};
+use dataplane::{classify, Reject};
 use proptest::prelude::*;
 
 /// Run `prog` on `frame` as a kernel would; returns the snap length (0 = drop).
@@ -169,9 +171,39 @@ fn dump(prog: &[Insn]) -> String {
         .collect()
 }
 
-/// Filters that switch every knob the generator looks at.
+/// A source MAC outside NetAlly's OUI, as an ordinary STAMP sender's would be.
+const FOREIGN_MAC: MacAddr = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+
+/// A custom STAMP port in the filter variants and the STAMP seeds.
+const CUSTOM_STAMP_PORT: u16 = 8620;
+
+/// Destination ports worth trying: the default and a custom STAMP port, the ITO port,
+/// another one and 0.
+const PORTS: [u16; 5] = [
+    DEFAULT_STAMP_PORT,
+    CUSTOM_STAMP_PORT,
+    DEFAULT_UDP_PORT,
+    9999,
+    0,
+];
+
+/// Filters that switch every knob the generator looks at: STAMP on and off, at the
+/// default port, a custom one and the ITO port itself (where STAMP wins).
 fn filter_variants() -> Vec<Filter> {
+    let with_stamp =
+        |set: SignatureSet| -> SignatureSet { set.iter().chain([Signature::Stamp]).collect() };
+    let without_stamp = |set: SignatureSet| -> SignatureSet {
+        set.iter().filter(|s| *s != Signature::Stamp).collect()
+    };
     let subset: SignatureSet = [Signature::DataOt, Signature::Y1564].into_iter().collect();
+    let signature_sets = [
+        SignatureSet::ALL,
+        without_stamp(SignatureSet::ALL),
+        subset,
+        with_stamp(subset),
+        with_stamp(SignatureSet::EMPTY),
+        SignatureSet::EMPTY,
+    ];
     let mut filters = Vec::new();
     for dst_mac in [
         DstMacFilter::Exact(REFLECTOR_MAC),
@@ -179,24 +211,240 @@ fn filter_variants() -> Vec<Filter> {
         DstMacFilter::Exact(HEAD_MAC),
     ] {
         for src_oui in [Some([0x00, 0xC0, 0x17]), None, Some([0x00, 0x1B, 0x21])] {
-            for udp_port in [3842, 0, 9999] {
-                for signatures in [SignatureSet::ALL, subset, SignatureSet::EMPTY] {
-                    for (ipv6, vlan) in [(true, true), (true, false), (false, true), (false, false)]
-                    {
-                        filters.push(Filter {
-                            dst_mac,
-                            src_oui,
-                            udp_port,
-                            signatures,
-                            ipv6,
-                            vlan,
-                        });
+            for udp_port in [DEFAULT_UDP_PORT, 0, 9999] {
+                for signatures in signature_sets {
+                    // The STAMP port only matters while STAMP is on.
+                    let stamp_ports: &[u16] = if signatures.contains(Signature::Stamp) {
+                        &[DEFAULT_STAMP_PORT, CUSTOM_STAMP_PORT, DEFAULT_UDP_PORT]
+                    } else {
+                        &[DEFAULT_STAMP_PORT]
+                    };
+                    for &stamp_port in stamp_ports {
+                        for (ipv6, vlan) in
+                            [(true, true), (true, false), (false, true), (false, false)]
+                        {
+                            filters.push(Filter {
+                                dst_mac,
+                                src_oui,
+                                udp_port,
+                                stamp_port,
+                                signatures,
+                                ipv6,
+                                vlan,
+                            });
+                        }
                     }
                 }
             }
         }
     }
     filters
+}
+
+/// Source ports worth trying for a frame to `dst_port`: an ephemeral one, `dst_port`
+/// itself (to the STAMP port, that is another reflector's answer) and the default
+/// STAMP port.
+fn src_ports(dst_port: u16) -> Vec<u16> {
+    let mut ports = vec![49152, dst_port];
+    if dst_port != DEFAULT_STAMP_PORT {
+        ports.push(DEFAULT_STAMP_PORT);
+    }
+    ports
+}
+
+/// Frames around the STAMP decision, which the reference set has only a few of: to
+/// every port in [`PORTS`], from the ports of [`src_ports`], with UDP payloads below,
+/// at and above [`STAMP_MIN_PAYLOAD`] (a PROBEOT signature when they are long enough
+/// for one), from NetAlly's OUI and a foreign one, over IPv4 (also tagged) and IPv6
+/// (also with an extension header).
+fn stamp_seeds() -> Vec<Vec<u8>> {
+    let long = signature_payload(Signature::ProbeOt, 64);
+    let mut seeds = Vec::new();
+    for port in PORTS {
+        for src_port in src_ports(port) {
+            for len in [
+                0,
+                Signature::ProbeOt.min_payload(),
+                STAMP_MIN_PAYLOAD - 1,
+                STAMP_MIN_PAYLOAD,
+                STAMP_MIN_PAYLOAD + 1,
+                64,
+            ] {
+                for (src, decorated) in
+                    [(HEAD_MAC, false), (FOREIGN_MAC, false), (FOREIGN_MAC, true)]
+                {
+                    let mut v4 = FrameBuilder::ipv4(src, REFLECTOR_MAC, Signature::ProbeOt);
+                    v4.src_port = src_port;
+                    v4.dst_port = port;
+                    v4.payload = long[..len].to_vec();
+                    if decorated {
+                        v4.vlan_tags = vec![(TPID_8021Q, 7)];
+                    }
+                    seeds.push(v4.build());
+                    let mut v6 = FrameBuilder::ipv6(src, REFLECTOR_MAC, Signature::ProbeOt);
+                    v6.src_port = src_port;
+                    v6.dst_port = port;
+                    v6.payload = long[..len].to_vec();
+                    if decorated {
+                        if let IpSpec::V6 {
+                            extension_headers, ..
+                        } = &mut v6.ip
+                        {
+                            *extension_headers = vec![IPV6_EXT_HOP_BY_HOP];
+                        }
+                    }
+                    seeds.push(v6.build());
+                }
+            }
+        }
+    }
+    seeds
+}
+
+/// Where the IP header, the UDP header and the end of the IP datagram are, by a
+/// simplified walk of a frame's headers; `None` when it cannot tell. A wrong guess on
+/// a damaged frame only makes the edits below another kind of damage.
+fn udp_bounds(frame: &[u8]) -> Option<(usize, usize, usize, bool)> {
+    let be16_at = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let mut l3 = ETH_HEADER_LEN;
+    let mut ethertype = be16_at(ETH_TYPE)?;
+    while matches!(ethertype, TPID_8021Q | TPID_8021AD) && l3 < ETH_HEADER_LEN + 8 {
+        ethertype = be16_at(l3 + 2)?;
+        l3 += VLAN_TAG_LEN;
+    }
+    match ethertype {
+        ETHERTYPE_IPV4 => {
+            let l4 = l3 + usize::from(frame.get(l3)? & 0x0F) * 4;
+            Some((
+                l3,
+                l4,
+                l3 + usize::from(be16_at(l3 + IPV4_TOTAL_LEN)?),
+                false,
+            ))
+        }
+        ETHERTYPE_IPV6 => {
+            let end = l3 + IPV6_HEADER_LEN + usize::from(be16_at(l3 + IPV6_PAYLOAD_LEN)?);
+            let mut next = *frame.get(l3 + IPV6_NEXT_HEADER)?;
+            let mut at = l3 + IPV6_HEADER_LEN;
+            for _ in 0..MAX_IPV6_EXT_HEADERS {
+                if next == IP_PROTO_UDP {
+                    break;
+                }
+                next = *frame.get(at)?;
+                at += (usize::from(*frame.get(at + 1)?) + 1) * 8;
+            }
+            (next == IP_PROTO_UDP).then_some((l3, at, end, true))
+        }
+        _ => None,
+    }
+}
+
+/// Write `port` into the UDP header field at `field` (`UDP_SRC_PORT` or `UDP_DST_PORT`).
+fn set_port(frame: &mut [u8], field: usize, port: u16) {
+    if let Some((_, l4, _, _)) = udp_bounds(frame) {
+        if let Some(bytes) = frame.get_mut(l4 + field..l4 + field + 2) {
+            bytes.copy_from_slice(&port.to_be_bytes());
+        }
+    }
+}
+
+/// Send the frame to another UDP port.
+fn set_dst_port(frame: &mut [u8], port: u16) {
+    set_port(frame, UDP_DST_PORT, port);
+}
+
+/// Send the frame from another UDP port.
+fn set_src_port(frame: &mut [u8], port: u16) {
+    set_port(frame, UDP_SRC_PORT, port);
+}
+
+/// Grow or shrink the UDP payload by `delta` bytes, keeping the IP and UDP length
+/// fields consistent with it (checksums are not the filters' business).
+fn resize_payload(frame: &mut Vec<u8>, delta: isize) {
+    let Some((l3, l4, end, v6)) = udp_bounds(frame) else {
+        return;
+    };
+    if end > frame.len() || l4 + UDP_HEADER_LEN > end {
+        return;
+    }
+    let delta = delta.max(-((end - l4 - UDP_HEADER_LEN) as isize));
+    if delta >= 0 {
+        let fill = std::iter::repeat_n(0xA5, delta as usize);
+        frame.splice(end..end, fill);
+    } else {
+        frame.drain(end - delta.unsigned_abs()..end);
+    }
+    let length_field = if v6 {
+        l3 + IPV6_PAYLOAD_LEN
+    } else {
+        l3 + IPV4_TOTAL_LEN
+    };
+    for at in [length_field, l4 + UDP_LENGTH] {
+        let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
+        let new = old.wrapping_add_signed(delta as i16);
+        frame[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    }
+}
+
+#[test]
+fn stamp_seeds_exercise_every_stamp_verdict() {
+    let seeds = stamp_seeds();
+    let verdicts: Vec<_> = seeds
+        .iter()
+        .map(|frame| classify(frame, &reference_filter()).map(|a| a.signature))
+        .collect();
+    for wanted in [
+        Ok(Signature::Stamp),
+        Ok(Signature::ProbeOt),
+        Err(Reject::StampTooShort),
+        Err(Reject::StampFromReflector),
+        Err(Reject::PortMismatch),
+        Err(Reject::SrcOuiMismatch),
+    ] {
+        assert!(verdicts.contains(&wanted), "no STAMP seed gets {wanted:?}");
+    }
+}
+
+#[test]
+fn structured_edits_keep_the_lengths_consistent() {
+    let filter = reference_filter();
+    let mut probe = FrameBuilder::ipv4(HEAD_MAC, REFLECTOR_MAC, Signature::ProbeOt);
+    probe.dst_port = DEFAULT_STAMP_PORT;
+    let mut frame = probe.build();
+    assert_eq!(
+        classify(&frame, &filter).map(|a| a.signature),
+        Err(Reject::StampTooShort)
+    );
+    let short_by = STAMP_MIN_PAYLOAD - Signature::ProbeOt.min_payload();
+    resize_payload(&mut frame, short_by as isize);
+    assert_eq!(
+        classify(&frame, &filter).map(|a| a.signature),
+        Ok(Signature::Stamp)
+    );
+    resize_payload(&mut frame, -1);
+    assert_eq!(
+        classify(&frame, &filter).map(|a| a.signature),
+        Err(Reject::StampTooShort)
+    );
+    set_src_port(&mut frame, DEFAULT_STAMP_PORT);
+    assert_eq!(
+        classify(&frame, &filter).map(|a| a.signature),
+        Err(Reject::StampFromReflector)
+    );
+    set_dst_port(&mut frame, DEFAULT_UDP_PORT);
+    assert_eq!(
+        classify(&frame, &filter).map(|a| a.signature),
+        Ok(Signature::ProbeOt)
+    );
+    for v6 in stamp_seeds()
+        .into_iter()
+        .filter(|f| udp_bounds(f).is_some_and(|b| b.3))
+    {
+        let mut frame = v6.clone();
+        resize_payload(&mut frame, 3);
+        resize_payload(&mut frame, -3);
+        assert_eq!(frame, v6);
+    }
 }
 
 #[test]
@@ -207,8 +455,41 @@ fn every_filter_compiles_to_a_valid_program() {
         validate(&prog);
         longest = longest.max(prog.len());
     }
-    // The module docs promise headroom below macOS's 512-instruction limit.
+    // The `MAX_INSNS` docs promise headroom below macOS's 512-instruction limit.
     assert!(longest < 300, "longest program has {longest} instructions");
+}
+
+#[test]
+fn stamp_frames_skip_the_port_oui_and_signature_checks() {
+    let mut filter = reference_filter();
+    filter.stamp_port = CUSTOM_STAMP_PORT;
+    let prog = compile(&filter).unwrap();
+    let mut stamp = FrameBuilder::ipv4(FOREIGN_MAC, REFLECTOR_MAC, Signature::Stamp);
+    stamp.dst_port = CUSTOM_STAMP_PORT;
+    assert_ne!(run(&prog, &stamp.build()), 0, "STAMP from any OUI");
+    stamp.src_port = CUSTOM_STAMP_PORT;
+    assert_eq!(run(&prog, &stamp.build()), 0, "STAMP from the STAMP port");
+    stamp.src_port = DEFAULT_STAMP_PORT;
+    assert_ne!(run(&prog, &stamp.build()), 0, "STAMP from another port");
+    stamp.payload.truncate(STAMP_MIN_PAYLOAD - 1);
+    assert_eq!(run(&prog, &stamp.build()), 0, "short STAMP");
+    stamp.src_port = CUSTOM_STAMP_PORT;
+    assert_eq!(
+        run(&prog, &stamp.build()),
+        0,
+        "short STAMP from the STAMP port"
+    );
+    stamp.src_port = DEFAULT_STAMP_PORT;
+    stamp.payload = signature_payload(Signature::Rfc2544, 0);
+    assert_eq!(
+        run(&prog, &stamp.build()),
+        0,
+        "a signature is no STAMP packet"
+    );
+    filter.signatures = [Signature::Rfc2544].into_iter().collect();
+    let prog = compile(&filter).unwrap();
+    stamp.payload = signature_payload(Signature::Stamp, 0);
+    assert_eq!(run(&prog, &stamp.build()), 0, "STAMP off");
 }
 
 #[test]
@@ -242,20 +523,36 @@ fn admitted_frames_are_returned_whole() {
 
 #[test]
 fn reference_frames_agree_with_classify_under_every_filter() {
-    let frames = reference_frames();
+    let frames: Vec<(String, Vec<u8>)> = reference_frames()
+        .into_iter()
+        .map(|f| (f.name.to_owned(), f.bytes))
+        .chain(
+            stamp_seeds()
+                .into_iter()
+                .enumerate()
+                .map(|(i, bytes)| (format!("STAMP seed {i}"), bytes)),
+        )
+        .collect();
+    let mut from_reflector = 0;
+    let mut too_short = 0;
     for filter in filter_variants() {
         let prog = compile(&filter).unwrap();
-        for frame in &frames {
-            let admitted = run(&prog, &frame.bytes) != 0;
-            let accepted = classify(&frame.bytes, &filter);
+        for (name, bytes) in &frames {
+            let admitted = run(&prog, bytes) != 0;
+            let accepted = classify(bytes, &filter);
+            from_reflector += usize::from(accepted == Err(Reject::StampFromReflector));
+            too_short += usize::from(accepted == Err(Reject::StampTooShort));
             assert_eq!(
                 admitted,
                 accepted.is_ok(),
-                "{} under {filter:?}: classify says {accepted:?}",
-                frame.name
+                "{name} under {filter:?}: classify says {accepted:?}"
             );
         }
     }
+    assert!(
+        from_reflector >= 1000 && too_short >= 1000,
+        "{from_reflector} StampFromReflector and {too_short} StampTooShort rejects compared"
+    );
 }
 
 #[test]
@@ -303,24 +600,48 @@ const INTERESTING: [u8; 14] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #![proptest_config(ProptestConfig::with_cases(8000))]
 
-    /// Damage a reference frame in its headers (and sometimes cut it short) and check
-    /// the program and `classify` still agree, under every filter variant in turn.
+    /// Damage a reference or STAMP seed frame in its headers, send it to or from another
+    /// port, grow or shrink its payload (lengths kept consistent) and sometimes cut it
+    /// short, and check the program and `classify` still agree, under every filter
+    /// variant in turn.
     #[test]
     fn mutated_frames_agree_with_classify(
         frame_index in any::<prop::sample::Index>(),
         filter_index in any::<prop::sample::Index>(),
+        port in prop::option::weighted(
+            0.3,
+            prop_oneof![prop::sample::select(&PORTS[..]), any::<u16>()],
+        ),
+        src_port in prop::option::weighted(
+            0.2,
+            prop_oneof![prop::sample::select(&PORTS[..]), any::<u16>()],
+        ),
+        delta in prop::option::weighted(0.3, -12isize..=12),
         edits in prop::collection::vec(
             (0usize..96, prop_oneof![prop::sample::select(&INTERESTING[..]), any::<u8>()]),
-            1..4,
+            0..4,
         ),
         cut in prop::option::weighted(0.2, 0usize..120),
     ) {
-        let frames = reference_frames();
+        let frames: Vec<Vec<u8>> = reference_frames()
+            .into_iter()
+            .map(|f| f.bytes)
+            .chain(stamp_seeds())
+            .collect();
         let filters = filter_variants();
-        let mut bytes = frames[frame_index.index(frames.len())].bytes.clone();
+        let mut bytes = frames[frame_index.index(frames.len())].clone();
         let filter = filters[filter_index.index(filters.len())];
+        if let Some(port) = port {
+            set_dst_port(&mut bytes, port);
+        }
+        if let Some(port) = src_port {
+            set_src_port(&mut bytes, port);
+        }
+        if let Some(delta) = delta {
+            resize_payload(&mut bytes, delta);
+        }
         for (at, value) in edits {
             if let Some(byte) = bytes.get_mut(at) {
                 *byte = value;

@@ -4,8 +4,12 @@
  *
  * Every frame is judged by the same checks, in the same order, with the same first-failure
  * reason as the Rust classifier, so the per-reason counters here and in user space mean the
- * same thing. Test frames go to the AF_XDP socket bound to the receiving queue; everything
- * else, and test frames arriving on a queue without a socket, continue to the kernel stack
+ * same thing: MACs, VLAN tags, the IPv4 or IPv6 header, the UDP length; then a frame to the
+ * STAMP port is a STAMP test packet (refused if it also comes from the STAMP port, as
+ * another reflector's answer does; else accepted if its payload holds one), and any other
+ * frame must pass the ITO port, the source OUI and the signature table, in that order.
+ * Test frames go to the AF_XDP socket bound to the receiving queue; everything else, and
+ * test frames arriving on a queue without a socket, continue to the kernel stack
  * (XDP_PASS) so the host keeps its ARP, SSH and routing.
  *
  * Nothing is decided here that Rust does not configure: header offsets, protocol numbers,
@@ -32,7 +36,11 @@
 #define MAX_SIGNATURES 8
 #define MAX_SIGNATURE_LEN 16
 
-/* Verdict counter slots: one per `Reject` (same index), then the two accepted outcomes. */
+/*
+ * Verdict counter slots: one per `Reject` (same index), then the two accepted outcomes.
+ * The worker's policy reasons (source allow-list, rate limit, loop timeout) have slots
+ * too, so indices match `Reject::index`, but this program never counts in them.
+ */
 #define VERDICT_REDIRECTED REJECT_COUNT
 #define VERDICT_NO_SOCKET (REJECT_COUNT + 1)
 #define VERDICT_SLOTS (REJECT_COUNT + 2)
@@ -48,7 +56,7 @@ struct signature {
 	__u8 bytes[MAX_SIGNATURE_LEN];
 };
 
-/* `dataplane::Filter` plus the signature table. */
+/* `dataplane::Filter` plus the signature table (the rows with bytes; STAMP has none). */
 struct config {
 	__u8 dst_mac[6];
 	__u8 dst_mac_exact; /* 1: dst must equal dst_mac; 0: any unicast dst */
@@ -56,7 +64,9 @@ struct config {
 	__u8 src_oui[3];
 	__u8 ipv6;
 	__u8 vlan;
+	__u8 stamp_enabled; /* `Signature::Stamp` is in the filter's set */
 	__u16 udp_port; /* host byte order; 0 accepts any port */
+	__u16 stamp_port; /* host byte order; only read when stamp_enabled */
 	struct signature signatures[MAX_SIGNATURES];
 };
 
@@ -119,7 +129,8 @@ static __always_inline int is_invalid_ipv6_endpoint(const __u8 *a)
 	return a[0] == 0xff || any == 0;
 }
 
-/* classify::check_macs. The caller has checked the Ethernet header is there. */
+/* classify::check_macs (the source OUI is checked later). The caller has checked the
+ * Ethernet header is there. */
 static __always_inline __u32 check_macs(const __u8 *data)
 {
 	const __u8 *dst = data + ETH_DST;
@@ -131,6 +142,17 @@ static __always_inline __u32 check_macs(const __u8 *data)
 		return REJECT_SRC_MAC_IS_DST;
 	if (cfg.dst_mac_exact ? !mac_eq(dst, cfg.dst_mac) : is_group_mac(dst))
 		return REJECT_DST_MAC_MISMATCH;
+	return PASSED;
+}
+
+/*
+ * classify::check_src_oui. Runs after the port checks, so STAMP senders (ordinary hosts)
+ * need no particular OUI. The caller has checked the Ethernet header is there.
+ */
+static __always_inline __u32 check_src_oui(const __u8 *data)
+{
+	const __u8 *src = data + ETH_SRC;
+
 	if (cfg.src_oui_enabled &&
 	    (src[0] != cfg.src_oui[0] || src[1] != cfg.src_oui[1] || src[2] != cfg.src_oui[2]))
 		return REJECT_SRC_OUI_MISMATCH;
@@ -243,8 +265,12 @@ static __always_inline __u32 walk_ipv6(const struct frame *f, __u32 l3, __u32 *l
 	return REJECT_NOT_UDP;
 }
 
-/* classify::check_udp. `ip_udp_len` is the UDP length the IP layer implies. */
-static __always_inline __u32 check_udp(const struct frame *f, __u32 l4, __u32 ip_udp_len)
+/*
+ * classify::check_udp_length, then sets the UDP source and destination ports. `ip_udp_len`
+ * is the UDP length the IP layer implies.
+ */
+static __always_inline __u32 check_udp_length(const struct frame *f, __u32 l4, __u32 ip_udp_len,
+					      __u16 *src_port, __u16 *dst_port)
 {
 	if (ip_udp_len < UDP_HEADER_LEN)
 		return REJECT_LENGTH_MISMATCH;
@@ -253,8 +279,8 @@ static __always_inline __u32 check_udp(const struct frame *f, __u32 l4, __u32 ip
 		return REJECT_TRUNCATED;
 	if (be16_at(udp + UDP_LENGTH) != ip_udp_len)
 		return REJECT_LENGTH_MISMATCH;
-	if (cfg.udp_port != 0 && be16_at(udp + UDP_DST_PORT) != cfg.udp_port)
-		return REJECT_PORT_MISMATCH;
+	*src_port = be16_at(udp + UDP_SRC_PORT);
+	*dst_port = be16_at(udp + UDP_DST_PORT);
 	return PASSED;
 }
 
@@ -293,7 +319,7 @@ static __always_inline __u32 match_signature(const struct frame *f, __u32 payloa
 static __always_inline __u32 classify(const struct frame *f)
 {
 	__u32 verdict;
-	__u16 ethertype;
+	__u16 ethertype, src_port, port;
 	__u32 l3, l4, udp_len;
 
 	if (f->data + ETH_HEADER_LEN > f->end)
@@ -314,7 +340,21 @@ static __always_inline __u32 classify(const struct frame *f)
 		return REJECT_NOT_IP;
 	if (verdict != PASSED)
 		return verdict;
-	verdict = check_udp(f, l4, udp_len);
+	verdict = check_udp_length(f, l4, udp_len, &src_port, &port);
+	if (verdict != PASSED)
+		return verdict;
+	/*
+	 * STAMP packets carry no marker: the ports and the length are the whole test. One
+	 * *from* the STAMP port is another reflector's answer; answering it could loop.
+	 */
+	if (cfg.stamp_enabled && port == cfg.stamp_port) {
+		if (src_port == cfg.stamp_port)
+			return REJECT_STAMP_FROM_REFLECTOR;
+		return udp_len - UDP_HEADER_LEN < STAMP_MIN_PAYLOAD ? REJECT_STAMP_TOO_SHORT : PASSED;
+	}
+	if (cfg.udp_port != 0 && port != cfg.udp_port)
+		return REJECT_PORT_MISMATCH;
+	verdict = check_src_oui(f->data);
 	if (verdict != PASSED)
 		return verdict;
 	return match_signature(f, l4 + UDP_HEADER_LEN, udp_len - UDP_HEADER_LEN);
@@ -328,9 +368,37 @@ static __always_inline void count(__u32 slot)
 		*n += 1;
 }
 
+/* The arrival stamp in front of a redirected frame: the earliest receive time user
+ * space can get (STAMP's T2, the start of the dwell time). Layout shared with
+ * platform-linux/src/rx_stamp.rs; the magic and length come from build.rs. */
+struct rx_meta {
+	__u64 received_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 reserved;
+	__u32 magic;
+};
+
+_Static_assert(sizeof(struct rx_meta) == RX_META_LEN, "rx_meta must match RX_META_LEN");
+
+/* Drivers without XDP metadata support refuse the room; user space then falls back to
+ * its own clock, so a failure here is not an error. */
+static __always_inline void stamp_arrival(struct xdp_md *ctx, __u64 received_ns)
+{
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct rx_meta)))
+		return;
+	struct rx_meta *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return;
+	meta->received_ns = received_ns;
+	meta->reserved = 0;
+	meta->magic = RX_META_MAGIC;
+}
+
 SEC("xdp")
 int xdp_reflector(struct xdp_md *ctx)
 {
+	/* First, so the stamp does not include our own parsing. */
+	__u64 received_ns = bpf_ktime_get_ns();
 	struct frame f = {
 		.data = (__u8 *)(long)ctx->data,
 		.end = (__u8 *)(long)ctx->data_end,
@@ -341,6 +409,7 @@ int xdp_reflector(struct xdp_md *ctx)
 		count(verdict);
 		return XDP_PASS;
 	}
+	stamp_arrival(ctx, received_ns);
 	/* With no socket on this queue the lookup fails and the frame goes to the stack. */
 	long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	count(action == XDP_REDIRECT ? VERDICT_REDIRECTED : VERDICT_NO_SOCKET);

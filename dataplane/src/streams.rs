@@ -1,0 +1,423 @@
+//! Per-stream statistics: who is sending what, and — for STAMP, whose packets carry a
+//! sequence number — how much of it was lost, reordered or duplicated on the way in.
+//!
+//! A stream is (source MAC, source IP, source port, destination port, signature). Each
+//! worker owns a [`StreamTable`] whose memory is fixed when it is built: the map is
+//! sized for `capacity` streams and never grows, streams idle longer than the idle
+//! timeout are dropped by [`StreamTable::expire`], and frames of new streams that find
+//! the table full are counted as untracked rather than tracked. Frames from one
+//! source flow land on one RX queue, so a stream normally lives in one worker's table.
+
+use crate::classify::Accepted;
+use crate::parse::*;
+use crate::signature::Signature;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+/// What identifies a stream. Read from the frame *before* it is reflected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub src_mac: MacAddr,
+    /// IPv6, or IPv4 as an IPv4-mapped IPv6 address.
+    pub src_ip: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub signature: Signature,
+}
+
+impl StreamKey {
+    /// The key of an accepted, not yet reflected, frame.
+    #[inline]
+    pub fn of(frame: &[u8], accepted: &Accepted) -> StreamKey {
+        let layout = &accepted.layout;
+        StreamKey {
+            src_mac: mac_at(frame, ETH_SRC),
+            src_ip: source_ip(frame, layout),
+            src_port: be16(frame, layout.l4 + UDP_SRC_PORT),
+            dst_port: be16(frame, layout.l4 + UDP_DST_PORT),
+            signature: accepted.signature,
+        }
+    }
+}
+
+/// The source address of a classified frame, IPv4 mapped into IPv6.
+#[inline]
+pub fn source_ip(frame: &[u8], layout: &Layout) -> [u8; 16] {
+    let mut ip = [0; 16];
+    match layout.ip {
+        IpVersion::V4 => {
+            ip[10] = 0xFF;
+            ip[11] = 0xFF;
+            ip[12..].copy_from_slice(&frame[layout.l3 + IPV4_SRC..layout.l3 + IPV4_SRC + 4]);
+        }
+        IpVersion::V6 => {
+            ip.copy_from_slice(&frame[layout.l3 + IPV6_SRC..layout.l3 + IPV6_SRC + 16])
+        }
+    }
+    ip
+}
+
+/// Loss, reordering and duplication of one sequence-numbered stream, judged against a
+/// 64-packet window behind the highest sequence number seen.
+///
+/// A gap counts its missing numbers as lost; a missing number that arrives later moves
+/// from lost to reordered; a number seen twice inside the window is a duplicate. A
+/// number far below the window (more than [`RESTART_DISTANCE`]), or 0 after other
+/// numbers (STAMP senders number each session from 0), means the sender started a new
+/// run, so tracking restarts there without counting anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SequenceTracker {
+    highest: u32,
+    /// Bit i set: `highest - i` has been seen.
+    window: u64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+}
+
+/// How far behind the highest sequence number a packet may be and still count as
+/// reordered rather than as the start of a new run.
+pub const RESTART_DISTANCE: u32 = 1 << 16;
+
+impl SequenceTracker {
+    pub fn observe(&mut self, sequence: u32) {
+        if self.window == 0 || (sequence == 0 && self.highest != 0) {
+            self.highest = sequence;
+            self.window = 1;
+            return;
+        }
+        let ahead = sequence.wrapping_sub(self.highest);
+        if ahead != 0 && ahead < 1 << 31 {
+            self.lost += u64::from(ahead - 1);
+            self.window = if ahead >= 64 { 0 } else { self.window << ahead };
+            self.window |= 1;
+            self.highest = sequence;
+            return;
+        }
+        let behind = self.highest.wrapping_sub(sequence);
+        if behind >= 64 {
+            if behind > RESTART_DISTANCE {
+                self.highest = sequence;
+                self.window = 1;
+            } else {
+                // Too old for the window: it was counted lost, so it is late instead.
+                self.reordered += 1;
+                self.lost = self.lost.saturating_sub(1);
+            }
+            return;
+        }
+        let bit = 1u64 << behind;
+        if self.window & bit != 0 {
+            self.duplicated += 1;
+        } else {
+            self.window |= bit;
+            self.reordered += 1;
+            self.lost = self.lost.saturating_sub(1);
+        }
+    }
+}
+
+/// One stream's running totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamState {
+    pub frames: u64,
+    pub bytes: u64,
+    /// Wall-clock time, nanoseconds since the Unix epoch.
+    pub first_seen: u64,
+    pub last_seen: u64,
+    /// Present once a sequence-numbered (STAMP) frame has been seen.
+    pub sequence: Option<SequenceTracker>,
+    /// Answers sent so far: the next stateful STAMP reflector sequence number.
+    pub answers: u32,
+}
+
+/// How much a [`StreamTable`] may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamLimits {
+    /// Most streams tracked per worker; 0 turns stream tracking off.
+    pub capacity: usize,
+    /// A stream not seen for this long is forgotten.
+    pub idle_timeout: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            capacity: 1024,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One worker's streams, bounded in memory.
+#[derive(Debug)]
+pub struct StreamTable {
+    streams: FxHashMap<StreamKey, StreamState>,
+    limits: StreamLimits,
+    /// Frames of streams that found the table full.
+    pub untracked_frames: u64,
+}
+
+impl StreamTable {
+    /// Allocates room for `limits.capacity` streams now; recording never allocates.
+    pub fn new(limits: StreamLimits) -> Self {
+        let mut streams = FxHashMap::default();
+        streams.reserve(limits.capacity);
+        StreamTable {
+            streams,
+            limits,
+            untracked_frames: 0,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.limits.capacity > 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Count one frame of `len` bytes at wall-clock `now` (ns since the epoch), with
+    /// its sequence number if it carries one. Returns the stream, or `None` if it is
+    /// not tracked (table full or tracking off).
+    #[inline]
+    pub fn record(
+        &mut self,
+        key: StreamKey,
+        len: usize,
+        now: u64,
+        sequence: Option<u32>,
+    ) -> Option<&mut StreamState> {
+        if !self.is_enabled() {
+            return None;
+        }
+        let full = self.streams.len() >= self.limits.capacity;
+        if full && !self.streams.contains_key(&key) {
+            self.untracked_frames += 1;
+            return None;
+        }
+        let state = self.streams.entry(key).or_insert(StreamState {
+            first_seen: now,
+            ..StreamState::default()
+        });
+        state.frames += 1;
+        state.bytes += len as u64;
+        state.last_seen = now;
+        if let Some(sequence) = sequence {
+            state
+                .sequence
+                .get_or_insert_with(SequenceTracker::default)
+                .observe(sequence);
+        }
+        Some(state)
+    }
+
+    /// Forget streams idle since before `now - idle_timeout`.
+    pub fn expire(&mut self, now: u64) {
+        let idle = self.limits.idle_timeout.as_nanos() as u64;
+        self.streams
+            .retain(|_, state| now.saturating_sub(state.last_seen) <= idle);
+    }
+
+    /// Every tracked stream, for publication.
+    pub fn report(&self) -> impl Iterator<Item = StreamReport> + '_ {
+        self.streams
+            .iter()
+            .map(|(key, state)| StreamReport::new(key, state))
+    }
+}
+
+/// A stream as published to readers (the stats output, the control plane).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamReport {
+    /// `aa:bb:cc:dd:ee:ff`.
+    pub src_mac: String,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub signature: Signature,
+    pub frames: u64,
+    pub bytes: u64,
+    /// Milliseconds since the Unix epoch.
+    pub first_seen_ms: u64,
+    pub last_seen_ms: u64,
+    /// Loss, reordering and duplication, for streams that carry sequence numbers.
+    pub sequence: Option<SequenceReport>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceReport {
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+}
+
+impl StreamReport {
+    fn new(key: &StreamKey, state: &StreamState) -> Self {
+        let ip = Ipv6Addr::from(key.src_ip);
+        let m = key.src_mac;
+        StreamReport {
+            src_mac: format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ),
+            src_ip: ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4),
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            signature: key.signature,
+            frames: state.frames,
+            bytes: state.bytes,
+            first_seen_ms: state.first_seen / 1_000_000,
+            last_seen_ms: state.last_seen / 1_000_000,
+            sequence: state.sequence.map(|s| SequenceReport {
+                lost: s.lost,
+                reordered: s.reordered,
+                duplicated: s.duplicated,
+            }),
+        }
+    }
+
+    /// Does `other` describe the same stream (seen by another worker)?
+    pub fn same_stream(&self, other: &StreamReport) -> bool {
+        (
+            &self.src_mac,
+            self.src_ip,
+            self.src_port,
+            self.dst_port,
+            self.signature,
+        ) == (
+            &other.src_mac,
+            other.src_ip,
+            other.src_port,
+            other.dst_port,
+            other.signature,
+        )
+    }
+
+    /// Fold another worker's view of the same stream into this one.
+    pub fn absorb(&mut self, other: &StreamReport) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+        self.first_seen_ms = self.first_seen_ms.min(other.first_seen_ms);
+        self.last_seen_ms = self.last_seen_ms.max(other.last_seen_ms);
+        if let Some(theirs) = other.sequence {
+            let mine = self.sequence.get_or_insert_with(SequenceReport::default);
+            mine.lost += theirs.lost;
+            mine.reordered += theirs.reordered;
+            mine.duplicated += theirs.duplicated;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker(sequence: &[u32]) -> SequenceTracker {
+        let mut t = SequenceTracker::default();
+        for s in sequence {
+            t.observe(*s);
+        }
+        t
+    }
+
+    #[test]
+    fn in_order_stream_has_no_anomalies() {
+        let t = tracker(&(0..1000).collect::<Vec<_>>());
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
+    }
+
+    #[test]
+    fn gaps_are_lost_until_they_arrive() {
+        let t = tracker(&[0, 1, 4, 5]);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (2, 0, 0));
+        let t = tracker(&[0, 1, 4, 2, 5, 3]);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 2, 0));
+    }
+
+    #[test]
+    fn repeats_are_duplicates() {
+        let t = tracker(&[0, 1, 1, 2, 1, 2]);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 3));
+    }
+
+    #[test]
+    fn a_new_session_from_zero_is_not_a_run_of_duplicates() {
+        let t = tracker(&[0, 1, 2, 3, 0, 1, 2, 3]);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
+    }
+
+    #[test]
+    fn very_late_packets_are_reordered_not_duplicates() {
+        let mut seq: Vec<u32> = (0..200).filter(|s| *s != 10).collect();
+        seq.push(10);
+        let t = tracker(&seq);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 1, 0));
+    }
+
+    #[test]
+    fn sequence_wraps_and_restarts() {
+        let t = tracker(&[u32::MAX - 1, u32::MAX, 0, 1]);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
+        // A sender restarting from 0 after a long run is not a reorder storm.
+        let mut seq: Vec<u32> = (0..100_000).collect();
+        seq.extend(0..10);
+        let t = tracker(&seq);
+        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
+    }
+
+    fn key(port: u16) -> StreamKey {
+        StreamKey {
+            src_mac: [0, 0xc0, 0x17, 0, 0, 1],
+            src_ip: std::net::Ipv4Addr::new(192, 0, 2, 1)
+                .to_ipv6_mapped()
+                .octets(),
+            src_port: port,
+            dst_port: 862,
+            signature: Signature::Stamp,
+        }
+    }
+
+    #[test]
+    fn table_counts_caps_and_expires() {
+        let limits = StreamLimits {
+            capacity: 2,
+            idle_timeout: Duration::from_secs(10),
+        };
+        let mut table = StreamTable::new(limits);
+        let second = 1_000_000_000;
+        assert!(table.record(key(1), 100, second, Some(0)).is_some());
+        assert!(table.record(key(1), 100, 2 * second, Some(2)).is_some());
+        assert!(table.record(key(2), 60, 3 * second, None).is_some());
+        assert!(table.record(key(3), 60, 3 * second, None).is_none());
+        assert_eq!(table.untracked_frames, 1);
+        let reports: Vec<_> = table.report().collect();
+        let one = reports.iter().find(|r| r.src_port == 1).unwrap();
+        assert_eq!((one.frames, one.bytes), (2, 200));
+        assert_eq!((one.first_seen_ms, one.last_seen_ms), (1000, 2000));
+        assert_eq!(one.sequence.unwrap().lost, 1);
+        assert_eq!(one.src_ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(one.src_mac, "00:c0:17:00:00:01");
+        // Stream 1 was last seen at 2 s, stream 2 at 3 s: at 12.5 s only 2 remains.
+        table.expire(12 * second + second / 2);
+        assert_eq!(table.len(), 1);
+        assert!(table.record(key(3), 60, 13 * second, None).is_some());
+    }
+
+    #[test]
+    fn tracking_off_records_nothing() {
+        let mut table = StreamTable::new(StreamLimits {
+            capacity: 0,
+            ..StreamLimits::default()
+        });
+        assert!(table.record(key(1), 100, 1, None).is_none());
+        assert_eq!(table.untracked_frames, 0);
+    }
+}

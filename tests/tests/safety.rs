@@ -1,0 +1,156 @@
+//! Reflector safety over the real data path: the never-reflect rules, the source
+//! allow-list, the per-source rate limit and the loop timeout, each with its counter.
+
+use dataplane::reference::{
+    reference_filter, reference_frames, REFLECTOR_MAC as REFERENCE_REFLECTOR_MAC,
+};
+use dataplane::{classify, DstMacFilter, Filter, Reject};
+use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
+use reflector_tests::*;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Every reference frame a reflector with the default settings judges (all of them
+/// fit the veth MTU), injected raw from the head: the accepted ones come back, the
+/// rest — broadcast/multicast sources, src == dst MAC, bad IP endpoints, truncated
+/// headers, lying lengths, fragments, ... — never do, and each is counted under the
+/// reason the reference table gives.
+#[test]
+fn never_reflect_rules_hold_on_the_wire() {
+    let lab = Lab::new("never");
+    let reflector = lab.start_reflector(&[]);
+    let frames: Vec<_> = reference_frames()
+        .into_iter()
+        .filter(|f| f.filter == reference_filter() && (14..=1514).contains(&f.bytes.len()))
+        .collect();
+    let accepted = frames.iter().filter(|f| f.expected.is_ok()).count();
+    let mut expected_rejects = BTreeMap::new();
+    for reason in frames.iter().filter_map(|f| f.expected.err()) {
+        *expected_rejects.entry(reason).or_insert(0u64) += 1;
+    }
+    assert!(expected_rejects.contains_key(&Reject::SrcMacGroup));
+    assert!(expected_rejects.contains_key(&Reject::Fragment));
+
+    let to_send: Vec<Vec<u8>> = frames.iter().map(|f| f.bytes.clone()).collect();
+    let came_back = lab
+        .in_namespace(&lab.head_ns, move || {
+            let socket = PacketSocket::open(HEAD_IF).expect("packet socket on the head");
+            for chunk in to_send.chunks(BATCH) {
+                let sent = socket
+                    .send_many(chunk.iter().map(Vec::as_slice))
+                    .expect("inject the reference frames");
+                assert_eq!(sent, chunk.len());
+            }
+            count_frames_from(&socket, REFERENCE_REFLECTOR_MAC, Duration::from_millis(700))
+        })
+        .join()
+        .expect("head thread");
+    let totals = reflector.stop();
+
+    assert_eq!(came_back, accepted, "exactly the accepted frames come back");
+    assert_eq!(totals.reflected, accepted as u64);
+    // The head's own stack also talks on the link (IPv6 neighbour discovery, ARP):
+    // multicast, non-IP and non-UDP frames the reflector refuses along with ours.
+    let background = [Reject::DstMacMismatch, Reject::NotIp, Reject::NotUdp];
+    for (reason, count) in &expected_rejects {
+        if background.contains(reason) {
+            assert!(totals.reject(*reason) >= *count, "{reason}");
+        } else {
+            assert_eq!(totals.reject(*reason), *count, "{reason}");
+        }
+    }
+}
+
+/// UDP frames whose source MAC is `mac` seen on `socket` within `window`. (The
+/// reflector's host stack answers some refused frames itself, with ICMP errors and
+/// ARP; those are not reflections.)
+fn count_frames_from(socket: &PacketSocket, mac: [u8; 6], window: Duration) -> usize {
+    let any_udp = Filter {
+        dst_mac: DstMacFilter::AnyUnicast,
+        src_oui: None,
+        udp_port: 0,
+        ..Filter::default()
+    };
+    let is_udp = |frame: &[u8]| {
+        matches!(
+            classify(frame, &any_udp),
+            Ok(_) | Err(Reject::NoSignature | Reject::StampTooShort)
+        )
+    };
+    let mut slots = vec![0u8; BATCH * SLOT_LEN];
+    let mut lens = vec![0usize; BATCH];
+    let deadline = Instant::now() + window;
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        if !socket.wait_readable(50).expect("poll the head socket") {
+            continue;
+        }
+        let n = socket.recv_many(&mut slots, &mut lens).expect("receive");
+        seen += slots
+            .chunks(SLOT_LEN)
+            .zip(&lens)
+            .take(n)
+            .filter(|(slot, len)| **len >= 12 && slot[6..12] == mac && is_udp(&slot[..**len]))
+            .count();
+    }
+    seen
+}
+
+#[test]
+fn allow_list_answers_only_listed_sources() {
+    let lab = Lab::new("allow");
+    let reflector = lab.start_reflector(&["--allow", "198.51.100.0/24,2001:db8::/32"]);
+    let refused = lab.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
+    let allowed = lab.probe(&[
+        "--count",
+        "100",
+        "--rate",
+        "5000",
+        "--wait",
+        "0.3",
+        "--src-ip",
+        "2001:db8::1",
+        "--dst-ip",
+        "2001:db8::2",
+    ]);
+    let totals = reflector.stop();
+    assert_eq!((refused.sent, refused.received), (100, 0), "{refused:?}");
+    assert_eq!((allowed.sent, allowed.received), (100, 100), "{allowed:?}");
+    assert_eq!(totals.reject(Reject::SourceNotAllowed), 100);
+    assert_eq!(totals.reflected, 100);
+}
+
+#[test]
+fn rate_limit_caps_each_source() {
+    let lab = Lab::new("ratelim");
+    let reflector = lab.start_reflector(&["--rate-limit", "200", "--rate-burst", "20"]);
+    // 1000 frames at 2000 pps: half a second, in which one source earns its burst of
+    // 20 plus 200/s x 0.5 s = about 120 answers.
+    let report = lab.probe(&["--count", "1000", "--rate", "2000", "--wait", "0.3"]);
+    let totals = reflector.stop();
+    assert_eq!(report.sent, 1000);
+    assert!(
+        (100..=170).contains(&report.received),
+        "expected about 120 answers, got {report:?}"
+    );
+    assert_eq!(totals.reflected, report.received);
+    assert_eq!(totals.reject(Reject::RateLimited), 1000 - report.received);
+}
+
+#[test]
+fn loop_timeout_stops_reflecting_and_reports_it() {
+    let lab = Lab::new("looptmo");
+    let reflector = lab.start_reflector(&["--loop-timeout", "1"]);
+    let started = Instant::now();
+    // 2.5 s of traffic at 1000 pps: roughly the first second is answered.
+    let report = lab.probe(&["--count", "2500", "--rate", "1000", "--wait", "0.3"]);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let (totals, telemetry) = reflector.stop_with_telemetry();
+    assert_eq!(report.sent, 2500);
+    assert!(
+        (500..=1500).contains(&report.received),
+        "expected about a second's worth of answers, got {report:?}"
+    );
+    assert_eq!(totals.reject(Reject::LoopTimeout), 2500 - report.received);
+    assert!(telemetry.loop_timed_out);
+}

@@ -1,0 +1,132 @@
+//! STAMP interoperability: an independent session-sender (stamp-suite, installed from
+//! crates.io by `scripts/setup.sh`, not written here) in the head namespace, our
+//! reflector on AF_XDP in the other, real packets over veth.
+
+use dataplane::Signature;
+use reflector_tests::Lab;
+use serde_json::Value;
+
+fn u64_at(summary: &Value, pointer: &str) -> u64 {
+    summary
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("stamp-suite summary has no {pointer}: {summary}"))
+}
+
+fn f64_at(summary: &Value, pointer: &str) -> f64 {
+    summary
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("stamp-suite summary has no {pointer}: {summary}"))
+}
+
+/// `key=value` from one of stamp-suite's per-packet lines.
+fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.trim_end_matches("ms").parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line:?}")) as u64
+}
+
+#[test]
+fn stamp_suite_sender_gets_every_answer_stateless() {
+    let lab = Lab::new("stamp");
+    let reflector = lab.start_reflector(&[]);
+    let count = 300;
+    let (summary, packets) = lab.stamp_sender(&["-c", "300", "-d", "2ms", "-L", "2"]);
+    let (totals, telemetry) = reflector.stop_with_telemetry();
+
+    assert_eq!(u64_at(&summary, "/packets_sent"), count);
+    assert_eq!(u64_at(&summary, "/packets_received"), count, "{summary}");
+    assert_eq!(u64_at(&summary, "/measurements/unknown_replies"), 0);
+    assert_eq!(u64_at(&summary, "/measurements/duplicate_replies"), 0);
+    // Stateless: the reflector's sequence number is the sender's.
+    assert_eq!(
+        u64_at(&summary, "/measurements/last_reflector_sequence"),
+        count - 1
+    );
+    assert_eq!(
+        u64_at(&summary, "/measurements/independent_sequence_observations"),
+        0
+    );
+    // Both namespaces share one clock, so one-way delays computed from our T2 and T3
+    // are small and positive; wrong timestamps show up as absurd values here.
+    for direction in ["forward", "reverse"] {
+        let min = f64_at(&summary, &format!("/owd/{direction}_min_ms"));
+        let max = f64_at(&summary, &format!("/owd/{direction}_max_ms"));
+        assert!(
+            min >= 0.0 && max < 1000.0,
+            "{direction} OWD {min}..{max} ms"
+        );
+    }
+    assert_eq!(packets.len() as u64, count);
+    for line in &packets {
+        // stamp-suite sends with TTL 255; the answer carries what arrived.
+        assert_eq!(field(line, "ttl"), 255, "{line}");
+        assert!(
+            field(line, "reflector_send_ts") >= field(line, "reflector_recv_ts"),
+            "{line}"
+        );
+    }
+
+    assert_eq!(totals.signature(Signature::Stamp), count);
+    assert_eq!(totals.reflected, count);
+    let stream = telemetry
+        .streams
+        .iter()
+        .find(|s| s.signature == Signature::Stamp)
+        .expect("a STAMP stream");
+    assert_eq!(stream.frames, count);
+    assert_eq!(stream.src_ip.to_string(), reflector_tests::HEAD_IP);
+    assert_eq!(stream.src_mac, reflector_tests::HEAD_MAC);
+    assert_eq!(stream.dst_port, 862);
+    let sequence = stream
+        .sequence
+        .expect("STAMP streams carry sequence numbers");
+    assert_eq!(
+        (sequence.lost, sequence.reordered, sequence.duplicated),
+        (0, 0, 0)
+    );
+    assert!(telemetry.dwell_ns.count >= count);
+    assert!(telemetry.dwell_ns.p50 <= telemetry.dwell_ns.max);
+    // T2 and the dwell time start at the XDP program's stamp, not at the worker.
+    assert_eq!(
+        telemetry.platform_stamped_frames,
+        totals.received - totals.rejected()
+    );
+}
+
+#[test]
+fn stamp_suite_sees_stateful_numbering_per_session() {
+    let lab = Lab::new("stampsf");
+    let reflector = lab.start_reflector(&["--stamp-mode", "stateful"]);
+    // Two sessions (two sender ports), then the first one again: the reflector counts
+    // each session's packets itself, across the sender's restarts.
+    let (a, _) = lab.stamp_sender(&["-c", "50", "-d", "2ms", "-L", "2", "-o", "40001"]);
+    let (b, _) = lab.stamp_sender(&["-c", "30", "-d", "2ms", "-L", "2", "-o", "40002"]);
+    let (a_again, _) = lab.stamp_sender(&["-c", "20", "-d", "2ms", "-L", "2", "-o", "40001"]);
+    let (totals, telemetry) = reflector.stop_with_telemetry();
+
+    for (summary, sent, last) in [(&a, 50, 49), (&b, 30, 29), (&a_again, 20, 69)] {
+        assert_eq!(u64_at(summary, "/packets_received"), sent, "{summary}");
+        assert_eq!(
+            u64_at(summary, "/measurements/last_reflector_sequence"),
+            last,
+            "{summary}"
+        );
+    }
+    assert!(
+        u64_at(&a_again, "/measurements/independent_sequence_observations") > 0,
+        "the sender must notice that the reflector numbers on its own"
+    );
+    assert_eq!(totals.signature(Signature::Stamp), 100);
+    let frames_from = |port: u16| {
+        telemetry
+            .streams
+            .iter()
+            .find(|s| s.src_port == port)
+            .map(|s| (s.frames, s.sequence.map(|q| q.duplicated)))
+    };
+    assert_eq!(frames_from(40001), Some((70, Some(0))));
+    assert_eq!(frames_from(40002), Some((30, Some(0))));
+}
