@@ -5,8 +5,30 @@ mod common;
 
 use common::{eventually, require_root, ControlProcess};
 use control::lab::{Lab, HEAD_MAC, REFLECTOR_MAC};
+use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
+
+/// The first of reflector `id`'s five busiest streams that `wanted` accepts, once
+/// one appears.
+async fn stream_where(
+    control: &ControlProcess,
+    id: &str,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(what, Duration::from_secs(15), async || {
+        let view = control
+            .get(&format!("/api/v1/reflectors/{id}/streams?limit=5"))
+            .await;
+        view["streams"]
+            .as_array()?
+            .iter()
+            .find(|s| wanted(s))
+            .cloned()
+    })
+    .await
+}
 
 fn link(netns: &str, iface: &str) -> String {
     let out = Command::new("ip")
@@ -72,15 +94,7 @@ async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
         },
     )
     .await;
-    let metrics = control
-        .http
-        .get(format!("{}/metrics", control.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = control.metrics().await;
     assert!(
         metrics.contains("reflector_reflected_frames_total{reflector=\"rfl-e2e-r:rfl-e2e-r\"}"),
         "{metrics}"
@@ -144,42 +158,16 @@ async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
 
     // The real worker's telemetry: the test head's stream, dwell times, metrics.
     let id = "rfl-e2e-r:rfl-e2e-r";
-    let stream = eventually(
-        "the test head's stream",
-        Duration::from_secs(15),
-        async || {
-            let view = control
-                .get(&format!("/api/v1/reflectors/{id}/streams?limit=5"))
-                .await;
-            view["streams"]
-                .as_array()?
-                .iter()
-                .find(|s| {
-                    s["src_mac"] == HEAD_MAC
-                        && s["signature"] == "PROBEOT"
-                        && s["frames"].as_u64() > Some(0)
-                })
-                .cloned()
-        },
-    )
+    let stream = stream_where(&control, id, "the test head's stream", |s| {
+        s["src_mac"] == HEAD_MAC && s["signature"] == "PROBEOT" && s["frames"].as_u64() > Some(0)
+    })
     .await;
     assert!(stream["sequence"].is_null(), "{stream}");
     // The demo's STAMP sender (stamp-suite, installed by scripts/setup.sh): its
     // session is answered and tracked with loss counts.
-    let stamp = eventually(
-        "the STAMP sender's stream",
-        Duration::from_secs(15),
-        async || {
-            let view = control
-                .get(&format!("/api/v1/reflectors/{id}/streams?limit=5"))
-                .await;
-            view["streams"]
-                .as_array()?
-                .iter()
-                .find(|s| s["signature"] == "STAMP" && s["frames"].as_u64() > Some(2))
-                .cloned()
-        },
-    )
+    let stamp = stream_where(&control, id, "the STAMP sender's stream", |s| {
+        s["signature"] == "STAMP" && s["frames"].as_u64() > Some(2)
+    })
     .await;
     assert_eq!(stamp["dst_port"], 862, "{stamp}");
     assert_eq!(stamp["sequence"]["lost"], 0, "{stamp}");
@@ -189,15 +177,7 @@ async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
         "{telemetry}"
     );
     assert!(telemetry["streams"].as_u64() >= Some(1), "{telemetry}");
-    let metrics = control
-        .http
-        .get(format!("{}/metrics", control.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = control.metrics().await;
     for expected in [
         format!("reflector_stream_frames_total{{reflector=\"{id}\",src_mac=\"{HEAD_MAC}\""),
         format!("reflector_dwell_seconds{{reflector=\"{id}\",quantile=\"0.99\"}}"),

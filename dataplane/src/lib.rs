@@ -13,11 +13,13 @@
 //! - [`telemetry`]: dwell-time histogram and streams, published once a second.
 //! - [`platform`]: the `Platform` trait every OS back end implements.
 //! - [`worker`]: the batch loop, generic over `Platform`.
-//! - [`frame`], [`checksum`], [`reference`]: building and checking test frames.
+//! - [`frame`], [`checksum`], [`reference`], [`edits`]: building, checking and
+//!   mutating test frames.
 //! - [`histogram`]: latency percentiles (probe RTT, reflector dwell time).
 
 pub mod checksum;
 pub mod classify;
+pub mod edits;
 pub mod filter;
 pub mod frame;
 pub mod histogram;

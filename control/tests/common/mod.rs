@@ -327,6 +327,22 @@ impl ControlProcess {
         }
     }
 
+    /// The Prometheus exposition text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET /metrics: {}",
+            response.status()
+        );
+        response.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> serde_json::Value {
         let response = self
             .http
