@@ -7,9 +7,10 @@
 use crate::report::Reporter;
 use anyhow::{anyhow, Context, Result};
 use dataplane::{
-    Counters, Platform, Telemetry, TelemetryReport, Worker, WorkerConfig, WorkerShared,
+    Counters, Platform, Signature, Telemetry, TelemetryReport, Worker, WorkerConfig, WorkerShared,
 };
 use std::io::Write;
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -111,6 +112,31 @@ impl Workers {
         match failure {
             Some(e) => Err(e),
             None => Ok(totals),
+        }
+    }
+}
+
+/// Back ends that copy frames (AF_PACKET, /dev/bpf) leave each one to the host stack
+/// as well, which answers a STAMP packet to a closed port with ICMP port-unreachable;
+/// a STAMP sender's connected socket then reports "connection refused" and drops our
+/// answer. An open socket on the STAMP port, never read, keeps the stack quiet (once
+/// its buffer is full the stack drops silently). Keep the returned socket alive while
+/// reflecting; `None` when STAMP is off or the port cannot be bound (with a warning).
+pub fn quiet_host_stack_on_stamp_port(config: &WorkerConfig) -> Option<UdpSocket> {
+    if !config.filter.signatures.contains(Signature::Stamp) {
+        return None;
+    }
+    let port = config.filter.stamp_port;
+    // Dual-stack where IPv6 exists, else IPv4 only.
+    match UdpSocket::bind(("::", port)).or_else(|_| UdpSocket::bind(("0.0.0.0", port))) {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            tracing::warn!(
+                "cannot bind UDP port {port} ({e}): if nothing else listens there, the host \
+                 will answer STAMP packets with ICMP port-unreachable next to our answers; \
+                 use the XDP back end, which takes the packets away from the host stack"
+            );
+            None
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `reflector IFACE` on Linux: AF_XDP behind the XDP filter (or AF_PACKET on request).
 
 use crate::cli::{Backend, ReflectArgs, Toggle, XdpAttach};
-use crate::live::Workers;
+use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::{PlatformInfo, Reporter};
 use anyhow::{Context, Result};
 use dataplane::Counters;
@@ -46,6 +46,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         Backend::AfPacket => {
             iface::check_af_xdp_privileges()?;
             let platform = AfPacketPlatform::open(interface)?;
+            let _stamp_port = quiet_host_stack_on_stamp_port(&config);
             reporter.started(&PlatformInfo {
                 backend: "af_packet".into(),
                 interface: interface.to_owned(),

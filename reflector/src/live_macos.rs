@@ -2,7 +2,7 @@
 //! generated from the same settings as the shared classifier.
 
 use crate::cli::ReflectArgs;
-use crate::live::Workers;
+use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::{PlatformInfo, Reporter};
 use anyhow::{Context, Result};
 use platform_macos::device::{interface_mac, BpfPlatform};
@@ -34,6 +34,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         queues: 1,
         ..PlatformInfo::default()
     })?;
+    let _stamp_port = quiet_host_stack_on_stamp_port(&config);
     // One device, one worker: /dev/bpf has no per-queue steering to spread over threads.
     let workers = Workers::spawn(vec![platform], &config, |_| Ok(()))?;
     workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;

@@ -130,3 +130,16 @@ fn stamp_suite_sees_stateful_numbering_per_session() {
     assert_eq!(frames_from(40001), Some((70, Some(0))));
     assert_eq!(frames_from(40002), Some((30, Some(0))));
 }
+
+/// The AF_PACKET back end copies frames, so the host stack sees STAMP packets too; the
+/// reflector holds the STAMP port open so the stack stays quiet instead of answering
+/// with ICMP port-unreachable, which would make the sender drop our answers.
+#[test]
+fn stamp_suite_gets_answers_through_the_af_packet_back_end() {
+    let lab = Lab::new("stampafp");
+    let reflector = lab.start_reflector(&["--backend", "af-packet"]);
+    let (summary, _) = lab.stamp_sender(&["-c", "100", "-d", "2ms", "-L", "2"]);
+    let totals = reflector.stop();
+    assert_eq!(u64_at(&summary, "/packets_received"), 100, "{summary}");
+    assert_eq!(totals.signature(Signature::Stamp), 100);
+}
