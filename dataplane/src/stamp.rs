@@ -50,6 +50,21 @@ pub const ANSWER_TTL: u8 = 255;
 /// forbids a zero multiplier).
 pub const UNSYNCHRONISED_ERROR_ESTIMATE: u16 = 0x0001;
 
+/// The Error Estimate field (RFC 4656 section 4.1.2) for a clock whose error is at
+/// most `error_ns`: S set when `synchronised` (to UTC, by NTP or PTP), Z = 0 (NTP
+/// timestamps), and the smallest scale whose multiplier (1..=255) covers the error,
+/// rounded up so the estimate never claims more accuracy than the clock has.
+pub fn error_estimate(synchronised: bool, error_ns: u64) -> u16 {
+    // The estimate is multiplier * 2^scale units of 2^-32 s.
+    let units = ((u128::from(error_ns) << 32).div_ceil(1_000_000_000)).max(1);
+    let mut scale = 0;
+    while scale < 63 && units.div_ceil(1 << scale) > 255 {
+        scale += 1;
+    }
+    let multiplier = units.div_ceil(1 << scale).clamp(1, 255) as u16;
+    u16::from(synchronised) << 15 | (scale as u16) << 8 | multiplier
+}
+
 /// How the reflector numbers its answers (RFC 8762 section 4.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -272,6 +287,30 @@ mod tests {
             NtpTimestamp::from_unix_nanos(500_000_000).0 & 0xFFFF_FFFF,
             1 << 31
         );
+    }
+
+    /// Seconds an Error Estimate field stands for.
+    fn estimate_secs(field: u16) -> f64 {
+        let scale = i32::from((field >> 8) & 0x3F);
+        f64::from(field & 0xFF) * 2f64.powi(scale - 32)
+    }
+
+    #[test]
+    fn error_estimates_cover_the_clock_error_tightly() {
+        assert_eq!(error_estimate(false, 0), UNSYNCHRONISED_ERROR_ESTIMATE);
+        for error_ns in [1, 1_000, 250_000, 1_000_000, 37_000_000, 3_000_000_000] {
+            let field = error_estimate(true, error_ns);
+            assert_eq!(field >> 15, 1, "S bit");
+            assert_eq!(field >> 14 & 1, 0, "Z bit: NTP format");
+            let claimed = estimate_secs(field);
+            let actual = error_ns as f64 / 1e9;
+            assert!(claimed >= actual, "{error_ns} ns: claims {claimed} s");
+            assert!(
+                claimed <= actual * 1.01 + 2f64.powi(-32),
+                "{error_ns} ns: {claimed} s is loose"
+            );
+        }
+        assert_eq!(error_estimate(false, 1_000_000) >> 15, 0);
     }
 
     #[test]

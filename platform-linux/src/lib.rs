@@ -9,6 +9,7 @@
 //!   reflector baseline.
 //! - [`iface`]: interface lookups, CPU pinning, bpffs, memlock and privilege checks.
 
+pub mod clock;
 pub mod iface;
 pub mod packet;
 mod rx_stamp;

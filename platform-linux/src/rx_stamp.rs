@@ -7,6 +7,7 @@
 //! then waits in the RX ring for the worker. User space turns it into wall-clock time
 //! with the offset between the two clocks, read once per batch.
 
+use crate::clock::nanos;
 use xdp_filter::{RX_META_LEN, RX_META_MAGIC};
 
 /// Byte offsets inside the metadata (`struct rx_meta` in reflector.bpf.c, host order).
@@ -28,8 +29,8 @@ impl StampClock {
     /// Read CLOCK_MONOTONIC and CLOCK_REALTIME now.
     pub fn read() -> StampClock {
         StampClock {
-            monotonic_now: clock_nanos(libc::CLOCK_MONOTONIC),
-            wall_now: clock_nanos(libc::CLOCK_REALTIME),
+            monotonic_now: nanos(libc::CLOCK_MONOTONIC),
+            wall_now: nanos(libc::CLOCK_REALTIME),
         }
     }
 
@@ -41,16 +42,6 @@ impl StampClock {
         let age = self.monotonic_now.checked_sub(stamp)?;
         (magic == RX_META_MAGIC && age <= MAX_AGE_NS).then(|| self.wall_now.saturating_sub(age))
     }
-}
-
-fn clock_nanos(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a timespec to write to; the call cannot fail then.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use xdp_filter::{AttachMode, XdpMode};
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let mac = iface::mac_address(interface)?;
-    let config = args.worker_config(Some(mac))?;
+    let mut config = args.worker_config(Some(mac))?;
+    config.stamp.error_estimate = platform_linux::clock::stamp_error_estimate();
     let filter = config.filter;
     let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
     let cpus = iface::allowed_cpus()?;

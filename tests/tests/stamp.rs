@@ -59,6 +59,25 @@ fn stamp_suite_sender_gets_every_answer_stateless() {
             "{direction} OWD {min}..{max} ms"
         );
     }
+    // The sender reads our Error Estimate as we meant it: the kernel's clock state.
+    let estimate = platform_linux::clock::stamp_error_estimate();
+    let reflector_clock = &summary["owd"]["clock_quality"]["last_reflector"];
+    assert_eq!(
+        reflector_clock["synchronized"],
+        estimate >> 15 == 1,
+        "{reflector_clock}"
+    );
+    assert_eq!(reflector_clock["format"], "NTP", "{reflector_clock}");
+    assert_eq!(
+        reflector_clock["scale"],
+        (estimate >> 8) & 0x3F,
+        "{reflector_clock}"
+    );
+    assert_eq!(
+        reflector_clock["multiplier"],
+        estimate & 0xFF,
+        "{reflector_clock}"
+    );
     assert_eq!(packets.len() as u64, count);
     for line in &packets {
         // stamp-suite sends with TTL 255; the answer carries what arrived.
