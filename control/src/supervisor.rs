@@ -164,6 +164,8 @@ pub struct TelemetrySummary {
     pub streams: usize,
     /// Frames of streams the full stream tables could not track.
     pub untracked_frames: u64,
+    /// Frames whose receive time the platform stamped at arrival (XDP, BPF header).
+    pub platform_stamped_frames: u64,
     pub loop_timed_out: bool,
 }
 
@@ -173,6 +175,7 @@ impl From<&TelemetryReport> for TelemetrySummary {
             dwell_ns: t.dwell_ns,
             streams: t.streams.len(),
             untracked_frames: t.untracked_frames,
+            platform_stamped_frames: t.platform_stamped_frames,
             loop_timed_out: t.loop_timed_out,
         }
     }

@@ -275,7 +275,8 @@ async fn reflector_lifecycle_through_the_api() {
     assert_eq!(
         stats["telemetry"],
         json!({"dwell_ns": {"count": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0},
-               "streams": 0, "untracked_frames": 0, "loop_timed_out": false})
+               "streams": 0, "untracked_frames": 0, "platform_stamped_frames": 0,
+               "loop_timed_out": false})
     );
     let args = api.worker.read("args");
     assert!(
@@ -847,7 +848,8 @@ async fn telemetry_and_streams_are_served_and_exported() {
     assert_eq!(
         stats["telemetry"],
         json!({"dwell_ns": {"count": 1000, "min": 800, "p50": 1500, "p90": 4000, "p99": 9000, "p999": 20000, "max": 42000},
-               "streams": 3, "untracked_frames": 5, "loop_timed_out": false})
+               "streams": 3, "untracked_frames": 5, "platform_stamped_frames": 990,
+               "loop_timed_out": false})
     );
 
     let all = api

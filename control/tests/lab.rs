@@ -177,6 +177,11 @@ async fn demo_reflects_real_traffic_and_survives_stop_and_start() {
         "{telemetry}"
     );
     assert!(telemetry["streams"].as_u64() >= Some(1), "{telemetry}");
+    // The demo's reflector runs on AF_XDP: receive times come from the XDP program.
+    assert!(
+        telemetry["platform_stamped_frames"].as_u64() > Some(0),
+        "{telemetry}"
+    );
     let metrics = control.metrics().await;
     for expected in [
         format!("reflector_stream_frames_total{{reflector=\"{id}\",src_mac=\"{HEAD_MAC}\""),

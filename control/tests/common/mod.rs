@@ -148,8 +148,8 @@ pub fn telemetry() -> TelemetryReport {
             stream("2001:db8::5", 3842, 3842, Signature::Rfc2544, 30, None),
         ],
         untracked_frames: 5,
+        platform_stamped_frames: 990,
         loop_timed_out: false,
-        ..TelemetryReport::default()
     }
 }
 
