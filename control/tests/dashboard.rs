@@ -63,6 +63,16 @@ async fn text(client: &Client, css: &str) -> String {
     }
 }
 
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 fn number(text: &str) -> u64 {
     text.replace(',', "").trim().parse().unwrap_or(0)
 }
@@ -130,20 +140,8 @@ async fn dashboard_shows_live_counters_and_stops_and_starts_the_reflector() {
         .send_keys("wrong")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("#save-token"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(&format!("{ROW} button.stop")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#save-token").await;
+    click(&client, &format!("{ROW} button.stop")).await;
     eventually("the refusal", Duration::from_secs(10), async || {
         text(&client, "#message")
             .await
@@ -159,20 +157,8 @@ async fn dashboard_shows_live_counters_and_stops_and_starts_the_reflector() {
     let token = client.find(Locator::Css("#token")).await.unwrap();
     token.clear().await.unwrap();
     token.send_keys(&control.token).await.unwrap();
-    client
-        .find(Locator::Css("#save-token"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(&format!("{ROW} button.stop")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#save-token").await;
+    click(&client, &format!("{ROW} button.stop")).await;
     eventually(
         "the page to show it stopped",
         Duration::from_secs(15),
@@ -190,13 +176,7 @@ async fn dashboard_shows_live_counters_and_stops_and_starts_the_reflector() {
     );
     let at_stop = number(&text(&client, &format!("{ROW} td.received")).await);
 
-    client
-        .find(Locator::Css(&format!("{ROW} button.start")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &format!("{ROW} button.start")).await;
     eventually(
         "counters to move again",
         Duration::from_secs(30),

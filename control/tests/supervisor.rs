@@ -10,7 +10,9 @@ use common::{
 use control::config::{Mode, ReflectorSettings};
 use control::events::Bus;
 use control::events::Notice;
-use control::supervisor::{Backoff, Launcher, RunState, Supervisor, SupervisorError};
+use control::supervisor::{
+    Backoff, Launcher, ReflectorView, RunState, Supervisor, SupervisorError,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +23,17 @@ fn supervisor(program: PathBuf, backoff: Backoff) -> Supervisor {
         backoff,
     };
     Supervisor::new(launcher, Bus::default())
+}
+
+/// The view of reflector `id` once its worker runs.
+async fn running(sup: &Supervisor, id: &str) -> ReflectorView {
+    eventually("running", Duration::from_secs(10), async || {
+        sup.get(id)
+            .await
+            .ok()
+            .filter(|v| v.state == RunState::Running)
+    })
+    .await
 }
 
 fn fast_backoff() -> Backoff {
@@ -99,13 +112,7 @@ async fn stop_sends_sigterm_and_keeps_the_final_totals() {
     let sup = supervisor(worker.program.clone(), fast_backoff());
     let view = sup.add(settings("lo"), false).await.unwrap();
     assert!(matches!(view.state, RunState::Starting | RunState::Running));
-    let running = eventually("running", Duration::from_secs(10), async || {
-        sup.get("lo")
-            .await
-            .ok()
-            .filter(|v| v.state == RunState::Running)
-    })
-    .await;
+    let running = running(&sup, "lo").await;
     assert_eq!(running.platform.unwrap().backend, "fake");
     assert_eq!(running.pid, Some(worker.pid() as u32));
     eventually("a stats line", Duration::from_secs(10), async || {
@@ -142,13 +149,7 @@ async fn a_worker_ignoring_sigterm_is_killed_after_the_grace_period() {
     let worker = FakeWorker::new("trap '' TERM\nwhile true; do sleep 0.05; done");
     let sup = supervisor(worker.program.clone(), fast_backoff());
     sup.add(settings("lo"), false).await.unwrap();
-    eventually("running", Duration::from_secs(10), async || {
-        sup.get("lo")
-            .await
-            .ok()
-            .filter(|v| v.state == RunState::Running)
-    })
-    .await;
+    running(&sup, "lo").await;
     let begun = std::time::Instant::now();
     sup.stop("lo").await.unwrap();
     let took = begun.elapsed();
@@ -164,13 +165,7 @@ async fn reconfigure_restarts_the_worker_with_new_arguments() {
     let worker = FakeWorker::new("while true; do sleep 0.05; done");
     let sup = supervisor(worker.program.clone(), fast_backoff());
     sup.add(settings("lo"), false).await.unwrap();
-    eventually("running", Duration::from_secs(10), async || {
-        sup.get("lo")
-            .await
-            .ok()
-            .filter(|v| v.state == RunState::Running)
-    })
-    .await;
+    running(&sup, "lo").await;
     let first = worker.pid();
     let new = ReflectorSettings {
         mode: Mode::Mac,
