@@ -4,9 +4,10 @@
 //! was wrong, so scripts and the dashboard can show it as is.
 
 use crate::auth::Token;
-use crate::config::{self, Config, ConfigError, ReflectorSettings};
+use crate::config::{self, Config, ConfigError, ReflectorForm, ReflectorSettings};
 use crate::events::Notice;
-use crate::supervisor::{ReloadSummary, RunState, Supervisor, SupervisorError};
+use crate::supervisor::{Supervisor, SupervisorError};
+use crate::views::{ReflectorView, ReloadSummary, RunState};
 use crate::{metrics, ui};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -208,15 +209,15 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<crate::supervisor::ReflectorView>> {
+async fn list(State(state): State<AppState>) -> Json<Vec<ReflectorView>> {
     Json(state.supervisor.list().await)
 }
 
 async fn create(
     State(state): State<AppState>,
-    JsonBody(settings): JsonBody<ReflectorSettings>,
+    JsonBody(settings): JsonBody<ReflectorForm>,
 ) -> Result<Response, ApiError> {
-    settings
+    let settings = settings
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     check_interface(&settings).await?;
@@ -242,7 +243,7 @@ async fn show(
 async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(mut settings): JsonBody<ReflectorSettings>,
+    JsonBody(mut settings): JsonBody<ReflectorForm>,
 ) -> Result<impl IntoResponse, ApiError> {
     let current = state.supervisor.get(&id).await?.settings;
     if settings.interface.is_empty() {
@@ -257,7 +258,7 @@ async fn replace(
             format!("settings name reflector {:?}, not {id:?}; to move it, DELETE it and POST a new one", settings.id()),
         ));
     }
-    settings
+    let settings = settings
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok(Json(state.supervisor.reconfigure(&id, settings).await?))

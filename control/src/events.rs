@@ -1,7 +1,7 @@
 //! The live event stream: every state change and statistics line of every worker, fanned
 //! out to any number of Server-Sent-Events clients.
 
-use crate::supervisor::{ReflectorView, StatsView};
+use crate::views::{ReflectorView, StatsView};
 use serde::Serialize;
 use tokio::sync::broadcast;
 

@@ -2,6 +2,8 @@
 //! worker process per interface and serves a REST API, Prometheus metrics, a live
 //! event stream and a web dashboard over them.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -10,3 +12,4 @@ pub mod lab;
 pub mod metrics;
 pub mod supervisor;
 pub mod ui;
+pub mod views;

@@ -1,10 +1,12 @@
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use control::api::{self, AppState};
 use control::auth::{Origin, Token};
-use control::config::{Config, ReflectorSettings};
+use control::config::{Config, ReflectorForm, ReflectorSettings};
 use control::events::Bus;
-use control::lab::{self, Lab};
+use control::lab;
 use control::supervisor::{Launcher, Supervisor};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -112,37 +114,35 @@ async fn main() -> Result<()> {
 
 async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
     if let Some(interface) = args.interface {
-        let settings = ReflectorSettings {
+        let settings = ReflectorForm {
             interface,
-            ..ReflectorSettings::default()
-        };
-        settings.validate()?;
+            ..ReflectorForm::default()
+        }
+        .validate()?;
         return server.run(vec![settings], Vec::new()).await;
     }
-    let lab = Lab::create(&args.lab).context("building the demo lab")?;
+    let lab = lab::create(&args.lab).context("building the demo lab")?;
     tracing::info!(
         "lab {}: reflector on {} (netns {}, {}), test head on {} (netns {}, {})",
         lab.name,
-        lab.reflector_if,
-        lab.reflector_netns,
+        lab.reflector.interface,
+        lab.reflector.netns,
         lab::REFLECTOR_MAC,
-        lab.head_if,
-        lab.head_netns,
+        lab.head.interface,
+        lab.head.netns,
         lab::HEAD_MAC
     );
     let reflector = ReflectorSettings {
-        interface: lab.reflector_if.clone(),
-        netns: Some(lab.reflector_netns.clone()),
+        interface: lab.reflector.interface.clone(),
+        netns: Some(lab.reflector.netns.clone()),
         ..ReflectorSettings::default()
     };
     // The test head sends for a day; the demo ends long before.
-    let mut probe = tokio::process::Command::new("ip");
+    let mut probe = tokio::process::Command::from(lab.head.exec(&server.launcher.program));
     probe
-        .args(["netns", "exec", &lab.head_netns])
-        .arg(&server.launcher.program)
         .args([
             "probe",
-            &lab.head_if,
+            &lab.head.interface,
             "--to",
             lab::REFLECTOR_MAC,
             "--rate",
@@ -160,10 +160,8 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
     };
     if stamp_sender.exists() {
         // A STAMP session at 10 packets per second, also for a day.
-        let mut stamp = tokio::process::Command::new("ip");
+        let mut stamp = tokio::process::Command::from(lab.head.exec(&stamp_sender));
         stamp
-            .args(["netns", "exec", &lab.head_netns])
-            .arg(&stamp_sender)
             .args([
                 "-r",
                 lab::REFLECTOR_IP,
@@ -265,8 +263,7 @@ fn default_state_dir() -> PathBuf {
             .to_owned();
         return PathBuf::from(first);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         return PathBuf::from("/var/lib/reflector-control");
     }
     let home = std::env::var_os("HOME")

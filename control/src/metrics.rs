@@ -1,7 +1,7 @@
 //! Prometheus metrics. Workers report absolute totals, so the values are read from the
 //! supervisor at scrape time (a [`Collector`]) rather than mirrored into counters.
 
-use crate::supervisor::{RunState, StatsView, StreamsView};
+use crate::views::{RunState, StatsView, StreamsView};
 use dataplane::histogram::Percentiles;
 use dataplane::streams::StreamReport;
 use prometheus_client::collector::Collector;
@@ -127,10 +127,7 @@ impl Collector for Snapshot {
                 |s| s.telemetry.untracked_frames,
             ),
         ];
-        for (name, help, value) in counters {
-            let samples = stats().map(|s| (labels(s), ConstCounter::new(value(s))));
-            family(&mut encoder, name, help, samples)?;
-        }
+        per_reflector(&mut encoder, &self.0, &counters, ConstCounter::new)?;
         let breakdowns: [Breakdown; 2] = [
             (
                 "reflector_signature_frames",
@@ -185,10 +182,7 @@ impl Collector for Snapshot {
                 |s| f64::from(u8::from(s.telemetry.loop_timed_out)),
             ),
         ];
-        for (name, help, value) in gauges {
-            let samples = stats().map(|s| (labels(s), ConstGauge::new(value(s))));
-            family(&mut encoder, name, help, samples)?;
-        }
+        per_reflector(&mut encoder, &self.0, &gauges, ConstGauge::new)?;
         // Only reflectors that have measured something: zeros would read as 0 s.
         let dwell = stats()
             .filter(|s| s.telemetry.dwell_ns.count > 0)
@@ -245,6 +239,22 @@ impl Collector for Snapshot {
     }
 }
 
+/// One family per metric of `table`, with one sample per reflector.
+fn per_reflector<T, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    reflectors: &[(StatsView, StreamsView)],
+    table: &[Metric<T>],
+    metric: fn(T) -> M,
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in table {
+        let samples = reflectors
+            .iter()
+            .map(|(s, _)| (labels(s), metric(value(s))));
+        family(encoder, name, help, samples)?;
+    }
+    Ok(())
+}
+
 /// One family of samples; skipped entirely when there are none, since a descriptor
 /// without samples only confuses readers.
 fn family<M: EncodeMetric>(
@@ -267,10 +277,10 @@ fn family<M: EncodeMetric>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::TelemetrySummary;
+    use crate::views::TelemetrySummary;
     use dataplane::streams::SequenceReport;
     use dataplane::{Counters, Signature, TelemetryReport};
-    use reflector::report::Rates;
+    use settings::events::Rates;
 
     fn stats(id: &str, counters: Counters, telemetry: &TelemetryReport) -> StatsView {
         StatsView {

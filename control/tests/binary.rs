@@ -8,7 +8,11 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn sighup_reloads_and_workers_die_with_a_killed_control_plane() {
-    let worker = FakeWorker::new("while true; do sleep 0.05; done");
+    // As the real worker does (parent_death.rs checks it), the stand-in lives only
+    // as long as the control plane whose pid it is given.
+    let worker = FakeWorker::new(
+        "while [ \"$(cut -d' ' -f4 /proc/$$/stat)\" = \"$REFLECTOR_PARENT_PID\" ]; do sleep 0.05; done",
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("control.toml");
     let write_config = |mode: &str| {
@@ -51,8 +55,8 @@ async fn sighup_reloads_and_workers_die_with_a_killed_control_plane() {
     .await as i32;
     assert!(alive(pid));
 
-    // SIGKILL: the control plane gets no chance to stop its workers; the kernel's
-    // parent-death signal must.
+    // SIGKILL: the control plane gets no chance to stop its workers; they must go
+    // on their own.
     control.signal(libc::SIGKILL);
     eventually(
         "the orphaned worker to die",

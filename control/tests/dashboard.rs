@@ -120,7 +120,10 @@ async fn dashboard_shows_live_counters_and_stops_and_starts_the_reflector() {
     })
     .await;
     assert_ne!(text(&client, "#dwell-p99").await, "—");
-    let head = r#"#streams tbody tr[data-key^="00:c0:17:52:46:02|"]"#;
+    let head = format!(
+        r#"#streams tbody tr[data-key^="{}|"]"#,
+        control::lab::HEAD_MAC
+    );
     eventually(
         "the test head's stream",
         Duration::from_secs(15),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{eventually, require_root, ControlProcess};
-use control::lab::{Lab, HEAD_MAC, REFLECTOR_MAC};
+use control::lab::{self, Lab, HEAD_MAC, REFLECTOR_MAC};
 use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
@@ -30,14 +30,16 @@ async fn stream_where(
     .await
 }
 
-fn link(netns: &str, iface: &str) -> String {
+fn link(end: &netlab::End) -> String {
     let out = Command::new("ip")
-        .args(["-n", netns, "link", "show", "dev", iface])
+        .args(["-n", &end.netns, "link", "show", "dev", &end.interface])
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{iface} missing in {netns}: {}",
+        "{} missing in {}: {}",
+        end.interface,
+        end.netns,
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -46,22 +48,22 @@ fn link(netns: &str, iface: &str) -> String {
 #[test]
 fn labs_are_built_removed_and_stale_ones_replaced() {
     require_root();
-    let lab = Lab::create("rfl-lt").unwrap();
-    let reflector_side = link(&lab.reflector_netns, &lab.reflector_if);
+    let lab = lab::create("rfl-lt").unwrap();
+    let reflector_side = link(&lab.reflector);
     assert!(
         reflector_side.contains(REFLECTOR_MAC) && reflector_side.contains("UP"),
         "{reflector_side}"
     );
     assert!(
-        link(&lab.head_netns, &lab.head_if).contains("00:c0:17:"),
+        link(&lab.head).contains("00:c0:17:"),
         "test head in the NetAlly OUI"
     );
     // A demo killed without cleaning up leaves its lab behind...
     std::mem::forget(lab);
     assert!(Lab::exists("rfl-lt"));
     // ...and the next one replaces it instead of failing on "File exists".
-    let lab = Lab::create("rfl-lt").unwrap();
-    link(&lab.reflector_netns, &lab.reflector_if);
+    let lab = lab::create("rfl-lt").unwrap();
+    link(&lab.reflector);
     drop(lab);
     assert!(!Lab::exists("rfl-lt"));
 }

@@ -10,9 +10,9 @@ use common::{
 use control::config::{Mode, ReflectorSettings};
 use control::events::Bus;
 use control::events::Notice;
-use control::supervisor::{
-    Backoff, Launcher, ReflectorView, RunState, Supervisor, SupervisorError,
-};
+use control::supervisor::{Backoff, Launcher, Supervisor, SupervisorError};
+use control::views::{ReflectorView, RunState};
+use settings::Settings;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -168,8 +168,11 @@ async fn reconfigure_restarts_the_worker_with_new_arguments() {
     running(&sup, "lo").await;
     let first = worker.pid();
     let new = ReflectorSettings {
-        mode: Mode::Mac,
-        port: 5000,
+        worker: Settings {
+            mode: Mode::Mac,
+            port: 5000,
+            ..Settings::default()
+        },
         ..settings("lo")
     };
     sup.reconfigure("lo", new.clone()).await.unwrap();
@@ -352,7 +355,10 @@ async fn the_loop_timeout_flag_is_announced_and_a_restart_gets_only_the_time_lef
     let view = sup
         .add(
             ReflectorSettings {
-                loop_timeout_s: Some(100),
+                worker: Settings {
+                    loop_timeout: Some(Duration::from_secs(100)),
+                    ..Settings::default()
+                },
                 ..settings("lo")
             },
             false,
@@ -450,7 +456,7 @@ async fn a_session_timeout_that_ran_out_restarts_workers_already_timed_out() {
     let view = sup.get("lo").await.unwrap();
     assert_eq!(view.loop_timeout_remaining_s, Some(0.0));
     assert_eq!(
-        view.settings.loop_timeout_s, None,
+        view.settings.worker.loop_timeout, None,
         "a session leaves the settings alone"
     );
     sup.shutdown().await;

@@ -1,18 +1,18 @@
 //! Frame edits for the tests that hold the kernel filters (XDP, classic BPF) to
-//! [`crate::classify`]: frames around the STAMP decision, and rewrites that move a
+//! [`crate::classify()`]: frames around the STAMP decision, and rewrites that move a
 //! frame to another UDP port or change its payload length while keeping the length
 //! fields consistent, so a mutation reaches the port and length checks instead of
 //! failing earlier. Not on the reflect path.
 
-use crate::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
+use crate::classify::locate;
+use crate::filter::{DstMacFilter, Filter, DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
 use crate::frame::{signature_payload, FrameBuilder, IpSpec};
-use crate::parse::*;
-use crate::reference::{HEAD_MAC, REFLECTOR_MAC};
+use crate::parse::{IpVersion, Layout, IPV6_EXT_HOP_BY_HOP, TPID_8021Q};
+use crate::reference::{FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC};
 use crate::signature::Signature;
 use crate::stamp::STAMP_MIN_PAYLOAD;
+use crate::wire::{Ipv4Packet, Ipv6Packet, UdpDatagram};
 
-/// A source MAC outside NetAlly's OUI, as an ordinary STAMP sender's would be.
-pub const FOREIGN_MAC: MacAddr = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
 /// A STAMP port other than the default.
 pub const CUSTOM_STAMP_PORT: u16 = 8620;
 /// Destination ports worth trying: the default and a custom STAMP port, the ITO port,
@@ -85,77 +85,54 @@ pub fn stamp_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-/// Where the IP header, the UDP header and the end of the IP datagram are, by a
-/// simplified walk of a frame's headers, as `(l3, l4, end, is_ipv6)`; `None` when it
-/// cannot tell. A wrong guess on a damaged frame only makes the edits below another
-/// kind of damage.
-pub fn udp_bounds(frame: &[u8]) -> Option<(usize, usize, usize, bool)> {
-    let be16_at = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
-    let mut l3 = ETH_HEADER_LEN;
-    let mut ethertype = be16_at(ETH_TYPE)?;
-    while matches!(ethertype, TPID_8021Q | TPID_8021AD) && l3 < ETH_HEADER_LEN + 8 {
-        ethertype = be16_at(l3 + 2)?;
-        l3 += VLAN_TAG_LEN;
-    }
-    match ethertype {
-        ETHERTYPE_IPV4 => {
-            let l4 = l3 + usize::from(frame.get(l3)? & 0x0F) * 4;
-            Some((
-                l3,
-                l4,
-                l3 + usize::from(be16_at(l3 + IPV4_TOTAL_LEN)?),
-                false,
-            ))
-        }
-        ETHERTYPE_IPV6 => {
-            let end = l3 + IPV6_HEADER_LEN + usize::from(be16_at(l3 + IPV6_PAYLOAD_LEN)?);
-            let mut next = *frame.get(l3 + IPV6_NEXT_HEADER)?;
-            let mut at = l3 + IPV6_HEADER_LEN;
-            for _ in 0..MAX_IPV6_EXT_HEADERS {
-                if next == IP_PROTO_UDP {
-                    break;
-                }
-                next = *frame.get(at)?;
-                at += (usize::from(*frame.get(at + 1)?) + 1) * 8;
-            }
-            (next == IP_PROTO_UDP).then_some((l3, at, end, true))
-        }
-        _ => None,
-    }
+/// Where a frame's layers are, found by [`crate::classify::locate`] under a filter
+/// that refuses only what no filter can accept (any unicast MAC, VLAN and IPv6 on);
+/// `None` for a frame broken before its UDP header, which then refuses before its
+/// ports or payload length matter.
+pub fn layout_of(frame: &[u8]) -> Option<Layout> {
+    let any = Filter {
+        dst_mac: DstMacFilter::AnyUnicast,
+        vlan: true,
+        ipv6: true,
+        ..Filter::default()
+    };
+    locate(frame, &any).ok()
 }
 
-/// Write `port` into the UDP header field at `field` (`UDP_SRC_PORT` or `UDP_DST_PORT`).
+/// Write `port` into the UDP header field at `field` (`UDP_SRC_PORT` or
+/// `UDP_DST_PORT`).
 pub fn set_port(frame: &mut [u8], field: usize, port: u16) {
-    if let Some((_, l4, _, _)) = udp_bounds(frame) {
-        if let Some(bytes) = frame.get_mut(l4 + field..l4 + field + 2) {
-            bytes.copy_from_slice(&port.to_be_bytes());
-        }
+    if let Some(layout) = layout_of(frame) {
+        let at = layout.l4 + field;
+        frame[at..at + 2].copy_from_slice(&port.to_be_bytes());
     }
 }
 
 /// Grow or shrink the UDP payload by `delta` bytes, keeping the IP and UDP length
 /// fields consistent with it (checksums are not the filter's business).
 pub fn resize_payload(frame: &mut Vec<u8>, delta: isize) {
-    let Some((l3, l4, end, v6)) = udp_bounds(frame) else {
+    let Some(layout) = layout_of(frame) else {
         return;
     };
-    if end > frame.len() || l4 + UDP_HEADER_LEN > end {
-        return;
-    }
-    let delta = delta.max(-((end - l4 - UDP_HEADER_LEN) as isize));
+    let end = layout.end();
+    let delta = delta.max(-(layout.payload_len as isize));
     if delta >= 0 {
         frame.splice(end..end, std::iter::repeat_n(0xA5, delta as usize));
     } else {
         frame.drain(end - delta.unsigned_abs()..end);
     }
-    let length_field = if v6 {
-        l3 + IPV6_PAYLOAD_LEN
-    } else {
-        l3 + IPV4_TOTAL_LEN
-    };
-    for at in [length_field, l4 + UDP_LENGTH] {
-        let old = u16::from_be_bytes([frame[at], frame[at + 1]]);
-        let new = old.wrapping_add_signed(delta as i16);
-        frame[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    let grow = |len: u16| len.wrapping_add_signed(delta as i16);
+    let l3 = &mut frame[layout.l3..];
+    match layout.ip {
+        IpVersion::V4 => {
+            let mut ip = Ipv4Packet::new_unchecked(l3);
+            ip.set_total_len(grow(ip.total_len()));
+        }
+        IpVersion::V6 => {
+            let mut ip = Ipv6Packet::new_unchecked(l3);
+            ip.set_payload_len(grow(ip.payload_len()));
+        }
     }
+    let mut udp = UdpDatagram::new_unchecked(&mut frame[layout.l4..]);
+    udp.set_len(grow(udp.len()));
 }

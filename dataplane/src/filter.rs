@@ -1,11 +1,11 @@
 //! What a reflector instance accepts: the user-facing filter settings.
 
-use crate::parse::MacAddr;
+use crate::mac::{MacAddr, Oui};
 use crate::signature::SignatureSet;
 use serde::{Deserialize, Serialize};
 
 /// NetAlly's (formerly Fluke Networks') OUI, the default source-OUI filter.
-pub const NETALLY_OUI: [u8; 3] = [0x00, 0xC0, 0x17];
+pub const NETALLY_OUI: Oui = Oui([0x00, 0xC0, 0x17]);
 /// Default UDP destination port of ITO test frames.
 pub const DEFAULT_UDP_PORT: u16 = 3842;
 /// The STAMP well-known port (RFC 8762 section 4.1).
@@ -22,12 +22,12 @@ pub enum DstMacFilter {
 }
 
 /// The acceptance settings of one reflector. Every platform's kernel-side filter (XDP,
-/// classic BPF) is configured from the same value, so they agree with [`crate::classify`].
+/// classic BPF) is configured from the same value, so they agree with [`crate::classify()`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub dst_mac: DstMacFilter,
     /// Required first three bytes of the source MAC; `None` disables the filter.
-    pub src_oui: Option<[u8; 3]>,
+    pub src_oui: Option<Oui>,
     /// Required UDP destination port of signature frames; 0 accepts any port.
     pub udp_port: u16,
     /// UDP destination port of STAMP test packets, answered when `signatures` holds

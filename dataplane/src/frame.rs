@@ -1,9 +1,11 @@
 //! Building well-formed test frames: for the test head (`reflector probe`), the
 //! reference frames and benchmarks. Not on the reflect path, so it may allocate.
 
-use crate::checksum::{internet_checksum, udp_checksum};
+use crate::checksum::udp_checksum;
+use crate::mac::MacAddr;
 use crate::parse::*;
 use crate::signature::{Signature, ITO_VENDOR_HEADER_LEN};
+use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, UdpDatagram, VlanTag};
 
 /// The network layer of a frame to build.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,39 +115,39 @@ impl FrameBuilder {
 
     /// Assemble the frame, padded to [`MIN_FRAME_LEN`].
     pub fn build(&self) -> Vec<u8> {
-        let mut frame = Vec::with_capacity(self.unpadded_len().max(MIN_FRAME_LEN));
-        frame.extend_from_slice(&self.dst_mac);
-        frame.extend_from_slice(&self.src_mac);
-        for (tpid, tci) in &self.vlan_tags {
-            frame.extend_from_slice(&tpid.to_be_bytes());
-            frame.extend_from_slice(&tci.to_be_bytes());
-        }
-        let udp = self.udp_datagram();
-        match &self.ip {
+        let mut frame = vec![0; self.unpadded_len().max(MIN_FRAME_LEN)];
+        let udp_len = UDP_HEADER_LEN + self.payload.len();
+        let ip_ethertype = match self.ip {
+            IpSpec::V4 { .. } => ETHERTYPE_IPV4,
+            IpSpec::V6 { .. } => ETHERTYPE_IPV6,
+        };
+        let l3 = self.write_link_layer(&mut frame, ip_ethertype);
+        // Where UDP starts, and its pseudo-header's addresses if it carries a checksum.
+        let (l4, checksum_addrs) = match &self.ip {
             IpSpec::V4 {
                 src,
                 dst,
                 ttl,
                 options,
                 flags_fragment,
-                udp_checksum: with_sum,
+                udp_checksum,
             } => {
-                frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
                 let header_len = IPV4_MIN_HEADER_LEN + options.len();
-                let mut header = Vec::with_capacity(header_len);
-                header.push(0x40 | (header_len / 4) as u8);
-                header.push(0);
-                header.extend_from_slice(&((header_len + udp.len()) as u16).to_be_bytes());
-                header.extend_from_slice(&0x1c46u16.to_be_bytes());
-                header.extend_from_slice(&flags_fragment.to_be_bytes());
-                header.extend_from_slice(&[*ttl, IP_PROTO_UDP, 0, 0]);
-                header.extend_from_slice(src);
-                header.extend_from_slice(dst);
-                header.extend_from_slice(options);
-                let sum = internet_checksum(&header);
-                header[IPV4_CHECKSUM..IPV4_CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
-                frame.extend_from_slice(&header);
-                frame.extend_from_slice(&with_udp_checksum(udp, src, dst, *with_sum));
+                frame[l3 + IPV4_MIN_HEADER_LEN..l3 + header_len].copy_from_slice(options);
+                let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+                ip.set_version_and_header_len(header_len);
+                ip.set_total_len((header_len + udp_len) as u16);
+                ip.set_ident(0x1c46);
+                ip.set_flags_fragment(*flags_fragment);
+                ip.set_ttl(*ttl);
+                ip.set_protocol(IP_PROTO_UDP);
+                ip.set_src_addr((*src).into());
+                ip.set_dst_addr((*dst).into());
+                ip.fill_checksum();
+                (
+                    l3 + header_len,
+                    udp_checksum.then_some((src.as_slice(), dst.as_slice())),
+                )
             }
             IpSpec::V6 {
                 src,
@@ -153,41 +155,53 @@ impl FrameBuilder {
                 hop_limit,
                 extension_headers,
             } => {
-                frame.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
                 let chain = extension_chain(extension_headers);
-                let first = extension_headers.first().copied().unwrap_or(IP_PROTO_UDP);
-                frame.extend_from_slice(&[0x60, 0, 0, 0]);
-                frame.extend_from_slice(&((chain.len() + udp.len()) as u16).to_be_bytes());
-                frame.extend_from_slice(&[first, *hop_limit]);
-                frame.extend_from_slice(src);
-                frame.extend_from_slice(dst);
-                frame.extend_from_slice(&chain);
-                frame.extend_from_slice(&with_udp_checksum(udp, src, dst, true));
+                let mut ip = Ipv6Packet::new_unchecked(&mut frame[l3..]);
+                ip.set_version();
+                ip.set_payload_len((chain.len() + udp_len) as u16);
+                ip.set_next_header(extension_headers.first().copied().unwrap_or(IP_PROTO_UDP));
+                ip.set_hop_limit(*hop_limit);
+                ip.set_src_addr((*src).into());
+                ip.set_dst_addr((*dst).into());
+                let at = l3 + IPV6_HEADER_LEN;
+                frame[at..at + chain.len()].copy_from_slice(&chain);
+                (at + chain.len(), Some((src.as_slice(), dst.as_slice())))
             }
-        }
-        if frame.len() < MIN_FRAME_LEN {
-            frame.resize(MIN_FRAME_LEN, 0);
+        };
+        let datagram = &mut frame[l4..l4 + udp_len];
+        let mut udp = UdpDatagram::new_unchecked(&mut *datagram);
+        udp.set_src_port(self.src_port);
+        udp.set_dst_port(self.dst_port);
+        udp.set_len(udp_len as u16);
+        udp.payload_mut().copy_from_slice(&self.payload);
+        if let Some((src, dst)) = checksum_addrs {
+            let sum = udp_checksum(src, dst, datagram);
+            UdpDatagram::new_unchecked(datagram).set_checksum(sum);
         }
         frame
     }
 
-    fn udp_datagram(&self) -> Vec<u8> {
-        let mut udp = Vec::with_capacity(UDP_HEADER_LEN + self.payload.len());
-        udp.extend_from_slice(&self.src_port.to_be_bytes());
-        udp.extend_from_slice(&self.dst_port.to_be_bytes());
-        udp.extend_from_slice(&((UDP_HEADER_LEN + self.payload.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(&self.payload);
-        udp
+    /// Addresses, VLAN tags and EtherType; returns where the network layer starts.
+    fn write_link_layer(&self, frame: &mut [u8], ip_ethertype: u16) -> usize {
+        // The EtherType slot before each tag holds its TPID.
+        let ethertype_before = |tag: usize| {
+            self.vlan_tags
+                .get(tag)
+                .map_or(ip_ethertype, |(tpid, _)| *tpid)
+        };
+        let mut ethernet = EthernetFrame::new_unchecked(&mut *frame);
+        ethernet.set_dst_addr(self.dst_mac);
+        ethernet.set_src_addr(self.src_mac);
+        ethernet.set_ethertype(ethertype_before(0));
+        let mut at = ETH_HEADER_LEN;
+        for (index, (_, tci)) in self.vlan_tags.iter().enumerate() {
+            let mut tag = VlanTag::new_unchecked(&mut frame[at..]);
+            tag.set_tci(*tci);
+            tag.set_ethertype(ethertype_before(index + 1));
+            at += VLAN_TAG_LEN;
+        }
+        at
     }
-}
-
-fn with_udp_checksum(mut udp: Vec<u8>, src: &[u8], dst: &[u8], enabled: bool) -> Vec<u8> {
-    if enabled {
-        let sum = udp_checksum(src, dst, &udp);
-        udp[UDP_CHECKSUM..UDP_CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
-    }
-    udp
 }
 
 /// 8-byte extension headers chained in order, the last pointing at UDP.
@@ -232,4 +246,18 @@ pub fn doc_ipv6(host: u8) -> [u8; 16] {
     addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
     addr[15] = host;
     addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{HEAD_MAC, NETALLY_PROBEOT_FRAME, REFLECTOR_MAC};
+
+    #[test]
+    fn builds_the_spec_frame_byte_for_byte() {
+        let mut builder = FrameBuilder::ipv4(HEAD_MAC, REFLECTOR_MAC, Signature::ProbeOt);
+        // The spec frame's payload: vendor header with sequence 42, PROBEOT, trailer.
+        builder.payload = NETALLY_PROBEOT_FRAME[42..].to_vec();
+        assert_eq!(builder.build(), NETALLY_PROBEOT_FRAME);
+    }
 }

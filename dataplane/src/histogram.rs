@@ -1,7 +1,7 @@
 //! A fixed-size log-linear histogram of nanosecond durations (RTT, dwell time).
 //!
-//! Values below 2^[`SUB_BITS`] are stored exactly; above that, each power of two is
-//! split into 2^[`SUB_BITS`] buckets, so any reported percentile is within 1/128
+//! Values below 2^`SUB_BITS` are stored exactly; above that, each power of two is
+//! split into 2^`SUB_BITS` buckets, so any reported percentile is within 1/128
 //! (< 0.8 %) of a recorded value. Recording is one index computation and one add, with
 //! no allocation after construction.
 

@@ -3,9 +3,13 @@
 //!
 //! - [`signature`]: the table of test-frame signatures (the single source of truth).
 //! - [`filter`]: what one reflector accepts (MAC, OUI, port, signatures, IPv6, VLAN).
-//! - [`parse`]: header layouts and accessors over raw bytes.
-//! - [`classify`]: the accept/reject decision with a reason for every rejection.
-//! - [`reflect`]: in-place address swapping for the `mac`, `mac-ip` and `all` modes.
+//! - [`parse`]: header offsets and limits (the XDP program's C header is generated
+//!   from them) and the [`Layout`] of an accepted frame.
+//! - [`wire`]: typed views over Ethernet, VLAN, IPv4, IPv6, UDP and STAMP headers.
+//! - [`mac`]: MAC addresses and OUIs, printed and parsed as `00:c0:17:...`.
+//! - [`classify`](mod@classify): the accept/reject decision, with a [`reject`] reason for every
+//!   rejection.
+//! - [`reflect`](mod@reflect): in-place address swapping for the `mac`, `mac-ip` and `all` modes.
 //! - [`stamp`]: the STAMP (RFC 8762) session-reflector, answering in place.
 //! - [`safety`]: allow-list, per-source rate limit and loop timeout.
 //! - [`streams`]: bounded per-stream statistics with loss/reorder/duplicate counts.
@@ -13,33 +17,44 @@
 //! - [`telemetry`]: dwell-time histogram and streams, published once a second.
 //! - [`platform`]: the `Platform` trait every OS back end implements.
 //! - [`worker`]: the batch loop, generic over `Platform`.
-//! - [`frame`], [`checksum`], [`reference`], [`edits`]: building, checking and
-//!   mutating test frames.
+//! - [`frame`], [`checksum`]: building and checking test frames (the probe's too).
+//! - `reference`, `edits` (feature `test-vectors`): the reference frames every
+//!   filter's tests share, and edits that mutate them.
 //! - [`histogram`]: latency percentiles (probe RTT, reflector dwell time).
+
+#![forbid(unsafe_code)]
 
 pub mod checksum;
 pub mod classify;
+#[cfg(any(test, feature = "test-vectors"))]
 pub mod edits;
 pub mod filter;
 pub mod frame;
 pub mod histogram;
+pub mod mac;
 pub mod parse;
 pub mod platform;
+#[cfg(any(test, feature = "test-vectors"))]
 pub mod reference;
 pub mod reflect;
+pub mod reject;
 pub mod safety;
 pub mod signature;
 pub mod stamp;
 pub mod stats;
 pub mod streams;
 pub mod telemetry;
+mod variants;
+pub mod wire;
 pub mod worker;
 
-pub use classify::{classify, Accepted, Reject};
+pub use classify::{classify, Accepted};
 pub use filter::{DstMacFilter, Filter};
-pub use parse::{IpVersion, Layout, MacAddr};
+pub use mac::{MacAddr, Oui};
+pub use parse::{IpVersion, Layout};
 pub use platform::{Flow, Platform};
 pub use reflect::{reflect, Mode};
+pub use reject::Reject;
 pub use signature::{Signature, SignatureSet};
 pub use stamp::StampMode;
 pub use stats::{Counters, SharedCounters};

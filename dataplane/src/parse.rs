@@ -1,9 +1,9 @@
-//! Header layouts and read-only accessors over raw frame bytes.
+//! Header layouts: the offsets, protocol numbers and limits the typed views in
+//! [`crate::wire`] read frames with, and the [`Layout`] of an accepted frame.
 //!
-//! Every accessor takes the whole frame and an offset that the caller has already
-//! bounds-checked; [`crate::classify`] decides which offsets are valid. Keeping the
-//! layouts here and the decisions there lets the XDP and classic-BPF filters mirror the
-//! decision procedure step by step.
+//! These constants are the single source of truth: `xdp-filter/build.rs` writes them
+//! into the XDP program's C header, and the classic-BPF filter is assembled from them,
+//! so every filter reads the same bytes [`crate::classify()`] does.
 
 /// Ethernet II header length.
 pub const ETH_HEADER_LEN: usize = 14;
@@ -25,6 +25,7 @@ pub const MAX_VLAN_TAGS: usize = 2;
 
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
 pub const IPV4_TOTAL_LEN: usize = 2;
+pub const IPV4_IDENT: usize = 4;
 pub const IPV4_FRAG: usize = 6;
 pub const IPV4_TTL: usize = 8;
 pub const IPV4_PROTOCOL: usize = 9;
@@ -57,27 +58,10 @@ pub const UDP_DST_PORT: usize = 2;
 pub const UDP_LENGTH: usize = 4;
 pub const UDP_CHECKSUM: usize = 6;
 
-/// A six-byte hardware address.
-pub type MacAddr = [u8; 6];
-
 /// Big-endian u16 at `at`. The caller guarantees `at + 2 <= frame.len()`.
 #[inline(always)]
 pub fn be16(frame: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([frame[at], frame[at + 1]])
-}
-
-/// Six bytes at `at` as a MAC address.
-#[inline(always)]
-pub fn mac_at(frame: &[u8], at: usize) -> MacAddr {
-    let mut mac = [0; 6];
-    mac.copy_from_slice(&frame[at..at + 6]);
-    mac
-}
-
-/// Group bit: set for multicast and broadcast addresses.
-#[inline(always)]
-pub fn is_group_mac(mac: &[u8]) -> bool {
-    mac[0] & 0x01 != 0
 }
 
 /// IP version of the network layer.
@@ -87,8 +71,8 @@ pub enum IpVersion {
     V6,
 }
 
-/// Where each layer of an accepted frame starts. Produced by [`crate::classify`] and
-/// consumed by [`crate::reflect`], so reflection never re-parses.
+/// Where each layer of an accepted frame starts. Produced by [`crate::classify()`] and
+/// consumed by [`crate::reflect()`], so reflection never re-parses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Number of VLAN tags between the MAC addresses and the IP EtherType.
@@ -111,56 +95,5 @@ impl Layout {
     /// Offset just past the UDP datagram; anything after it is Ethernet padding.
     pub const fn end(&self) -> usize {
         self.payload() + self.payload_len
-    }
-}
-
-/// IPv4 source addresses that must never become a destination: unspecified,
-/// limited broadcast and multicast (224.0.0.0/4).
-#[inline(always)]
-pub fn is_invalid_ipv4_endpoint(addr: &[u8]) -> bool {
-    let unspecified = addr[..4] == [0, 0, 0, 0];
-    let broadcast = addr[..4] == [255, 255, 255, 255];
-    let multicast = addr[0] & 0xF0 == 0xE0;
-    unspecified || broadcast || multicast
-}
-
-/// IPv6 endpoints that must never become a destination: unspecified (::) and
-/// multicast (ff00::/8).
-#[inline(always)]
-pub fn is_invalid_ipv6_endpoint(addr: &[u8]) -> bool {
-    addr[0] == 0xFF || addr[..16].iter().all(|b| *b == 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn group_bit() {
-        assert!(is_group_mac(&[0xFF; 6]));
-        assert!(is_group_mac(&[0x01, 0x00, 0x5E, 0, 0, 1]));
-        assert!(!is_group_mac(&[0x00, 0xC0, 0x17, 1, 2, 3]));
-    }
-
-    #[test]
-    fn ipv4_endpoints() {
-        assert!(is_invalid_ipv4_endpoint(&[0, 0, 0, 0]));
-        assert!(is_invalid_ipv4_endpoint(&[255, 255, 255, 255]));
-        assert!(is_invalid_ipv4_endpoint(&[224, 0, 0, 1]));
-        assert!(is_invalid_ipv4_endpoint(&[239, 255, 255, 250]));
-        assert!(!is_invalid_ipv4_endpoint(&[192, 0, 2, 1]));
-        assert!(!is_invalid_ipv4_endpoint(&[240, 0, 0, 1]));
-    }
-
-    #[test]
-    fn ipv6_endpoints() {
-        assert!(is_invalid_ipv6_endpoint(&[0; 16]));
-        let mut mcast = [0; 16];
-        mcast[0] = 0xFF;
-        assert!(is_invalid_ipv6_endpoint(&mcast));
-        let mut doc = [0; 16];
-        doc[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-        doc[15] = 1;
-        assert!(!is_invalid_ipv6_endpoint(&doc));
     }
 }

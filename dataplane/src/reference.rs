@@ -2,17 +2,20 @@
 //! verdict the spec demands. The Rust classifier, the XDP program and the classic-BPF
 //! filter are all tested against this one table, so they cannot drift apart.
 
-use crate::classify::Reject;
 use crate::filter::{Filter, DEFAULT_STAMP_PORT};
 use crate::frame::{FrameBuilder, IpSpec};
+use crate::mac::MacAddr;
 use crate::parse::*;
+use crate::reject::Reject;
 use crate::signature::{Signature, SignatureSet};
 use crate::stamp::STAMP_MIN_PAYLOAD;
 
 /// The reflector's interface MAC in reference frames (locally administered).
-pub const REFLECTOR_MAC: MacAddr = [0x02, 0x52, 0x45, 0x46, 0x4c, 0x01];
+pub const REFLECTOR_MAC: MacAddr = MacAddr([0x02, 0x52, 0x45, 0x46, 0x4c, 0x01]);
 /// The test head's MAC: inside NetAlly's OUI, as a LinkRunner's would be.
-pub const HEAD_MAC: MacAddr = [0x00, 0xC0, 0x17, 0x54, 0x05, 0x01];
+pub const HEAD_MAC: MacAddr = MacAddr([0x00, 0xC0, 0x17, 0x54, 0x05, 0x01]);
+/// A source MAC outside NetAlly's OUI, as an ordinary STAMP sender's would be.
+pub const FOREIGN_MAC: MacAddr = MacAddr([0x00, 0x1B, 0x21, 0x01, 0x02, 0x03]);
 
 /// A 64-byte (60 + FCS) IPv4 PROBEOT frame from a NetAlly head, written out byte by
 /// byte from the spec (checksums computed independently of this crate).
@@ -206,7 +209,7 @@ pub fn reference_frames() -> Vec<ReferenceFrame> {
         Ok(Signature::ProbeOt),
     ));
     let mut b = v4(Signature::Rfc2544);
-    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    b.src_mac = FOREIGN_MAC;
     frames.push(with(
         "foreign OUI with OUI filter off",
         b.build(),
@@ -263,10 +266,10 @@ pub fn reference_frames() -> Vec<ReferenceFrame> {
         Err(Reject::DstMacMismatch),
     ));
     let mut b = v4(Signature::Rfc2544);
-    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    b.src_mac = FOREIGN_MAC;
     frames.push(no("foreign OUI", b.build(), Reject::SrcOuiMismatch));
     let mut b = v4(Signature::Rfc2544);
-    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    b.src_mac = FOREIGN_MAC;
     b.dst_port = 3843;
     frames.push(no(
         "foreign OUI to another port (port is checked first)",
@@ -276,7 +279,7 @@ pub fn reference_frames() -> Vec<ReferenceFrame> {
 
     // --- STAMP: recognised by port and length, from any OUI.
     let mut b = v4(Signature::Stamp);
-    b.src_mac = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
+    b.src_mac = FOREIGN_MAC;
     frames.push(ok("STAMP from a foreign OUI", b.build(), Signature::Stamp));
     let mut b = v6(Signature::Stamp);
     b.payload.resize(STAMP_MIN_PAYLOAD + 100, 0xA5);

@@ -4,14 +4,34 @@
 //! the IPv4 header checksum nor the UDP checksum (whose pseudo-header covers both IP
 //! addresses) needs touching.
 
-use crate::parse::*;
+use crate::parse::{IpVersion, Layout};
+use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, UdpDatagram};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// Which address pairs are swapped.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which address pairs are swapped. Named `mac`, `mac-ip` and `all` on the command
+/// line, in settings and in JSON.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(
+    serialize_all = "kebab-case",
+    ascii_case_insensitive,
+    parse_err_ty = UnknownMode,
+    parse_err_fn = UnknownMode::new
+)]
 pub enum Mode {
     /// Ethernet source and destination.
     Mac,
@@ -23,20 +43,10 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Mac, Mode::MacIp, Mode::All];
+    pub const ALL: [Mode; 3] = crate::variants::array(<Mode as strum::VariantArray>::VARIANTS);
 
-    pub const fn name(self) -> &'static str {
-        match self {
-            Mode::Mac => "mac",
-            Mode::MacIp => "mac-ip",
-            Mode::All => "all",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -45,38 +55,27 @@ impl fmt::Display for Mode {
 #[error("unknown reflection mode {0:?}: expected mac, mac-ip or all")]
 pub struct UnknownMode(pub String);
 
-impl FromStr for Mode {
-    type Err = UnknownMode;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownMode(s.to_owned()))
+impl UnknownMode {
+    fn new(name: &str) -> Self {
+        UnknownMode(name.to_owned())
     }
 }
 
 /// Swap the fields `mode` names, in place. `layout` must come from
-/// [`crate::classify`] on this same frame.
+/// [`crate::classify()`] on this same frame.
 #[inline(always)]
 pub fn reflect(frame: &mut [u8], layout: &Layout, mode: Mode) {
-    swap_fields(frame, ETH_DST, ETH_SRC, 6);
+    EthernetFrame::new_unchecked(&mut *frame).swap_addrs();
     if mode == Mode::Mac {
         return;
     }
     match layout.ip {
-        IpVersion::V4 => swap_fields(frame, layout.l3 + IPV4_SRC, layout.l3 + IPV4_DST, 4),
-        IpVersion::V6 => swap_fields(frame, layout.l3 + IPV6_SRC, layout.l3 + IPV6_DST, 16),
+        IpVersion::V4 => Ipv4Packet::new_unchecked(&mut frame[layout.l3..]).swap_addrs(),
+        IpVersion::V6 => Ipv6Packet::new_unchecked(&mut frame[layout.l3..]).swap_addrs(),
     }
     if mode == Mode::All {
-        swap_fields(frame, layout.l4 + UDP_SRC_PORT, layout.l4 + UDP_DST_PORT, 2);
+        UdpDatagram::new_unchecked(&mut frame[layout.l4..]).swap_ports();
     }
-}
-
-/// Swap two non-overlapping runs of `len` bytes, `a < b`.
-#[inline(always)]
-fn swap_fields(frame: &mut [u8], a: usize, b: usize, len: usize) {
-    let (head, tail) = frame.split_at_mut(b);
-    head[a..a + len].swap_with_slice(&mut tail[..len]);
 }
 
 #[cfg(test)]
@@ -89,7 +88,12 @@ mod tests {
             assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
         }
         assert_eq!("MAC-IP".parse::<Mode>(), Ok(Mode::MacIp));
-        assert!("ports".parse::<Mode>().is_err());
+        assert_eq!(Mode::MacIp.to_string(), "mac-ip");
+        assert_eq!(
+            "ports".parse::<Mode>().unwrap_err().to_string(),
+            "unknown reflection mode \"ports\": expected mac, mac-ip or all"
+        );
+        assert_eq!(Mode::ALL, [Mode::Mac, Mode::MacIp, Mode::All]);
         assert_eq!(Mode::default(), Mode::All);
     }
 }

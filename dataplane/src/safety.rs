@@ -1,7 +1,7 @@
 //! Reflector safety: limits on *whom* and *how much* the reflector answers.
 //!
 //! The frames the spec says must never be reflected are refused by
-//! [`crate::classify`] already. On top of that, after a frame is classified, the
+//! [`crate::classify()`] already. On top of that, after a frame is classified, the
 //! worker applies this policy in order:
 //!
 //! 1. **Loop timeout**: after the configured time the worker stops reflecting, so a
@@ -133,12 +133,12 @@ mod tests {
     use super::*;
     use crate::frame::FrameBuilder;
     use crate::signature::Signature;
-    use crate::{classify, Filter};
+    use crate::{classify, Filter, MacAddr};
 
     fn frame_from(src: [u8; 4]) -> (Vec<u8>, Layout) {
         let mut builder = FrameBuilder::ipv4(
-            [0, 0xc0, 0x17, 0, 0, 1],
-            [2, 0, 0, 0, 0, 2],
+            MacAddr([0, 0xc0, 0x17, 0, 0, 1]),
+            MacAddr([2, 0, 0, 0, 0, 2]),
             Signature::Rfc2544,
         );
         if let crate::frame::IpSpec::V4 { src: s, .. } = &mut builder.ip {

@@ -7,26 +7,48 @@
 //! no row in the byte table.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
+use strum::{VariantArray, VariantNames};
 
-/// A kind of test frame, recognised by a fixed byte string in the UDP payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A kind of test frame, recognised by a fixed byte string in the UDP payload. Its
+/// name is printed in stats and accepted on the command line.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::VariantNames,
+)]
 #[serde(into = "&'static str", try_from = "String")]
 #[repr(u8)]
 pub enum Signature {
     /// NetAlly/Fluke OneTouch and LinkRunner probe frames.
+    #[strum(serialize = "PROBEOT")]
     ProbeOt = 0,
     /// NetAlly/Fluke data frames.
+    #[strum(serialize = "DATA:OT")]
     DataOt = 1,
     /// NetAlly/Fluke latency frames.
+    #[strum(serialize = "LATENCY")]
     Latency = 2,
     /// RFC 2544 testers.
+    #[strum(serialize = "RFC2544")]
     Rfc2544 = 3,
     /// ITU-T Y.1564 testers.
+    #[strum(serialize = "Y.1564")]
     Y1564 = 4,
     /// STAMP session-senders (RFC 8762), recognised by UDP port, answered by
     /// [`crate::stamp`].
+    #[strum(serialize = "STAMP")]
     Stamp = 5,
 }
 
@@ -34,8 +56,6 @@ pub enum Signature {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureSpec {
     pub signature: Signature,
-    /// Name as printed in stats and accepted on the command line.
-    pub name: &'static str,
     /// The bytes that must appear in the UDP payload.
     pub bytes: &'static [u8],
     /// Where in the UDP payload they must appear.
@@ -60,31 +80,26 @@ impl SignatureSpec {
 pub const SIGNATURES: [SignatureSpec; Signature::BYTE_SIGNATURES] = [
     SignatureSpec {
         signature: Signature::ProbeOt,
-        name: "PROBEOT",
         bytes: b"PROBEOT",
         offset: 5,
     },
     SignatureSpec {
         signature: Signature::DataOt,
-        name: "DATA:OT",
         bytes: b"DATA:OT",
         offset: 5,
     },
     SignatureSpec {
         signature: Signature::Latency,
-        name: "LATENCY",
         bytes: b"LATENCY",
         offset: 5,
     },
     SignatureSpec {
         signature: Signature::Rfc2544,
-        name: "RFC2544",
         bytes: b"RFC2544",
         offset: 0,
     },
     SignatureSpec {
         signature: Signature::Y1564,
-        name: "Y.1564",
         bytes: b"Y.1564 ",
         offset: 0,
     },
@@ -94,17 +109,12 @@ pub const SIGNATURES: [SignatureSpec; Signature::BYTE_SIGNATURES] = [
 pub const ITO_VENDOR_HEADER_LEN: usize = 5;
 
 impl Signature {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = <Signature as VariantArray>::VARIANTS.len();
     /// How many signatures have a row in [`SIGNATURES`] (all but STAMP).
-    pub const BYTE_SIGNATURES: usize = 5;
-    pub const ALL: [Signature; Signature::COUNT] = [
-        Signature::ProbeOt,
-        Signature::DataOt,
-        Signature::Latency,
-        Signature::Rfc2544,
-        Signature::Y1564,
-        Signature::Stamp,
-    ];
+    pub const BYTE_SIGNATURES: usize = Signature::COUNT - 1;
+    /// Every signature, in index order.
+    pub const ALL: [Signature; Signature::COUNT] =
+        crate::variants::array(<Signature as VariantArray>::VARIANTS);
 
     /// Position in [`SIGNATURES`] and in per-signature counter arrays.
     #[inline(always)]
@@ -120,11 +130,8 @@ impl Signature {
         }
     }
 
-    pub const fn name(self) -> &'static str {
-        match self.spec() {
-            Some(spec) => spec.name,
-            None => "STAMP",
-        }
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 
     /// Smallest UDP payload a frame of this kind has.
@@ -136,16 +143,11 @@ impl Signature {
     }
 }
 
-impl fmt::Display for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// A signature name that is not in the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown signature {0:?}: expected one of PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564, STAMP"
+    "unknown signature {0:?}: expected one of {names}",
+    names = <Signature as VariantNames>::VARIANTS.join(", ")
 )]
 pub struct UnknownSignature(pub String);
 
@@ -160,12 +162,6 @@ impl FromStr for Signature {
             .into_iter()
             .find(|sig| normalise(sig.name()) == wanted)
             .ok_or_else(|| UnknownSignature(s.to_owned()))
-    }
-}
-
-impl From<Signature> for &'static str {
-    fn from(signature: Signature) -> Self {
-        signature.name()
     }
 }
 
@@ -252,7 +248,7 @@ mod tests {
     #[test]
     fn table_rows_are_in_index_order() {
         for (i, row) in SIGNATURES.iter().enumerate() {
-            assert_eq!(row.signature.index(), i, "{}", row.name);
+            assert_eq!(row.signature.index(), i, "{}", row.signature);
         }
     }
 
@@ -263,7 +259,17 @@ mod tests {
         assert_eq!("y.1564".parse::<Signature>(), Ok(Signature::Y1564));
         assert_eq!("Rfc2544".parse::<Signature>(), Ok(Signature::Rfc2544));
         assert_eq!("stamp".parse::<Signature>(), Ok(Signature::Stamp));
-        assert!("ping".parse::<Signature>().is_err());
+        assert_eq!(
+            "ping".parse::<Signature>().unwrap_err().to_string(),
+            "unknown signature \"ping\": expected one of \
+             PROBEOT, DATA:OT, LATENCY, RFC2544, Y.1564, STAMP"
+        );
+        for signature in Signature::ALL {
+            assert_eq!(signature.name().parse(), Ok(signature));
+            assert_eq!(signature.to_string(), signature.name());
+        }
+        assert_eq!(Signature::ALL.len(), 6);
+        assert_eq!(Signature::BYTE_SIGNATURES, SIGNATURES.len());
     }
 
     #[test]

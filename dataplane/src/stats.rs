@@ -6,7 +6,7 @@
 //! across workers. A reader may see one counter from batch N and another from batch
 //! N+1; every counter is monotonic, which is all rate computation needs.
 
-use crate::classify::Reject;
+use crate::reject::Reject;
 use crate::signature::Signature;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

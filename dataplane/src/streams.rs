@@ -9,8 +9,10 @@
 //! source flow land on one RX queue, so a stream normally lives in one worker's table.
 
 use crate::classify::Accepted;
-use crate::parse::*;
+use crate::mac::MacAddr;
+use crate::parse::{IpVersion, Layout};
 use crate::signature::Signature;
+use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, UdpDatagram};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv6Addr};
@@ -32,11 +34,12 @@ impl StreamKey {
     #[inline]
     pub fn of(frame: &[u8], accepted: &Accepted) -> StreamKey {
         let layout = &accepted.layout;
+        let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
         StreamKey {
-            src_mac: mac_at(frame, ETH_SRC),
+            src_mac: EthernetFrame::new_unchecked(frame).src_addr(),
             src_ip: source_ip(frame, layout),
-            src_port: be16(frame, layout.l4 + UDP_SRC_PORT),
-            dst_port: be16(frame, layout.l4 + UDP_DST_PORT),
+            src_port: udp.src_port(),
+            dst_port: udp.dst_port(),
             signature: accepted.signature,
         }
     }
@@ -45,18 +48,14 @@ impl StreamKey {
 /// The source address of a classified frame, IPv4 mapped into IPv6.
 #[inline]
 pub fn source_ip(frame: &[u8], layout: &Layout) -> [u8; 16] {
-    let mut ip = [0; 16];
+    let ip = &frame[layout.l3..];
     match layout.ip {
-        IpVersion::V4 => {
-            ip[10] = 0xFF;
-            ip[11] = 0xFF;
-            ip[12..].copy_from_slice(&frame[layout.l3 + IPV4_SRC..layout.l3 + IPV4_SRC + 4]);
-        }
-        IpVersion::V6 => {
-            ip.copy_from_slice(&frame[layout.l3 + IPV6_SRC..layout.l3 + IPV6_SRC + 16])
-        }
+        IpVersion::V4 => Ipv4Packet::new_unchecked(ip)
+            .src_addr()
+            .to_ipv6_mapped()
+            .octets(),
+        IpVersion::V6 => Ipv6Packet::new_unchecked(ip).src_addr().octets(),
     }
-    ip
 }
 
 /// Loss, reordering and duplication of one sequence-numbered stream, judged against a
@@ -262,12 +261,8 @@ pub struct SequenceReport {
 impl StreamReport {
     fn new(key: &StreamKey, state: &StreamState) -> Self {
         let ip = Ipv6Addr::from(key.src_ip);
-        let m = key.src_mac;
         StreamReport {
-            src_mac: format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            ),
+            src_mac: key.src_mac.to_string(),
             src_ip: ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4),
             src_port: key.src_port,
             dst_port: key.dst_port,
@@ -375,7 +370,7 @@ mod tests {
 
     fn key(port: u16) -> StreamKey {
         StreamKey {
-            src_mac: [0, 0xc0, 0x17, 0, 0, 1],
+            src_mac: MacAddr([0, 0xc0, 0x17, 0, 0, 1]),
             src_ip: std::net::Ipv4Addr::new(192, 0, 2, 1)
                 .to_ipv6_mapped()
                 .octets(),

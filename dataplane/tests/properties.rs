@@ -7,6 +7,7 @@ use common::checksums_verify;
 use dataplane::frame::{FrameBuilder, IpSpec};
 use dataplane::parse::*;
 use dataplane::reference::{reference_filter, reference_frames, HEAD_MAC, REFLECTOR_MAC};
+use dataplane::wire::{ipv4, ipv6};
 use dataplane::{classify, reflect, Filter, Mode, Signature};
 use proptest::prelude::*;
 
@@ -88,7 +89,7 @@ fn any_test_frame() -> impl Strategy<Value = FrameBuilder> {
     )
         .prop_map(|(signature, vlan_tags, ip, src_port, wire_len, host)| {
             let mut src_mac = HEAD_MAC;
-            src_mac[3..].copy_from_slice(&host);
+            src_mac.0[3..].copy_from_slice(&host);
             let mut b =
                 FrameBuilder::ipv4(src_mac, REFLECTOR_MAC, signature).sized_for_wire(wire_len);
             b.vlan_tags = vlan_tags;
@@ -136,8 +137,8 @@ proptest! {
         let filter = reference_filter();
         let bytes = builder.build();
         let (src_ip_bad, dst_ip_bad) = match &builder.ip {
-            IpSpec::V4 { src, dst, .. } => (is_invalid_ipv4_endpoint(src), is_invalid_ipv4_endpoint(dst)),
-            IpSpec::V6 { src, dst, .. } => (is_invalid_ipv6_endpoint(src), is_invalid_ipv6_endpoint(dst)),
+            IpSpec::V4 { src, dst, .. } => (ipv4::is_invalid_endpoint((*src).into()), ipv4::is_invalid_endpoint((*dst).into())),
+            IpSpec::V6 { src, dst, .. } => (ipv6::is_invalid_endpoint((*src).into()), ipv6::is_invalid_endpoint((*dst).into())),
         };
         let verdict = classify(&bytes, &filter);
         prop_assert_eq!(verdict.is_ok(), !src_ip_bad && !dst_ip_bad, "{:?}", verdict);

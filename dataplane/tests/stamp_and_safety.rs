@@ -4,14 +4,17 @@
 mod common;
 
 use common::checksums_verify;
+use dataplane::edits::layout_of;
 use dataplane::frame::{FrameBuilder, IpSpec};
-use dataplane::parse::*;
 use dataplane::platform::memory::MemoryPlatform;
 use dataplane::reference::{reference_filter, HEAD_MAC, REFLECTOR_MAC};
 use dataplane::safety::RateLimit;
-use dataplane::stamp::{sender_packet, Answer, NtpTimestamp, ANSWER_TTL};
-use dataplane::{classify, Reject, Signature, StampMode, Telemetry, Worker, WorkerConfig};
+use dataplane::stamp::{sender_packet, NtpTimestamp, ANSWER_TTL};
+use dataplane::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, StampPacket, UdpDatagram};
+use dataplane::{classify, IpVersion, Layout, Reject, Signature, StampMode};
 use dataplane::{Mode, WorkerShared};
+use dataplane::{Telemetry, Worker, WorkerConfig};
+use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,7 +56,7 @@ fn config() -> WorkerConfig {
     WorkerConfig::new(reference_filter(), Mode::All)
 }
 
-fn answer_of(frame: &[u8]) -> (Answer, Layout) {
+fn answer_of(frame: &[u8]) -> (StampPacket<Vec<u8>>, Layout) {
     // The answer goes back to the head, so classify it as the head's side would.
     let filter = dataplane::Filter {
         dst_mac: dataplane::DstMacFilter::Exact(HEAD_MAC),
@@ -62,12 +65,9 @@ fn answer_of(frame: &[u8]) -> (Answer, Layout) {
     };
     let mut frame = frame.to_vec();
     // Take the answer's destination (the sender's port) as the STAMP port, so the
-    // classifier finds the STAMP layout. These test frames have no tags or options.
-    let l4 = match be16(&frame, ETH_TYPE) {
-        ETHERTYPE_IPV4 => ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN,
-        _ => ETH_HEADER_LEN + IPV6_HEADER_LEN,
-    };
-    let stamp_port = be16(&frame, l4 + UDP_DST_PORT);
+    // classifier finds the STAMP layout.
+    let l4 = layout_of(&frame).expect("answer has a UDP header").l4;
+    let stamp_port = UdpDatagram::new_unchecked(&frame[l4..]).dst_port();
     let layout = classify(
         &frame,
         &dataplane::Filter {
@@ -79,7 +79,8 @@ fn answer_of(frame: &[u8]) -> (Answer, Layout) {
     .map(|a| a.layout)
     .unwrap_or_else(|r| panic!("answer does not parse: {r}"));
     frame.truncate(layout.end());
-    (Answer::parse(&frame[layout.payload()..]).unwrap(), layout)
+    let payload = frame[layout.payload()..].to_vec();
+    (StampPacket::new_checked(payload).unwrap(), layout)
 }
 
 #[test]
@@ -103,34 +104,39 @@ fn stamp_answers_carry_every_rfc8762_field_and_valid_checksums() {
                 "ipv6={ipv6} padding={padding}"
             );
             assert_eq!(
-                answer.sequence, 7,
+                answer.sequence(),
+                7,
                 "stateless: the sender's sequence number"
             );
-            assert_eq!(answer.sender_sequence, 7);
+            assert_eq!(answer.sender_sequence(), 7);
             assert_eq!(
-                answer.sender_time,
+                answer.sender_timestamp(),
                 NtpTimestamp::from_unix_nanos(1_000_000_000)
             );
-            assert_eq!(answer.sender_error_estimate, 0x0001);
-            assert_eq!(answer.sender_ttl, 64, "the TTL the packet arrived with");
-            assert!(answer.mbz_clear);
+            assert_eq!(answer.sender_error_estimate(), 0x0001);
+            assert_eq!(answer.sender_ttl(), 64, "the TTL the packet arrived with");
+            assert!(answer.answer_mbz_clear());
             let (t2, t3) = (
-                answer.receive_time.to_unix_nanos(),
-                answer.transmit_time.to_unix_nanos(),
+                answer.receive_timestamp().to_unix_nanos(),
+                answer.timestamp().to_unix_nanos(),
             );
             assert!(
                 before <= t2 + 1 && t2 <= t3 && t3 <= after + 1,
                 "{before} {t2} {t3} {after}"
             );
+            let ip = &answer_frame[layout.l3..];
             let ttl = match layout.ip {
-                IpVersion::V4 => answer_frame[layout.l3 + IPV4_TTL],
-                IpVersion::V6 => answer_frame[layout.l3 + IPV6_HOP_LIMIT],
+                IpVersion::V4 => Ipv4Packet::new_unchecked(ip).ttl(),
+                IpVersion::V6 => Ipv6Packet::new_unchecked(ip).hop_limit(),
             };
             assert_eq!(ttl, ANSWER_TTL);
             // Back to the sender's socket: ports swapped even though ITO mode could differ.
-            assert_eq!(be16(answer_frame, layout.l4 + UDP_SRC_PORT), 862);
-            assert_eq!(be16(answer_frame, layout.l4 + UDP_DST_PORT), 49152);
-            assert_eq!(answer_frame[..6], HEAD_MAC);
+            let udp = UdpDatagram::new_unchecked(&answer_frame[layout.l4..]);
+            assert_eq!((udp.src_port(), udp.dst_port()), (862, 49152));
+            assert_eq!(
+                EthernetFrame::new_unchecked(answer_frame).dst_addr(),
+                HEAD_MAC
+            );
             assert!(answer_frame[layout.payload() + 44..layout.end()]
                 .iter()
                 .all(|b| *b == 0xA5));
@@ -148,8 +154,11 @@ fn platform_receive_stamps_become_t2_and_start_the_dwell_time() {
     worker.run(&AtomicBool::new(false)).unwrap();
     let sent = worker.into_platform().sent;
     let (answer, _) = answer_of(&sent[0]);
-    assert_eq!(answer.receive_time, NtpTimestamp::from_unix_nanos(arrived));
-    assert!(answer.transmit_time.to_unix_nanos() >= arrived + 5_000_000);
+    assert_eq!(
+        answer.receive_timestamp(),
+        NtpTimestamp::from_unix_nanos(arrived)
+    );
+    assert!(answer.timestamp().to_unix_nanos() >= arrived + 5_000_000);
     let telemetry = shared.telemetry();
     let dwell = telemetry.dwell.percentiles();
     assert!(
@@ -164,11 +173,10 @@ fn stamp_answers_swap_ports_even_in_mac_mode() {
     let config = WorkerConfig::new(reference_filter(), Mode::Mac);
     let (out, _, _) = run(&config, vec![stamp_frame(1, false, 0).build()], 8);
     let (_, layout) = answer_of(&out[0]);
-    assert_eq!(be16(&out[0], layout.l4 + UDP_DST_PORT), 49152);
-    assert_eq!(
-        out[0][layout.l3 + IPV4_DST..layout.l3 + IPV4_DST + 4],
-        [192, 0, 2, 1]
-    );
+    let udp = UdpDatagram::new_unchecked(&out[0][layout.l4..]);
+    assert_eq!(udp.dst_port(), 49152);
+    let ip = Ipv4Packet::new_unchecked(&out[0][layout.l3..]);
+    assert_eq!(ip.dst_addr(), Ipv4Addr::new(192, 0, 2, 1));
 }
 
 #[test]
@@ -179,9 +187,12 @@ fn ipv4_udp_checksum_zero_stays_zero() {
     }
     let (out, _, _) = run(&config(), vec![b.build()], 8);
     let (answer, layout) = answer_of(&out[0]);
-    assert_eq!(be16(&out[0], layout.l4 + UDP_CHECKSUM), 0);
+    assert_eq!(
+        UdpDatagram::new_unchecked(&out[0][layout.l4..]).checksum(),
+        0
+    );
     assert!(checksums_verify(&out[0], &layout));
-    assert_eq!(answer.sender_sequence, 3);
+    assert_eq!(answer.sender_sequence(), 3);
 }
 
 #[test]
@@ -200,9 +211,12 @@ fn stateful_mode_numbers_each_session_itself_and_streams_count_loss() {
         frames.push(b.build());
     }
     let (out, _, telemetry) = run(&config, frames, 2);
-    let sequences: Vec<u32> = out.iter().map(|f| answer_of(f).0.sequence).collect();
+    let sequences: Vec<u32> = out.iter().map(|f| answer_of(f).0.sequence()).collect();
     assert_eq!(sequences, [0, 1, 2, 3, 4, 0, 1]);
-    let senders: Vec<u32> = out.iter().map(|f| answer_of(f).0.sender_sequence).collect();
+    let senders: Vec<u32> = out
+        .iter()
+        .map(|f| answer_of(f).0.sender_sequence())
+        .collect();
     assert_eq!(senders, [10, 11, 13, 12, 12, 100, 101]);
 
     assert_eq!(telemetry.streams.len(), 2);

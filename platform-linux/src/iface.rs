@@ -7,6 +7,7 @@
 
 use crate::{Error, Result};
 use dataplane::MacAddr;
+use linux_raw_sys::general::{CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
 use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::statfs::{statfs, BPF_FS_MAGIC};
@@ -53,10 +54,11 @@ pub fn mac_address(ifname: &str) -> Result<MacAddr> {
     for (byte, raw) in mac.iter_mut().zip(hwaddr.sa_data) {
         *byte = raw as u8;
     }
-    Ok(mac)
+    Ok(MacAddr(mac))
 }
 
-/// `ETHTOOL_GCHANNELS` from `<linux/ethtool.h>`, which the `libc` crate does not carry.
+/// `ETHTOOL_GCHANNELS` from `<linux/ethtool.h>`, which neither `libc` nor
+/// `linux-raw-sys` carries (nor the struct below).
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
 
 /// `struct ethtool_channels` from `<linux/ethtool.h>`.
@@ -241,12 +243,6 @@ pub fn raise_memlock_limit() -> Result<()> {
     );
     Ok(())
 }
-
-/// Capability numbers from `<linux/capability.h>`.
-const CAP_NET_ADMIN: u32 = 12;
-const CAP_NET_RAW: u32 = 13;
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_BPF: u32 = 39;
 
 /// Fail early, with the fix, if this process cannot load XDP programs and open AF_XDP
 /// sockets; otherwise the first symptom would be an EPERM from deep inside libbpf.

@@ -8,12 +8,19 @@
 //! - [`packet`]: AF_PACKET sockets, for the test head and the benchmark's AF_PACKET
 //!   reflector baseline.
 //! - [`iface`]: interface lookups, CPU pinning, bpffs, memlock and privilege checks.
+//!
+//! Unsafe code is confined to the modules that call the kernel or map the UMEM.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 pub mod clock;
+#[allow(unsafe_code)]
 pub mod iface;
+#[allow(unsafe_code)]
 pub mod packet;
 mod rx_stamp;
 pub mod session;
+#[allow(unsafe_code)]
 pub mod xsk;
 
 use std::io;

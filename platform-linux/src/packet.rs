@@ -6,6 +6,7 @@
 //! batches with recvmmsg/sendmmsg; each is copied once in and once out by the kernel.
 
 use crate::{iface, Error, Result};
+use dataplane::parse::{ETH_TYPE, TPID_8021Q, VLAN_TAG_LEN};
 use dataplane::{Flow, Platform};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -54,9 +55,8 @@ impl PacketSocket {
             ifname: ifname.to_owned(),
         };
         // Our own transmissions would otherwise come back as received frames.
-        const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
         socket
-            .set_option(libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            .set_option(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
             .map_err(error("ignore outgoing frames"))?;
         // Skip the qdisc layer: frames go straight to the driver, as a reflector wants.
         socket
@@ -230,7 +230,6 @@ impl PacketSocket {
     }
 }
 
-const VLAN_TAG_LEN: usize = 4;
 /// Room for one `tpacket_auxdata` control message (CMSG_SPACE, 8-byte aligned).
 const AUX_SPACE: usize = 64;
 
@@ -257,7 +256,7 @@ fn stripped_vlan_tag(header: &libc::msghdr) -> Option<(u16, u16)> {
             let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 aux.tp_vlan_tpid
             } else {
-                dataplane::parse::TPID_8021Q
+                TPID_8021Q
             };
             return Some((tpid, aux.tp_vlan_tci));
         }
@@ -270,12 +269,12 @@ fn stripped_vlan_tag(header: &libc::msghdr) -> Option<(u16, u16)> {
 /// Move the frame received at `slot[VLAN_TAG_LEN..][..len]` to the start of the slot,
 /// re-inserting a stripped tag after the MAC addresses. Returns the frame length.
 fn restore_frame(slot: &mut [u8], len: usize, tag: Option<(u16, u16)>) -> usize {
-    const MACS: usize = 12;
     match tag {
-        Some((tpid, tci)) if len >= MACS => {
-            slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + MACS, 0);
-            slot[MACS..MACS + 2].copy_from_slice(&tpid.to_be_bytes());
-            slot[MACS + 2..MACS + 4].copy_from_slice(&tci.to_be_bytes());
+        // The tag goes where the EtherType was, right after the two MAC addresses.
+        Some((tpid, tci)) if len >= ETH_TYPE => {
+            slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + ETH_TYPE, 0);
+            slot[ETH_TYPE..ETH_TYPE + 2].copy_from_slice(&tpid.to_be_bytes());
+            slot[ETH_TYPE + 2..ETH_TYPE + VLAN_TAG_LEN].copy_from_slice(&tci.to_be_bytes());
             len + VLAN_TAG_LEN
         }
         _ => {

@@ -8,11 +8,7 @@
 //! with the offset between the two clocks, read once per batch.
 
 use crate::clock::nanos;
-use xdp_filter::{RX_META_LEN, RX_META_MAGIC};
-
-/// Byte offsets inside the metadata (`struct rx_meta` in reflector.bpf.c, host order).
-const RECEIVED_AT: usize = 0;
-const MAGIC_AT: usize = 12;
+use xdp_filter::{RX_META_LEN, RX_META_MAGIC, RX_META_MAGIC_AT, RX_META_STAMP_AT};
 
 /// A stamp older than this is not from the batch being processed (a recycled UMEM
 /// chunk, a driver that ignored the metadata): the worker's own clock is used instead.
@@ -37,8 +33,16 @@ impl StampClock {
     /// The wall-clock receive time in `meta`, if it holds a stamp from the last
     /// second (by this clock reading).
     pub fn decode(&self, meta: &[u8; RX_META_LEN]) -> Option<u64> {
-        let magic = u32::from_ne_bytes(meta[MAGIC_AT..MAGIC_AT + 4].try_into().ok()?);
-        let stamp = u64::from_ne_bytes(meta[RECEIVED_AT..RECEIVED_AT + 8].try_into().ok()?);
+        let magic = u32::from_ne_bytes(
+            meta[RX_META_MAGIC_AT..RX_META_MAGIC_AT + 4]
+                .try_into()
+                .ok()?,
+        );
+        let stamp = u64::from_ne_bytes(
+            meta[RX_META_STAMP_AT..RX_META_STAMP_AT + 8]
+                .try_into()
+                .ok()?,
+        );
         let age = self.monotonic_now.checked_sub(stamp)?;
         (magic == RX_META_MAGIC && age <= MAX_AGE_NS).then(|| self.wall_now.saturating_sub(age))
     }
@@ -50,8 +54,8 @@ mod tests {
 
     fn meta(stamp: u64, magic: u32) -> [u8; RX_META_LEN] {
         let mut m = [0; RX_META_LEN];
-        m[RECEIVED_AT..RECEIVED_AT + 8].copy_from_slice(&stamp.to_ne_bytes());
-        m[MAGIC_AT..MAGIC_AT + 4].copy_from_slice(&magic.to_ne_bytes());
+        m[RX_META_STAMP_AT..RX_META_STAMP_AT + 8].copy_from_slice(&stamp.to_ne_bytes());
+        m[RX_META_MAGIC_AT..RX_META_MAGIC_AT + 4].copy_from_slice(&magic.to_ne_bytes());
         m
     }
 

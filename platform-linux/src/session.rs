@@ -6,14 +6,15 @@ use crate::iface;
 use crate::xsk::{AfXdpPlatform, SocketOptions};
 use crate::{Error, Result};
 use dataplane::Filter;
-use xdp_filter::{AttachMode, Verdicts, XdpFilter, XdpLink, XdpMode};
+use settings::XdpMode;
+use xdp_filter::{AttachedMode, Verdicts, XdpFilter, XdpLink};
 
 /// What to set up.
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
     /// Queues to serve, starting at 0; `None`: every RX queue of the interface.
     pub queues: Option<u32>,
-    pub attach: AttachMode,
+    pub xdp_mode: XdpMode,
     pub socket: SocketOptions,
 }
 
@@ -21,7 +22,7 @@ pub struct SessionOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     pub ifname: String,
-    pub xdp_mode: XdpMode,
+    pub xdp_mode: AttachedMode,
     pub zero_copy: bool,
     pub busy_poll: bool,
     pub queues: u32,
@@ -66,7 +67,7 @@ impl XdpSession {
         for socket in &sockets {
             program.register_socket(socket.queue(), socket.fd())?;
         }
-        let link = program.attach(ifindex, options.attach)?;
+        let link = program.attach(ifindex, options.xdp_mode)?;
         let info = SessionInfo {
             ifname: ifname.to_owned(),
             xdp_mode: link.mode(),

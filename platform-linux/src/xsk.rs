@@ -14,6 +14,7 @@
 use crate::rx_stamp::StampClock;
 use crate::{Error, Result};
 use dataplane::{Flow, Platform};
+use settings::ZeroCopy;
 use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
@@ -41,21 +42,10 @@ const MAX_TX_KICKS: usize = 4;
 /// SO_BUSY_POLL time budget in microseconds when busy polling is on.
 const BUSY_POLL_USECS: libc::c_int = 20;
 
-/// Copy or zero-copy, as asked on the command line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ZeroCopy {
-    /// Let the kernel use zero-copy if the driver supports it.
-    #[default]
-    Auto,
-    /// Zero-copy or fail.
-    On,
-    /// Always copy mode.
-    Off,
-}
-
 /// How one socket is opened.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SocketOptions {
+    /// Copy or zero-copy: `Auto` lets the kernel use zero-copy if the driver supports it.
     pub zero_copy: ZeroCopy,
     /// Poll the NIC from the worker's thread (SO_PREFER_BUSY_POLL) instead of waiting
     /// for interrupts: lower latency at the price of a busy core.
@@ -192,9 +182,6 @@ impl AfXdpPlatform {
     }
 
     fn query_zero_copy(&self) -> io::Result<bool> {
-        const SOL_XDP: libc::c_int = 283;
-        const XDP_OPTIONS: libc::c_int = 8;
-        const XDP_OPTIONS_ZEROCOPY: u32 = 1;
         let mut flags: u32 = 0;
         let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
         // SAFETY: `flags` and `len` are valid for writes for the whole call and `len`
@@ -202,8 +189,8 @@ impl AfXdpPlatform {
         let rc = unsafe {
             libc::getsockopt(
                 self.rx.fd().as_raw_fd(),
-                SOL_XDP,
-                XDP_OPTIONS,
+                libc::SOL_XDP,
+                libc::XDP_OPTIONS,
                 (&mut flags as *mut u32).cast(),
                 &mut len,
             )
@@ -211,19 +198,16 @@ impl AfXdpPlatform {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(flags & XDP_OPTIONS_ZEROCOPY != 0)
+        Ok(flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
     }
 
     fn enable_busy_poll(&self) -> io::Result<()> {
-        // From <asm-generic/socket.h>; not all are in the libc crate.
-        const SO_PREFER_BUSY_POLL: libc::c_int = 69;
-        const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
         let set = |option, value| {
             crate::iface::set_int_option(self.fd(), libc::SOL_SOCKET, option, value)
         };
-        set(SO_PREFER_BUSY_POLL, 1)?;
+        set(libc::SO_PREFER_BUSY_POLL, 1)?;
         set(libc::SO_BUSY_POLL, BUSY_POLL_USECS)?;
-        set(SO_BUSY_POLL_BUDGET, BATCH as libc::c_int)
+        set(libc::SO_BUSY_POLL_BUDGET, BATCH as libc::c_int)
     }
 
     /// Move transmitted frames from the completion ring to the free list.

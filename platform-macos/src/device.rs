@@ -42,17 +42,8 @@ const LARGEST_BUFFER: u32 = 1 << 20;
 const SMALLEST_BUFFER: u32 = 1 << 12;
 /// `/dev/bpf0` .. `/dev/bpf255`: macOS's default `debug.bpf_maxdevices`.
 const MAX_DEVICES: u32 = 256;
-/// `DLT_EN10MB` from `<net/bpf.h>` (not exported by the libc crate).
-const DLT_EN10MB: u32 = 1;
 
-/// `struct bpf_program` from `<net/bpf.h>`.
-#[repr(C)]
-struct BpfProgram {
-    bf_len: libc::c_uint,
-    bf_insns: *const Insn,
-}
-
-/// `struct bpf_stat` from `<net/bpf.h>`.
+/// `struct bpf_stat` from `<net/bpf.h>`, which the libc crate does not carry.
 #[repr(C)]
 #[derive(Default)]
 struct BpfStat {
@@ -60,21 +51,23 @@ struct BpfStat {
     bs_drop: libc::c_uint,
 }
 
-/// The argument size encoded in an ioctl request (`IOCPARM_LEN`).
-const fn ioctl_size(request: libc::c_ulong) -> usize {
-    ((request >> 16) & 0x1fff) as usize
-}
-
-// The request numbers encode the size of their argument; check our structs match.
-const _: () = assert!(std::mem::size_of::<BpfProgram>() == ioctl_size(libc::BIOCSETF));
-const _: () = assert!(std::mem::size_of::<BpfStat>() == ioctl_size(libc::BIOCGSTATS));
-const _: () = assert!(std::mem::size_of::<libc::ifreq>() == ioctl_size(libc::BIOCSETIF));
-const _: () = assert!(std::mem::size_of::<Insn>() == 8 && std::mem::align_of::<Insn>() == 4);
+// The request number encodes the size of its argument: `_IOR('B', 111, struct bpf_stat)`.
+const _: () = assert!(libc::BIOCGSTATS == libc::_IOR::<BpfStat>(b'B' as libc::c_ulong, 111));
+// The OS-independent `cbpf::Insn` is handed to the kernel as a `struct bpf_insn`.
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Insn>() == size_of::<libc::bpf_insn>());
+    assert!(align_of::<Insn>() == align_of::<libc::bpf_insn>());
+    assert!(offset_of!(Insn, code) == offset_of!(libc::bpf_insn, code));
+    assert!(offset_of!(Insn, jt) == offset_of!(libc::bpf_insn, jt));
+    assert!(offset_of!(Insn, jf) == offset_of!(libc::bpf_insn, jf));
+    assert!(offset_of!(Insn, k) == offset_of!(libc::bpf_insn, k));
+};
 
 /// The BPF ioctls, as thin `unsafe` wrappers (nix's `*_bad` macros take the request
 /// numbers from libc as they are).
 mod ioctl {
-    use super::{BpfProgram, BpfStat};
+    use super::BpfStat;
     nix::ioctl_readwrite_bad!(set_buffer_len, libc::BIOCSBLEN, libc::c_uint);
     nix::ioctl_read_bad!(get_buffer_len, libc::BIOCGBLEN, libc::c_uint);
     nix::ioctl_write_ptr_bad!(set_interface, libc::BIOCSETIF, libc::ifreq);
@@ -82,7 +75,7 @@ mod ioctl {
     nix::ioctl_write_ptr_bad!(set_header_complete, libc::BIOCSHDRCMPLT, libc::c_uint);
     nix::ioctl_write_ptr_bad!(set_see_sent, libc::BIOCSSEESENT, libc::c_uint);
     nix::ioctl_read_bad!(get_link_type, libc::BIOCGDLT, libc::c_uint);
-    nix::ioctl_write_ptr_bad!(set_filter, libc::BIOCSETF, BpfProgram);
+    nix::ioctl_write_ptr_bad!(set_filter, libc::BIOCSETF, libc::bpf_program);
     nix::ioctl_read_bad!(get_stats, libc::BIOCGSTATS, BpfStat);
 }
 
@@ -186,16 +179,17 @@ impl BpfPlatform {
         let mut dlt: libc::c_uint = 0;
         // SAFETY: `dlt` is a live c_uint the kernel writes.
         unsafe { ioctl::get_link_type(raw, &mut dlt) }.map_err(ioctl_error("BIOCGDLT"))?;
-        if dlt != DLT_EN10MB {
+        if dlt != libc::DLT_EN10MB {
             return Err(Error::NotEthernet {
                 interface: interface.to_owned(),
                 dlt,
             });
         }
 
-        let bpf_program = BpfProgram {
+        let bpf_program = libc::bpf_program {
             bf_len: program.len() as libc::c_uint,
-            bf_insns: program.as_ptr(),
+            // The kernel only reads (copies) the instructions.
+            bf_insns: program.as_ptr().cast_mut().cast(),
         };
         // SAFETY: `bpf_program` points at `program` (same layout as struct bpf_insn, checked
         // above), which outlives the call; the kernel copies it.
@@ -400,6 +394,7 @@ pub fn interface_mac(interface: &str) -> Result<MacAddr, Error> {
         .filter(|entry| entry.interface_name == interface)
         .filter_map(|entry| entry.address?.as_link_addr()?.addr())
         .find(|mac| *mac != [0; 6])
+        .map(MacAddr)
         .ok_or_else(|| Error::NoMacAddress(interface.to_owned()))
 }
 

@@ -13,9 +13,13 @@
 //!
 //! Frames are reflected in place inside the read buffer; the platform copies nothing
 //! beyond what the kernel copies into that buffer.
+//!
+//! Unsafe code is confined to `device`, the ioctls on the BPF device.
+#![deny(unsafe_code)]
 
 pub mod cbpf;
 #[cfg(target_os = "macos")]
+#[allow(unsafe_code)]
 pub mod device;
 pub mod walker;
 

@@ -37,6 +37,26 @@ pub const fn word_align(x: usize) -> usize {
     (x + (BPF_ALIGNMENT - 1)) & !(BPF_ALIGNMENT - 1)
 }
 
+// This module builds and is tested on every OS; on macOS, where libc has `<net/bpf.h>`,
+// the layout above is checked against it.
+#[cfg(target_os = "macos")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(BPF_ALIGNMENT == libc::BPF_ALIGNMENT);
+    assert!(word_align(BPF_HDR_LEN + 3) == libc::BPF_WORDALIGN(BPF_HDR_LEN + 3));
+    assert!(
+        TSTAMP_SEC_AT == offset_of!(libc::bpf_hdr, bh_tstamp) + offset_of!(libc::timeval32, tv_sec)
+    );
+    assert!(
+        TSTAMP_USEC_AT
+            == offset_of!(libc::bpf_hdr, bh_tstamp) + offset_of!(libc::timeval32, tv_usec)
+    );
+    assert!(CAPLEN_AT == offset_of!(libc::bpf_hdr, bh_caplen));
+    assert!(DATALEN_AT == offset_of!(libc::bpf_hdr, bh_datalen));
+    assert!(HDRLEN_AT == offset_of!(libc::bpf_hdr, bh_hdrlen));
+    assert!(BPF_HDR_LEN == HDRLEN_AT + size_of::<libc::c_ushort>());
+};
+
 /// One captured frame in the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {

@@ -6,22 +6,23 @@
 //! run on a Mac: that it is accepted by a kernel validator and that it admits the same
 //! reference frames as `dataplane::classify`.
 //!
-//! Rig: a fresh network namespace holding a veth pair `vtx`/`vrx`. Each frame is sent
-//! out of `vtx` on an unfiltered socket, followed by a *sentinel* (a test frame the
-//! filter must admit). Two filtered sockets listen:
+//! Rig: the two-namespace lab of `netlab`, its MTU raised for the reference jumbo frame.
+//! Each frame is sent out of the head's end on an unfiltered socket, followed by a
+//! *sentinel* (a test frame the filter must admit). Two filtered sockets listen:
 //!
-//! - `tap` on `vtx`, which sees frames as transmitted, byte for byte; every frame is
-//!   judged there.
-//! - `rx` on `vrx`, the receive path, like a NIC under `/dev/bpf`. Linux removes the
-//!   outer VLAN tag (`skb_vlan_untag`) before packet sockets and their filters see a
-//!   received frame, so a filter on the receive path cannot see tags at all; on `rx`
-//!   only untagged frames are judged. (macOS BPF sees tags in the frame.)
+//! - `tap` on the head's end, which sees frames as transmitted, byte for byte; every
+//!   frame is judged there.
+//! - `rx` on the reflector's end, in the other namespace: the receive path, like a NIC
+//!   under `/dev/bpf`. Linux removes the outer VLAN tag (`skb_vlan_untag`) before
+//!   packet sockets and their filters see a received frame, so a filter on the
+//!   receive path cannot see tags at all; on `rx` only untagged frames are judged.
+//!   (macOS BPF sees tags in the frame.)
 //!
 //! Everything a socket reads before the sentinel is the verdict on the frame. Frames
 //! shorter than an Ethernet header (the reference "empty frame" and "13-byte runt")
 //! cannot be transmitted and are covered by the interpreter tests in `src/cbpf`.
 //!
-//! Runs as root; if the namespace cannot be built the test fails, it never skips.
+//! Runs as root; if the lab cannot be built the test fails, it never skips.
 #![cfg(target_os = "linux")]
 
 use dataplane::classify;
@@ -30,99 +31,41 @@ use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
 use dataplane::frame::{signature_payload, FrameBuilder};
 use dataplane::parse::{be16, ETH_HEADER_LEN, ETH_TYPE, TPID_8021AD, TPID_8021Q};
 use dataplane::reference::{
-    reference_filter, reference_frames, ReferenceFrame, HEAD_MAC, REFLECTOR_MAC,
+    reference_filter, reference_frames, ReferenceFrame, FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC,
 };
 use dataplane::signature::{Signature, SignatureSet};
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
-use dataplane::{Filter, Reject};
-use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
+use dataplane::{Filter, MacAddr, Oui, Reject};
+use netlab::Lab;
+use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use platform_macos::cbpf::{compile, Insn};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// `SO_ATTACH_FILTER` from `<asm-generic/socket.h>` (x86_64 and aarch64); the libc
 /// crate does not export it for glibc targets.
 const SO_ATTACH_FILTER: libc::c_int = 26;
-const TX: &str = "vtx";
-const RX: &str = "vrx";
 /// How long a sentinel may take to come back before the rig is declared broken.
 const SENTINEL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A network namespace with a veth pair, deleted on drop.
-struct Netns {
-    name: String,
+/// A lab of this test's own whose link carries the 9000-byte reference jumbo frame
+/// plus VLAN tags.
+fn jumbo_lab() -> Lab {
+    let lab = Lab::unique("pm-cbpf").unwrap_or_else(|e| panic!("cannot build the lab: {e}"));
+    lab.set_mtu(9500)
+        .unwrap_or_else(|e| panic!("cannot raise the lab's MTU: {e}"));
+    lab
 }
 
-impl Netns {
-    fn create() -> Netns {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "pm-cbpf-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name]);
-        let netns = Netns { name };
-        let n = netns.name.as_str();
-        ip(&[
-            "-n", n, "link", "add", "name", TX, "type", "veth", "peer", "name", RX,
-        ]);
-        for dev in [TX, RX] {
-            // Room for the 9000-byte reference jumbo frame plus VLAN tags.
-            ip(&["-n", n, "link", "set", "dev", dev, "mtu", "9500", "up"]);
-        }
-        netns
-    }
-
-    /// Run `body` on a thread that has entered this namespace (setns affects only the
-    /// calling thread), pinned to one CPU so the frame and its sentinel go through the
-    /// same per-CPU backlog and cannot be reordered on the receive path.
-    fn run<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                setns(ns, CloneFlags::CLONE_NEWNET)
-                    .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
-                let mut cpus = CpuSet::new();
-                cpus.set(0).expect("CPU 0 is in range");
-                sched_setaffinity(Pid::from_raw(0), &cpus).expect("pin the test thread to CPU 0");
-                body()
-            });
-            worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `ip {}` (iproute2 is required): {e}",
-            args.join(" ")
-        )
-    });
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {}\nthis test needs root and network-namespace support",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+/// Pin the calling thread to one CPU, so that a frame and its sentinel go through the
+/// same per-CPU backlog and cannot be reordered on the receive path.
+fn pin_to_one_cpu() {
+    let mut cpus = CpuSet::new();
+    cpus.set(0).expect("CPU 0 is in range");
+    sched_setaffinity(Pid::from_raw(0), &cpus).expect("pin the sending thread to CPU 0");
 }
 
 /// An `AF_PACKET`/`SOCK_RAW` socket bound to one interface.
@@ -282,7 +225,7 @@ fn sentinel(filter: &Filter) -> Vec<u8> {
         DstMacFilter::AnyUnicast => REFLECTOR_MAC,
     };
     let src = match filter.src_oui {
-        Some([a, b, c]) => [a, b, c, 0x53, 0x4e, 0x54],
+        Some(Oui([a, b, c])) => MacAddr([a, b, c, 0x53, 0x4e, 0x54]),
         None => HEAD_MAC,
     };
     let candidate = |signature: Signature| {
@@ -328,22 +271,42 @@ struct Report {
 }
 
 /// Attach `filter`'s program on both listening sockets and judge every case.
-fn judge(filter: &Filter, cases: &[Case<'_>]) -> Report {
+fn judge(lab: &Lab, filter: &Filter, cases: &[Case<'_>]) -> Report {
     let program = compile(filter).expect("filter compiles");
-    let sender = PacketSocket::open(TX, None);
-    let tap = PacketSocket::open(TX, Some(&program));
-    let rx = PacketSocket::open(RX, Some(&program));
+    // Each socket stays in the namespace it was opened in, whichever thread reads it.
+    let rx = lab
+        .reflector
+        .run(|| PacketSocket::open(&lab.reflector.interface, Some(&program)))
+        .expect("enter the reflector's namespace");
+    lab.head
+        .run(|| {
+            pin_to_one_cpu();
+            let sender = PacketSocket::open(&lab.head.interface, None);
+            let tap = PacketSocket::open(&lab.head.interface, Some(&program));
+            judge_on(filter, cases, &sender, &tap, &rx)
+        })
+        .expect("enter the head's namespace")
+}
+
+/// Send every case and its sentinel from `sender`; judge it on `tap` and `rx`.
+fn judge_on(
+    filter: &Filter,
+    cases: &[Case<'_>],
+    sender: &PacketSocket,
+    tap: &PacketSocket,
+    rx: &PacketSocket,
+) -> Report {
     let sentinel = sentinel(filter);
     let mut buf = vec![0u8; 65536];
     let mut report = Report::default();
     for case in cases.iter().filter(|c| c.bytes.len() >= ETH_HEADER_LEN) {
         sender.send(case.bytes);
         sender.send(&sentinel);
-        let on_tap = collect(&tap, case.bytes, &sentinel, &mut buf);
+        let on_tap = collect(tap, case.bytes, &sentinel, &mut buf);
         report.judged_tap += 1;
         report.admitted_tap += usize::from(on_tap.admitted);
         record(&mut report, "tap", case, on_tap);
-        let on_rx = collect(&rx, case.bytes, &sentinel, &mut buf);
+        let on_rx = collect(rx, case.bytes, &sentinel, &mut buf);
         // The receive path strips the outer tag before the filter runs (see the top).
         if !is_tagged(case.bytes) {
             report.judged_rx += 1;
@@ -408,9 +371,6 @@ fn cases_under<'a>(frames: &'a [ReferenceFrame], filter: &Filter) -> Vec<Case<'a
         .collect()
 }
 
-/// A source MAC outside NetAlly's OUI, as an ordinary STAMP sender's would be.
-const FOREIGN_MAC: [u8; 6] = [0x00, 0x1B, 0x21, 0x01, 0x02, 0x03];
-
 /// Frames around the STAMP decision, named: to each of `ports`, from an ephemeral port
 /// and from the destination port itself (to the STAMP port, another reflector's
 /// answer), with UDP payloads below, at and above a STAMP packet's minimum (a PROBEOT
@@ -462,8 +422,8 @@ fn reference_filter_admits_exactly_what_classify_accepts() {
         admitted >= 20 && admitted < cases.len() - 20,
         "the reference set exercises both verdicts"
     );
-    let netns = Netns::create();
-    let report = netns.run(|| judge(&filter, &cases));
+    let lab = jumbo_lab();
+    let report = judge(&lab, &filter, &cases);
     assert_clean("reference filter", &report, &cases);
     assert_eq!(report.admitted_tap, admitted);
 }
@@ -479,7 +439,7 @@ fn every_reference_frame_gets_its_spec_verdict() {
         }
     }
     assert!(filters.len() > 1, "the reference set varies the filter");
-    let netns = Netns::create();
+    let lab = jumbo_lab();
     for filter in filters {
         let cases: Vec<Case<'_>> = frames
             .iter()
@@ -490,7 +450,7 @@ fn every_reference_frame_gets_its_spec_verdict() {
                 admit: f.expected.is_ok(),
             })
             .collect();
-        let report = netns.run(|| judge(&filter, &cases));
+        let report = judge(&lab, &filter, &cases);
         assert_clean(&format!("spec verdicts under {filter:?}"), &report, &cases);
     }
 }
@@ -522,8 +482,8 @@ fn second_configuration_admits_exactly_what_classify_accepts() {
         admitted >= 5 && differs >= 10,
         "admitted {admitted}, differs {differs}"
     );
-    let netns = Netns::create();
-    let report = netns.run(|| judge(&filter, &cases));
+    let lab = jumbo_lab();
+    let report = judge(&lab, &filter, &cases);
     assert_clean("second configuration", &report, &cases);
     assert_eq!(report.admitted_tap, admitted);
 }
@@ -553,7 +513,7 @@ fn stamp_configurations_admit_exactly_what_classify_accepts() {
         9999,
     ]);
     let references = reference_frames();
-    let netns = Netns::create();
+    let lab = jumbo_lab();
     for (what, filter) in [("STAMP on port 8620", stamp_on), ("STAMP off", stamp_off)] {
         let mut cases = cases_under(&references, &filter);
         cases.extend(named.iter().map(|(name, bytes)| Case {
@@ -583,7 +543,7 @@ fn stamp_configurations_admit_exactly_what_classify_accepts() {
             "{what}: STAMP frames accepted and StampFromReflector rejects by classify"
         );
         let admitted = cases.iter().filter(|c| c.admit).count();
-        let report = netns.run(|| judge(&filter, &cases));
+        let report = judge(&lab, &filter, &cases);
         assert_clean(what, &report, &cases);
         assert_eq!(report.admitted_tap, admitted);
     }

@@ -1,5 +1,8 @@
-//! The `reflector` worker binary's pieces, as a library so the control plane shares
-//! the JSON stats types ([`report::Event`]) and tests can drive each part.
+//! The `reflector` worker binary's pieces, as a library so tests can drive each part.
+//! What the worker shares with the control plane (settings, JSON events) is the
+//! `settings` crate.
+
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod live;
@@ -9,6 +12,4 @@ pub mod live_linux;
 pub mod live_macos;
 pub mod offline;
 pub mod probe;
-#[cfg(target_os = "linux")]
-pub mod probe_linux;
 pub mod report;

@@ -1,16 +1,17 @@
 //! `reflector IFACE` on Linux: AF_XDP behind the XDP filter (or AF_PACKET on request).
 
-use crate::cli::{Backend, ReflectArgs, Toggle, XdpAttach};
+use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
-use crate::report::{PlatformInfo, Reporter};
+use crate::report::Reporter;
 use anyhow::{Context, Result};
 use dataplane::Counters;
 use platform_linux::iface;
 use platform_linux::packet::AfPacketPlatform;
 use platform_linux::session::{SessionOptions, XdpSession};
-use platform_linux::xsk::{SocketOptions, ZeroCopy};
+use platform_linux::xsk::SocketOptions;
+use settings::events::PlatformInfo;
+use settings::Backend;
 use std::process::ExitCode;
-use xdp_filter::{AttachMode, XdpMode};
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let mac = iface::mac_address(interface)?;
@@ -64,17 +65,9 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
 fn session_options(args: &ReflectArgs) -> SessionOptions {
     SessionOptions {
         queues: args.live.queues,
-        attach: match args.live.xdp_mode {
-            XdpAttach::Auto => AttachMode::Auto,
-            XdpAttach::Native => AttachMode::Only(XdpMode::Native),
-            XdpAttach::Generic => AttachMode::Only(XdpMode::Generic),
-        },
+        xdp_mode: args.live.xdp_mode,
         socket: SocketOptions {
-            zero_copy: match args.live.zero_copy {
-                Toggle::Auto => ZeroCopy::Auto,
-                Toggle::On => ZeroCopy::On,
-                Toggle::Off => ZeroCopy::Off,
-            },
+            zero_copy: args.live.zero_copy,
             busy_poll: args.live.busy_poll,
         },
     }

@@ -3,9 +3,10 @@
 
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
-use crate::report::{PlatformInfo, Reporter};
+use crate::report::Reporter;
 use anyhow::{Context, Result};
 use platform_macos::device::{interface_mac, BpfPlatform};
+use settings::events::PlatformInfo;
 use std::process::ExitCode;
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {

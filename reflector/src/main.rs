@@ -1,12 +1,18 @@
+#![forbid(unsafe_code)]
+
 use anyhow::{Context, Result};
 use clap::Parser;
 use reflector::cli::{Cli, Command, ReflectArgs};
 use reflector::offline::reflect_file;
 use reflector::probe::ProbeArgs;
-use reflector::report::{PlatformInfo, Reporter};
+use reflector::report::Reporter;
+use settings::events::PlatformInfo;
 use std::process::ExitCode;
 
+mod parent_watch;
+
 fn main() -> ExitCode {
+    parent_watch::die_with_parent();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -59,7 +65,7 @@ mod live {
 
 #[cfg(target_os = "linux")]
 fn run_probe(args: &ProbeArgs) -> Result<ExitCode> {
-    let report = reflector::probe_linux::run(args)?;
+    let report = reflector::probe::linux::run(args)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -1,70 +1,18 @@
 //! Statistics output: human-readable lines, CSV, or JSON lines. The JSON form is the
-//! interface the control plane reads from each worker process, so its types live here
-//! and are shared.
+//! interface the control plane reads from each worker process: its types are
+//! [`settings::events`].
 
-use crate::cli::Format;
 use dataplane::{Counters, Reject, Signature, TelemetryReport};
-use serde::{Deserialize, Serialize};
+use settings::events::{Event, PlatformInfo, Rates};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How the platform is actually running (what the kernel granted, not what was asked).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformInfo {
-    /// e.g. "af_xdp", "bpf", "pcap".
-    pub backend: String,
-    pub interface: String,
-    /// XDP attach mode in use ("native"/"generic"), where applicable.
-    pub xdp_mode: Option<String>,
-    pub zero_copy: Option<bool>,
-    pub busy_poll: Option<bool>,
-    pub queues: u32,
-}
-
-/// Packet and bit rates over one interval.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Rates {
-    pub rx_pps: f64,
-    pub tx_pps: f64,
-    /// Reflected Ethernet bits per second (frame bytes without FCS), in Mbit/s.
-    pub tx_mbps: f64,
-}
-
-impl Rates {
-    pub fn between(before: &Counters, after: &Counters, elapsed: Duration) -> Rates {
-        let secs = elapsed.as_secs_f64();
-        if secs <= 0.0 {
-            return Rates::default();
-        }
-        Rates {
-            rx_pps: after.received.saturating_sub(before.received) as f64 / secs,
-            tx_pps: after.reflected.saturating_sub(before.reflected) as f64 / secs,
-            tx_mbps: after.tx_bytes.saturating_sub(before.tx_bytes) as f64 * 8.0 / secs / 1e6,
-        }
-    }
-}
-
-/// One line of `--json` output.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Started {
-        platform: PlatformInfo,
-    },
-    Stats {
-        elapsed_s: f64,
-        rates: Rates,
-        counters: Counters,
-        #[serde(default)]
-        telemetry: TelemetryReport,
-    },
-    Final {
-        elapsed_s: f64,
-        rates: Rates,
-        counters: Counters,
-        #[serde(default)]
-        telemetry: TelemetryReport,
-    },
+/// How statistics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Csv,
 }
 
 /// Prints statistics in the chosen format.
@@ -440,13 +388,5 @@ mod tests {
         assert!(lines[0].ends_with("dwell_p50_ns,dwell_p99_ns,dwell_max_ns,streams,loop_timed_out"));
         assert!(lines[1].ends_with(",2000,7000,7000,0,0"), "{}", lines[1]);
         assert!(lines[2].starts_with(|c: char| c.is_ascii_digit()));
-    }
-
-    #[test]
-    fn rates_are_deltas_over_time() {
-        let rates = Rates::between(&counters(11), &counters(111), Duration::from_secs(2));
-        assert_eq!(rates.rx_pps, 50.0);
-        assert_eq!(rates.tx_pps, 50.0);
-        assert!((rates.tx_mbps - 100.0 * 60.0 * 8.0 / 2.0 / 1e6).abs() < 1e-9);
     }
 }

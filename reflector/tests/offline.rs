@@ -6,7 +6,7 @@ use dataplane::reference::{
 };
 use dataplane::{classify, reflect, Mode, Signature};
 use pcap::{Capture, Linktype, Packet, PacketHeader};
-use reflector::report::Event;
+use settings::events::Event;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,25 +1,21 @@
-//! The end-to-end rig: two network namespaces joined by a veth pair, the reflector in
-//! one and the `reflector probe` test head in the other, both the real binary.
+//! The end-to-end rig: the [`netlab`] lab (two network namespaces joined by a veth
+//! pair), the reflector in one and the `reflector probe` test head in the other, both
+//! the real binary.
 //!
 //! Everything here panics with the reason when the rig cannot be built: these tests run
 //! as root in CI and must fail, never skip, when the machine can't do XDP or netns.
 
+#![forbid(unsafe_code)]
+
 use dataplane::{Counters, TelemetryReport};
-use reflector::probe::ProbeReport;
-use reflector::report::{Event, PlatformInfo};
-use std::fs::File;
+use settings::events::{Event, PlatformInfo, ProbeReport};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-pub const HEAD_MAC: &str = "00:c0:17:de:00:01";
-pub const REFLECTOR_MAC: &str = "02:52:45:46:4c:01";
-pub const HEAD_IP: &str = "192.0.2.1";
-pub const REFLECTOR_IP: &str = "192.0.2.2";
-pub const HEAD_IF: &str = "head0";
-pub const REFLECTOR_IF: &str = "refl0";
+pub use netlab::{Lab, HEAD_IP, HEAD_MAC, REFLECTOR_IP, REFLECTOR_MAC};
 
 /// The `reflector` binary cargo built next to this test.
 pub fn reflector_binary() -> PathBuf {
@@ -71,94 +67,29 @@ pub fn must(cmd: &mut Command) -> Output {
     output
 }
 
-/// Two namespaces and a veth pair; removed on drop.
-pub struct Lab {
-    pub head_ns: String,
-    pub reflector_ns: String,
+/// The lab (two namespaces joined by veth, removed on drop) with the real reflector
+/// and test head to run in it.
+pub struct Rig {
+    pub lab: Lab,
 }
 
-impl Lab {
-    /// Build the rig. `tag` keeps concurrently running tests apart.
-    pub fn new(tag: &str) -> Lab {
+impl Rig {
+    /// Build a lab of this test's own: `name` tells concurrently running tests' labs
+    /// apart in `ip netns list`.
+    pub fn new(name: &str) -> Rig {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the end-to-end tests need root (network namespaces, XDP): run them with sudo"
         );
-        let id = format!("{tag}-{}", std::process::id());
-        let lab = Lab {
-            head_ns: format!("rt-h-{id}"),
-            reflector_ns: format!("rt-r-{id}"),
-        };
-        lab.remove();
-        for ns in [&lab.head_ns, &lab.reflector_ns] {
-            must(Command::new("ip").args(["netns", "add", ns]));
-            must(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
-        }
-        must(Command::new("ip").args([
-            "link",
-            "add",
-            HEAD_IF,
-            "netns",
-            &lab.head_ns,
-            "address",
-            HEAD_MAC,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            REFLECTOR_IF,
-            "netns",
-            &lab.reflector_ns,
-            "address",
-            REFLECTOR_MAC,
-        ]));
-        for (ns, ifname, ip) in [
-            (&lab.head_ns, HEAD_IF, HEAD_IP),
-            (&lab.reflector_ns, REFLECTOR_IF, REFLECTOR_IP),
-        ] {
-            must(Command::new("ip").args([
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{ip}/24"),
-                "dev",
-                ifname,
-            ]));
-            must(Command::new("ip").args(["-n", ns, "link", "set", ifname, "up"]));
-        }
-        // veth hands the head's locally generated UDP packets (stamp-suite's) to the
-        // peer with CHECKSUM_PARTIAL: the checksum field holds only the pseudo-header
-        // sum, which a NIC would complete on the wire. XDP sees the raw field, so make
-        // the head compute full checksums, as a test head on a real link does.
-        must(
-            lab.exec(&lab.head_ns, "ethtool")
-                .args(["-K", HEAD_IF, "tx", "off"]),
-        );
-        lab
-    }
-
-    fn remove(&self) {
-        for ns in [&self.head_ns, &self.reflector_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-
-    /// A command to run inside namespace `ns`.
-    pub fn exec(&self, ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns]).arg(program);
-        cmd
+        let lab = Lab::unique(name).unwrap_or_else(|e| panic!("cannot build the lab: {e}"));
+        Rig { lab }
     }
 
     /// Start the reflector on the reflector end with `args`; returns once it reports
     /// that it is running.
     pub fn start_reflector(&self, args: &[&str]) -> Reflector {
-        let mut cmd = self.exec(&self.reflector_ns, reflector_binary());
-        cmd.arg(REFLECTOR_IF)
+        let mut cmd = self.lab.reflector.exec(reflector_binary());
+        cmd.arg(&self.lab.reflector.interface)
             .args(["--json", "--stats-interval", "0"])
             .args(args)
             .stdout(Stdio::piped())
@@ -180,7 +111,8 @@ impl Lab {
         };
         match reflector.next_event(Duration::from_secs(20)) {
             Some(Event::Started { platform }) => {
-                reflector.platform_seen(platform);
+                assert_eq!(platform.interface, self.lab.reflector.interface);
+                reflector.platform = platform;
                 reflector
             }
             other => {
@@ -190,11 +122,25 @@ impl Lab {
         }
     }
 
+    /// Run the reflector on the reflector end with `args` until it exits (for command
+    /// lines it must refuse).
+    pub fn run_reflector(&self, args: &[&str]) -> Output {
+        self.lab
+            .reflector
+            .exec(reflector_binary())
+            .args(args)
+            .output()
+            .expect("run the reflector")
+    }
+
     /// Run the test head with `args` and return its report.
     pub fn probe(&self, args: &[&str]) -> ProbeReport {
         let output = self
-            .exec(&self.head_ns, reflector_binary())
-            .args(["probe", HEAD_IF, "--to", REFLECTOR_MAC, "--json"])
+            .lab
+            .head
+            .exec(reflector_binary())
+            .args(["probe", &self.lab.head.interface])
+            .args(["--to", REFLECTOR_MAC, "--json"])
             .args(args)
             .output()
             .expect("run the probe");
@@ -212,7 +158,9 @@ impl Lab {
     /// per-packet lines (`seq=.. rtt=.. ttl=.. reflector_recv_ts=.. reflector_send_ts=..`).
     pub fn stamp_sender(&self, args: &[&str]) -> (serde_json::Value, Vec<String>) {
         let output = self
-            .exec(&self.head_ns, stamp_suite_binary())
+            .lab
+            .head
+            .exec(stamp_suite_binary())
             .args([
                 "-r",
                 REFLECTOR_IP,
@@ -244,45 +192,28 @@ impl Lab {
 
     /// Is an XDP program attached to the reflector's interface?
     pub fn xdp_attached(&self) -> bool {
+        let reflector = &self.lab.reflector;
         let out = must(Command::new("ip").args([
             "-n",
-            &self.reflector_ns,
+            &reflector.netns,
             "-d",
             "link",
             "show",
-            REFLECTOR_IF,
+            &reflector.interface,
         ]));
         String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
     }
 
     /// Ping the reflector's address from the head: does the host stack still answer?
     pub fn ping(&self) -> bool {
-        self.exec(&self.head_ns, "ping")
+        self.lab
+            .head
+            .exec("ping")
             .args(["-c", "3", "-i", "0.2", "-W", "1", REFLECTOR_IP])
             .stdout(Stdio::null())
             .status()
             .expect("run ping")
             .success()
-    }
-
-    /// Run `f` on a thread that has entered namespace `ns` (setns affects one thread).
-    pub fn in_namespace<T: Send + 'static>(
-        &self,
-        ns: &str,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<T> {
-        let netns = File::open(format!("/run/netns/{ns}")).expect("open the namespace");
-        std::thread::spawn(move || {
-            nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("enter the namespace");
-            f()
-        })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 
@@ -295,11 +226,6 @@ pub struct Reflector {
 }
 
 impl Reflector {
-    fn platform_seen(&mut self, platform: PlatformInfo) {
-        assert_eq!(platform.interface, REFLECTOR_IF);
-        self.platform = platform;
-    }
-
     pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
         let line = self.events.recv_timeout(timeout).ok()?;
         Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}")))

@@ -19,7 +19,7 @@ const BYTE_SIGNATURES: [Signature; Signature::BYTE_SIGNATURES] = [
 /// Frames per probe in the coverage matrix: enough to notice loss, quick to run.
 const FRAMES: &str = "200";
 
-fn assert_all_reflected(report: &reflector::probe::ProbeReport, what: &str) {
+fn assert_all_reflected(report: &settings::events::ProbeReport, what: &str) {
     assert_eq!(
         report.sent, 200,
         "{what}: not everything was sent: {report:?}"
@@ -42,9 +42,9 @@ fn assert_all_reflected(report: &reflector::probe::ProbeReport, what: &str) {
 /// each reflection byte for byte against what the mode must produce.
 #[test]
 fn every_mode_family_tagging_and_signature_round_trips() {
-    let lab = Lab::new("matrix");
+    let rig = Rig::new("matrix");
     for mode in ["mac", "mac-ip", "all"] {
-        let reflector = lab.start_reflector(&["--mode", mode]);
+        let reflector = rig.start_reflector(&["--mode", mode]);
         assert_eq!(reflector.platform.backend, "af_xdp");
         let mut expected = [0u64; Signature::COUNT];
         let mut case = 0;
@@ -82,7 +82,7 @@ fn every_mode_family_tagging_and_signature_round_trips() {
                     if !tags.is_empty() {
                         args.extend(["--vlan", tags]);
                     }
-                    let report = lab.probe(&args);
+                    let report = rig.probe(&args);
                     assert_all_reflected(
                         &report,
                         &format!("{mode} {family} vlan[{tags}] {signature}"),
@@ -104,11 +104,11 @@ fn every_mode_family_tagging_and_signature_round_trips() {
 /// Frames the filter refuses are never reflected, and are counted by reason.
 #[test]
 fn frames_outside_the_filter_are_never_reflected() {
-    let lab = Lab::new("refuse");
-    let reflector = lab.start_reflector(&[]);
+    let rig = Rig::new("refuse");
+    let reflector = rig.start_reflector(&[]);
     let common = ["--count", "100", "--rate", "5000", "--wait", "0.3"];
-    let foreign_oui = lab.probe(&[&common[..], &["--src-mac", "00:11:22:33:44:55"]].concat());
-    let wrong_port = lab.probe(&[&common[..], &["--port", "9"]].concat());
+    let foreign_oui = rig.probe(&[&common[..], &["--src-mac", "00:11:22:33:44:55"]].concat());
+    let wrong_port = rig.probe(&[&common[..], &["--port", "9"]].concat());
     for report in [&foreign_oui, &wrong_port] {
         assert_eq!(report.sent, 100);
         assert_eq!(report.received, 0, "a refused frame came back: {report:?}");
@@ -123,35 +123,44 @@ fn frames_outside_the_filter_are_never_reflected() {
 /// program passes everything that is not a test frame to the kernel.
 #[test]
 fn host_traffic_still_works_while_reflecting() {
-    let lab = Lab::new("host");
-    let reflector = lab.start_reflector(&[]);
+    let rig = Rig::new("host");
+    let reflector = rig.start_reflector(&[]);
     assert!(
-        lab.ping(),
+        rig.ping(),
         "ping to the reflector's host failed while reflecting"
     );
 
-    let server = lab.in_namespace(&lab.reflector_ns, || {
-        let listener = TcpListener::bind((REFLECTOR_IP, 5201)).expect("listen");
+    // The listener stays in the reflector's namespace after it is opened there.
+    let listener = rig
+        .lab
+        .reflector
+        .run(|| TcpListener::bind((REFLECTOR_IP, 5201)))
+        .expect("enter the reflector's namespace")
+        .expect("listen");
+    let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().expect("accept");
         let mut buf = [0u8; 5];
         conn.read_exact(&mut buf).expect("read");
         conn.write_all(&buf).expect("echo");
     });
-    std::thread::sleep(Duration::from_millis(200));
-    let client = lab.in_namespace(&lab.head_ns, || {
-        let mut conn = TcpStream::connect((REFLECTOR_IP, 5201))
-            .expect("connect through the reflector's interface");
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        conn.write_all(b"hello").unwrap();
-        let mut buf = [0u8; 5];
-        conn.read_exact(&mut buf).expect("echo back");
-        buf
-    });
-    assert_eq!(&client.join().expect("client"), b"hello");
+    let echoed = rig
+        .lab
+        .head
+        .run(|| {
+            let mut conn = TcpStream::connect((REFLECTOR_IP, 5201))
+                .expect("connect through the reflector's interface");
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            conn.write_all(b"hello").unwrap();
+            let mut buf = [0u8; 5];
+            conn.read_exact(&mut buf).expect("echo back");
+            buf
+        })
+        .expect("enter the head's namespace");
+    assert_eq!(&echoed, b"hello");
     server.join().expect("server");
 
     // Test frames still flow alongside.
-    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    let report = rig.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
     assert_all_reflected(&report, "alongside host traffic");
     let totals = reflector.stop();
     assert!(
@@ -164,27 +173,27 @@ fn host_traffic_still_works_while_reflecting() {
 /// program off the interface, and the host must stay reachable.
 #[test]
 fn sigkill_leaves_no_xdp_program_behind() {
-    let lab = Lab::new("kill");
-    let reflector = lab.start_reflector(&[]);
+    let rig = Rig::new("kill");
+    let reflector = rig.start_reflector(&[]);
     assert!(
-        lab.xdp_attached(),
+        rig.xdp_attached(),
         "no XDP program while the reflector runs"
     );
     reflector.kill9();
     // The kernel releases the link as the process's files close.
     let mut attached = true;
     for _ in 0..50 {
-        attached = lab.xdp_attached();
+        attached = rig.xdp_attached();
         if !attached {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!attached, "an XDP program is still attached after SIGKILL");
-    assert!(lab.ping(), "ping fails after the reflector was killed");
+    assert!(rig.ping(), "ping fails after the reflector was killed");
     // And a new reflector can take over the interface.
-    let again = lab.start_reflector(&[]);
-    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    let again = rig.start_reflector(&[]);
+    let report = rig.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
     assert_all_reflected(&report, "after a restart");
     again.stop();
 }
@@ -192,9 +201,9 @@ fn sigkill_leaves_no_xdp_program_behind() {
 /// Zero loss at a moderate rate for several seconds, in order.
 #[test]
 fn no_loss_at_a_moderate_rate() {
-    let lab = Lab::new("rate");
-    let reflector = lab.start_reflector(&[]);
-    let report = lab.probe(&["--rate", "20000", "--duration", "3", "--wait", "0.5"]);
+    let rig = Rig::new("rate");
+    let reflector = rig.start_reflector(&[]);
+    let report = rig.probe(&["--rate", "20000", "--duration", "3", "--wait", "0.5"]);
     assert_eq!(report.sent, 60_000);
     assert_eq!(report.lost, 0, "{report:?}");
     assert_eq!(report.reordered, 0, "{report:?}");
@@ -208,11 +217,11 @@ fn no_loss_at_a_moderate_rate() {
 /// tags included.
 #[test]
 fn af_packet_backend_reflects() {
-    let lab = Lab::new("afp");
-    let reflector = lab.start_reflector(&["--backend", "af-packet"]);
+    let rig = Rig::new("afp");
+    let reflector = rig.start_reflector(&["--backend", "af-packet"]);
     assert_eq!(reflector.platform.backend, "af_packet");
     for tags in [&[][..], &["--vlan", "7"][..]] {
-        let report = lab.probe(
+        let report = rig.probe(
             &[
                 &["--count", "200", "--rate", "5000", "--wait", "0.3"][..],
                 tags,
@@ -227,12 +236,8 @@ fn af_packet_backend_reflects() {
 /// Bad command lines fail at once with a message that says what is wrong.
 #[test]
 fn bad_setup_is_explained() {
-    let lab = Lab::new("errors");
-    let output = lab
-        .exec(&lab.reflector_ns, reflector_binary())
-        .args(["nosuch0"])
-        .output()
-        .unwrap();
+    let rig = Rig::new("errors");
+    let output = rig.run_reflector(&["nosuch0"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -240,16 +245,12 @@ fn bad_setup_is_explained() {
         "{stderr}"
     );
 
-    let output = lab
-        .exec(&lab.reflector_ns, reflector_binary())
-        .args([REFLECTOR_IF, "--queues", "9"])
-        .output()
-        .unwrap();
+    let output = rig.run_reflector(&[&rig.lab.reflector.interface, "--queues", "9"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("lower --queues"), "{stderr}");
     assert!(
-        !lab.xdp_attached(),
+        !rig.xdp_attached(),
         "a failed start left a program attached"
     );
 }
@@ -258,13 +259,13 @@ fn bad_setup_is_explained() {
 /// reflect, and the started event reports what was granted.
 #[test]
 fn generic_xdp_copy_mode_and_busy_poll_reflect() {
-    let lab = Lab::new("modes");
+    let rig = Rig::new("modes");
     let reflector =
-        lab.start_reflector(&["--xdp-mode", "generic", "--zero-copy", "off", "--busy-poll"]);
+        rig.start_reflector(&["--xdp-mode", "generic", "--zero-copy", "off", "--busy-poll"]);
     assert_eq!(reflector.platform.xdp_mode.as_deref(), Some("generic"));
     assert_eq!(reflector.platform.zero_copy, Some(false));
     assert_eq!(reflector.platform.busy_poll, Some(true));
-    let report = lab.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    let report = rig.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
     assert_all_reflected(&report, "generic XDP, copy mode, busy poll");
     assert_eq!(reflector.stop().reflected, 200);
 }
@@ -272,12 +273,8 @@ fn generic_xdp_copy_mode_and_busy_poll_reflect() {
 /// Asking for zero-copy on an interface without it fails with the way out.
 #[test]
 fn zero_copy_on_where_unsupported_is_explained() {
-    let lab = Lab::new("zc");
-    let output = lab
-        .exec(&lab.reflector_ns, reflector_binary())
-        .args([REFLECTOR_IF, "--zero-copy", "on"])
-        .output()
-        .unwrap();
+    let rig = Rig::new("zc");
+    let output = rig.run_reflector(&[&rig.lab.reflector.interface, "--zero-copy", "on"]);
     assert!(
         !output.status.success(),
         "veth has no zero-copy, yet the reflector started"
@@ -285,7 +282,7 @@ fn zero_copy_on_where_unsupported_is_explained() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--zero-copy auto"), "{stderr}");
     assert!(
-        !lab.xdp_attached(),
+        !rig.xdp_attached(),
         "a failed start left a program attached"
     );
 }

@@ -4,7 +4,7 @@
 use dataplane::reference::{
     reference_filter, reference_frames, REFLECTOR_MAC as REFERENCE_REFLECTOR_MAC,
 };
-use dataplane::{classify, DstMacFilter, Filter, Reject};
+use dataplane::{classify, DstMacFilter, Filter, MacAddr, Reject};
 use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
 use reflector_tests::*;
 use std::collections::BTreeMap;
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// reason the reference table gives.
 #[test]
 fn never_reflect_rules_hold_on_the_wire() {
-    let lab = Lab::new("never");
-    let reflector = lab.start_reflector(&[]);
+    let rig = Rig::new("never");
+    let reflector = rig.start_reflector(&[]);
     let frames: Vec<_> = reference_frames()
         .into_iter()
         .filter(|f| f.filter == reference_filter() && (14..=1514).contains(&f.bytes.len()))
@@ -31,20 +31,21 @@ fn never_reflect_rules_hold_on_the_wire() {
     assert!(expected_rejects.contains_key(&Reject::SrcMacGroup));
     assert!(expected_rejects.contains_key(&Reject::Fragment));
 
-    let to_send: Vec<Vec<u8>> = frames.iter().map(|f| f.bytes.clone()).collect();
-    let came_back = lab
-        .in_namespace(&lab.head_ns, move || {
-            let socket = PacketSocket::open(HEAD_IF).expect("packet socket on the head");
-            for chunk in to_send.chunks(BATCH) {
+    // The reference frames are addressed to the lab's reflector.
+    assert_eq!(REFERENCE_REFLECTOR_MAC.to_string(), REFLECTOR_MAC);
+    let head = &rig.lab.head;
+    let came_back = head
+        .run(|| {
+            let socket = PacketSocket::open(&head.interface).expect("packet socket on the head");
+            for chunk in frames.chunks(BATCH) {
                 let sent = socket
-                    .send_many(chunk.iter().map(Vec::as_slice))
+                    .send_many(chunk.iter().map(|f| f.bytes.as_slice()))
                     .expect("inject the reference frames");
                 assert_eq!(sent, chunk.len());
             }
             count_frames_from(&socket, REFERENCE_REFLECTOR_MAC, Duration::from_millis(700))
         })
-        .join()
-        .expect("head thread");
+        .expect("enter the head's namespace");
     let totals = reflector.stop();
 
     assert_eq!(came_back, accepted, "exactly the accepted frames come back");
@@ -64,7 +65,7 @@ fn never_reflect_rules_hold_on_the_wire() {
 /// UDP frames whose source MAC is `mac` seen on `socket` within `window`. (The
 /// reflector's host stack answers some refused frames itself, with ICMP errors and
 /// ARP; those are not reflections.)
-fn count_frames_from(socket: &PacketSocket, mac: [u8; 6], window: Duration) -> usize {
+fn count_frames_from(socket: &PacketSocket, mac: MacAddr, window: Duration) -> usize {
     let any_udp = Filter {
         dst_mac: DstMacFilter::AnyUnicast,
         src_oui: None,
@@ -90,7 +91,7 @@ fn count_frames_from(socket: &PacketSocket, mac: [u8; 6], window: Duration) -> u
             .chunks(SLOT_LEN)
             .zip(&lens)
             .take(n)
-            .filter(|(slot, len)| **len >= 12 && slot[6..12] == mac && is_udp(&slot[..**len]))
+            .filter(|(slot, len)| **len >= 12 && slot[6..12] == mac.0 && is_udp(&slot[..**len]))
             .count();
     }
     seen
@@ -98,10 +99,10 @@ fn count_frames_from(socket: &PacketSocket, mac: [u8; 6], window: Duration) -> u
 
 #[test]
 fn allow_list_answers_only_listed_sources() {
-    let lab = Lab::new("allow");
-    let reflector = lab.start_reflector(&["--allow", "198.51.100.0/24,2001:db8::/32"]);
-    let refused = lab.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
-    let allowed = lab.probe(&[
+    let rig = Rig::new("allow");
+    let reflector = rig.start_reflector(&["--allow", "198.51.100.0/24,2001:db8::/32"]);
+    let refused = rig.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
+    let allowed = rig.probe(&[
         "--count",
         "100",
         "--rate",
@@ -122,11 +123,11 @@ fn allow_list_answers_only_listed_sources() {
 
 #[test]
 fn rate_limit_caps_each_source() {
-    let lab = Lab::new("ratelim");
-    let reflector = lab.start_reflector(&["--rate-limit", "200", "--rate-burst", "20"]);
+    let rig = Rig::new("ratelim");
+    let reflector = rig.start_reflector(&["--rate-limit", "200", "--rate-burst", "20"]);
     // 1000 frames at 2000 pps: half a second, in which one source earns its burst of
     // 20 plus 200/s x 0.5 s = about 120 answers.
-    let report = lab.probe(&["--count", "1000", "--rate", "2000", "--wait", "0.3"]);
+    let report = rig.probe(&["--count", "1000", "--rate", "2000", "--wait", "0.3"]);
     let totals = reflector.stop();
     assert_eq!(report.sent, 1000);
     assert!(
@@ -139,11 +140,11 @@ fn rate_limit_caps_each_source() {
 
 #[test]
 fn loop_timeout_stops_reflecting_and_reports_it() {
-    let lab = Lab::new("looptmo");
-    let reflector = lab.start_reflector(&["--loop-timeout", "1"]);
+    let rig = Rig::new("looptmo");
+    let reflector = rig.start_reflector(&["--loop-timeout", "1"]);
     let started = Instant::now();
     // 2.5 s of traffic at 1000 pps: roughly the first second is answered.
-    let report = lab.probe(&["--count", "2500", "--rate", "1000", "--wait", "0.3"]);
+    let report = rig.probe(&["--count", "2500", "--rate", "1000", "--wait", "0.3"]);
     assert!(started.elapsed() >= Duration::from_secs(2));
     let (totals, telemetry) = reflector.stop_with_telemetry();
     assert_eq!(report.sent, 2500);

@@ -3,7 +3,7 @@
 //! reflector on AF_XDP in the other, real packets over veth.
 
 use dataplane::Signature;
-use reflector_tests::Lab;
+use reflector_tests::Rig;
 use serde_json::Value;
 
 fn u64_at(summary: &Value, pointer: &str) -> u64 {
@@ -30,10 +30,10 @@ fn field(line: &str, key: &str) -> u64 {
 
 #[test]
 fn stamp_suite_sender_gets_every_answer_stateless() {
-    let lab = Lab::new("stamp");
-    let reflector = lab.start_reflector(&[]);
+    let rig = Rig::new("stamp");
+    let reflector = rig.start_reflector(&[]);
     let count = 300;
-    let (summary, packets) = lab.stamp_sender(&["-c", "300", "-d", "2ms", "-L", "2"]);
+    let (summary, packets) = rig.stamp_sender(&["-c", "300", "-d", "2ms", "-L", "2"]);
     let (totals, telemetry) = reflector.stop_with_telemetry();
 
     assert_eq!(u64_at(&summary, "/packets_sent"), count);
@@ -117,13 +117,13 @@ fn stamp_suite_sender_gets_every_answer_stateless() {
 
 #[test]
 fn stamp_suite_sees_stateful_numbering_per_session() {
-    let lab = Lab::new("stampsf");
-    let reflector = lab.start_reflector(&["--stamp-mode", "stateful"]);
+    let rig = Rig::new("stampsf");
+    let reflector = rig.start_reflector(&["--stamp-mode", "stateful"]);
     // Two sessions (two sender ports), then the first one again: the reflector counts
     // each session's packets itself, across the sender's restarts.
-    let (a, _) = lab.stamp_sender(&["-c", "50", "-d", "2ms", "-L", "2", "-o", "40001"]);
-    let (b, _) = lab.stamp_sender(&["-c", "30", "-d", "2ms", "-L", "2", "-o", "40002"]);
-    let (a_again, _) = lab.stamp_sender(&["-c", "20", "-d", "2ms", "-L", "2", "-o", "40001"]);
+    let (a, _) = rig.stamp_sender(&["-c", "50", "-d", "2ms", "-L", "2", "-o", "40001"]);
+    let (b, _) = rig.stamp_sender(&["-c", "30", "-d", "2ms", "-L", "2", "-o", "40002"]);
+    let (a_again, _) = rig.stamp_sender(&["-c", "20", "-d", "2ms", "-L", "2", "-o", "40001"]);
     let (totals, telemetry) = reflector.stop_with_telemetry();
 
     for (summary, sent, last) in [(&a, 50, 49), (&b, 30, 29), (&a_again, 20, 69)] {
@@ -155,9 +155,9 @@ fn stamp_suite_sees_stateful_numbering_per_session() {
 /// with ICMP port-unreachable, which would make the sender drop our answers.
 #[test]
 fn stamp_suite_gets_answers_through_the_af_packet_back_end() {
-    let lab = Lab::new("stampafp");
-    let reflector = lab.start_reflector(&["--backend", "af-packet"]);
-    let (summary, _) = lab.stamp_sender(&["-c", "100", "-d", "2ms", "-L", "2"]);
+    let rig = Rig::new("stampafp");
+    let reflector = rig.start_reflector(&["--backend", "af-packet"]);
+    let (summary, _) = rig.stamp_sender(&["-c", "100", "-d", "2ms", "-L", "2"]);
     let totals = reflector.stop();
     assert_eq!(u64_at(&summary, "/packets_received"), 100, "{summary}");
     assert_eq!(totals.signature(Signature::Stamp), 100);

@@ -7,10 +7,11 @@
 //! an XDP program too. The rig attaches this program to the test head's end with a port
 //! no test frame uses, which passes everything up the stack unchanged.
 
+use settings::XdpMode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use xdp_filter::{AttachMode, XdpTxBaseline};
+use xdp_filter::XdpTxBaseline;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -25,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ifindex = nix::net::if_::if_nametoindex(ifname.as_str())
         .map_err(|e| format!("no interface {ifname}: {e}"))?;
     let program = XdpTxBaseline::load(port)?;
-    let link = program.attach(ifindex, AttachMode::Auto)?;
+    let link = program.attach(ifindex, XdpMode::Auto)?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;

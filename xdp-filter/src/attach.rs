@@ -7,72 +7,73 @@
 
 use crate::{Error, Result};
 use libbpf_rs::libbpf_sys;
+use settings::XdpMode;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-/// How the program runs, as granted by the kernel.
+/// The mode the kernel attached a program in: what an [`XdpMode`] request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
+pub enum AttachedMode {
     /// In the driver, before an skb is allocated: the fast path.
     Native,
     /// After the skb is built (`generic`/SKB mode): works on every interface, slower.
     Generic,
 }
 
-impl XdpMode {
+impl AttachedMode {
     fn flags(self) -> u32 {
         match self {
-            XdpMode::Native => libbpf_sys::XDP_FLAGS_DRV_MODE,
-            XdpMode::Generic => libbpf_sys::XDP_FLAGS_SKB_MODE,
+            AttachedMode::Native => libbpf_sys::XDP_FLAGS_DRV_MODE,
+            AttachedMode::Generic => libbpf_sys::XDP_FLAGS_SKB_MODE,
         }
     }
 
+    /// The same name as the request that asks for exactly this mode.
     pub fn name(self) -> &'static str {
-        match self {
-            XdpMode::Native => "native",
-            XdpMode::Generic => "generic",
+        XdpMode::from(self).name()
+    }
+}
+
+impl From<AttachedMode> for XdpMode {
+    fn from(mode: AttachedMode) -> XdpMode {
+        match mode {
+            AttachedMode::Native => XdpMode::Native,
+            AttachedMode::Generic => XdpMode::Generic,
         }
     }
 }
 
-impl fmt::Display for XdpMode {
+impl fmt::Display for AttachedMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// What the user asked for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AttachMode {
-    /// Native if the driver supports it, generic otherwise.
-    #[default]
-    Auto,
-    /// Exactly this mode, or an error.
-    Only(XdpMode),
 }
 
 /// An XDP program attached to an interface; dropping it detaches the program.
 #[derive(Debug)]
 pub struct XdpLink {
     fd: OwnedFd,
-    mode: XdpMode,
+    mode: AttachedMode,
     ifindex: u32,
 }
 
 impl XdpLink {
-    /// Attach `program` to `ifindex` as `requested` allows.
-    pub fn attach(program: BorrowedFd<'_>, ifindex: u32, requested: AttachMode) -> Result<XdpLink> {
+    /// Attach `program` to `ifindex` in the `requested` mode; `Auto` is native if the
+    /// driver supports it, generic otherwise.
+    pub fn attach(program: BorrowedFd<'_>, ifindex: u32, requested: XdpMode) -> Result<XdpLink> {
+        let attach = |mode| Self::attach_in(program, ifindex, mode);
         match requested {
-            AttachMode::Only(mode) => Self::attach_in(program, ifindex, mode),
-            AttachMode::Auto => Self::attach_in(program, ifindex, XdpMode::Native).or_else(|native| {
+            XdpMode::Native => attach(AttachedMode::Native),
+            XdpMode::Generic => attach(AttachedMode::Generic),
+            XdpMode::Auto => attach(AttachedMode::Native).or_else(|native| {
                 tracing::info!(ifindex, error = %native, "native XDP refused, falling back to generic");
-                Self::attach_in(program, ifindex, XdpMode::Generic)
+                attach(AttachedMode::Generic)
             }),
         }
     }
 
-    fn attach_in(program: BorrowedFd<'_>, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
+    fn attach_in(program: BorrowedFd<'_>, ifindex: u32, mode: AttachedMode) -> Result<XdpLink> {
         // SAFETY: all-zero is the documented "no options" value of this C struct, and
         // `sz` is set as libbpf's versioning requires.
         let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
@@ -101,7 +102,7 @@ impl XdpLink {
     }
 
     /// The mode the kernel granted.
-    pub fn mode(&self) -> XdpMode {
+    pub fn mode(&self) -> AttachedMode {
         self.mode
     }
 

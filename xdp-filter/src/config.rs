@@ -4,7 +4,7 @@
 //! The byte signatures are copied row by row from [`SIGNATURES`]; STAMP, which has no
 //! row, becomes `stamp_enabled` and `stamp_port`.
 
-use crate::filter::skel::types;
+use crate::skel::reflector_types as types;
 use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
 use dataplane::signature::SIGNATURES;
 use dataplane::{DstMacFilter, Filter, Signature};
@@ -12,19 +12,18 @@ use dataplane::{DstMacFilter, Filter, Signature};
 /// The `cfg` the XDP program classifies with, built from `filter`.
 pub(crate) fn program_config(filter: &Filter) -> Result<types::config> {
     check_table_fits()?;
-    // SAFETY: `types::config` is a plain C struct of integers and arrays of integers,
-    // for which all-zero is a valid value (and the value the program starts from).
-    let mut cfg: types::config = unsafe { std::mem::zeroed() };
+    // All zero, the value the program starts from.
+    let mut cfg = types::config::default();
     match filter.dst_mac {
         DstMacFilter::Exact(mac) => {
-            cfg.dst_mac = mac;
+            cfg.dst_mac = mac.0;
             cfg.dst_mac_exact = 1;
         }
         DstMacFilter::AnyUnicast => cfg.dst_mac_exact = 0,
     }
     if let Some(oui) = filter.src_oui {
         cfg.src_oui_enabled = 1;
-        cfg.src_oui = oui;
+        cfg.src_oui = oui.0;
     }
     cfg.ipv6 = filter.ipv6.into();
     cfg.vlan = filter.vlan.into();

@@ -1,20 +1,14 @@
 //! The reflector's XDP program: load it configured for a filter, attach it, register
 //! AF_XDP sockets in its XSKMAP, read its verdict counters, and run it on test input.
 
-use crate::attach::{AttachMode, XdpLink};
+use crate::attach::XdpLink;
 use crate::config::program_config;
+use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
 use crate::{bpf_error, Error, Result, MAX_QUEUES};
 use dataplane::{Filter, Reject};
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput};
-use std::mem::MaybeUninit;
+use settings::XdpMode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-
-#[allow(clippy::all, unused_imports, dead_code)]
-pub(crate) mod skel {
-    include!(concat!(env!("OUT_DIR"), "/reflector.skel.rs"));
-}
-use skel::{ReflectorSkel, ReflectorSkelBuilder};
 
 /// The counter slots after the per-reason ones (see reflector.bpf.c).
 const VERDICT_REDIRECTED: usize = Reject::COUNT;
@@ -54,26 +48,12 @@ impl XdpFilter {
     /// Load the program with `filter` compiled into its read-only configuration.
     pub fn load(filter: &Filter) -> Result<XdpFilter> {
         let cfg = program_config(filter)?;
-        // The skeleton borrows this storage for as long as it lives. Leaking it (a few
-        // words per load, a handful of loads per process) gives the skeleton a 'static
-        // lifetime so it can be stored and moved without self-references.
-        let storage = Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ReflectorSkelBuilder::default()
-            .open(storage)
-            .map_err(bpf_error("open the XDP program"))?;
-        open.maps
-            .rodata_data
-            .as_deref_mut()
-            .expect("reflector.bpf.c has read-only data (cfg)")
-            .cfg = cfg;
-        let skel = open
-            .load()
-            .map_err(bpf_error("load the XDP program into the kernel"))?;
+        let skel = skel::load::<ReflectorSkelBuilder>(|rodata| rodata.cfg = cfg)?;
         Ok(XdpFilter { skel })
     }
 
     /// Attach to `ifindex`. The program stays attached while the returned link lives.
-    pub fn attach(&self, ifindex: u32, mode: AttachMode) -> Result<XdpLink> {
+    pub fn attach(&self, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
         XdpLink::attach(self.skel.progs.xdp_reflector.as_fd(), ifindex, mode)
     }
 
@@ -96,15 +76,12 @@ impl XdpFilter {
     /// The program's verdict counters, summed over CPUs.
     pub fn verdicts(&self) -> Result<Verdicts> {
         let mut slots = [0u64; VERDICT_SLOTS];
-        for (slot, total) in slots.iter_mut().enumerate() {
-            let per_cpu = self
-                .skel
-                .maps
-                .verdicts
-                .lookup_percpu(&(slot as u32).to_ne_bytes(), MapFlags::ANY)
-                .map_err(bpf_error("read the XDP verdict counters"))?
-                .unwrap_or_default();
-            *total = per_cpu.iter().map(|cpu| read_u64(cpu)).sum();
+        for (slot, total) in (0..).zip(slots.iter_mut()) {
+            *total = per_cpu_total(
+                &self.skel.maps.verdicts,
+                slot,
+                "read the XDP verdict counters",
+            )?;
         }
         let mut verdicts = Verdicts {
             redirected: slots[VERDICT_REDIRECTED],
@@ -130,10 +107,4 @@ impl XdpFilter {
             .map_err(bpf_error("test-run the XDP program"))?;
         Ok(output.return_value)
     }
-}
-
-pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[..8]);
-    u64::from_ne_bytes(raw)
 }

@@ -14,19 +14,28 @@
 //! Like xdp-tools, the C stays free of policy: offsets, limits and reject indices come
 //! from the `dataplane` crate through a generated header (see `build.rs`), and the filter
 //! is written into the program's read-only data by [`config`] before it is loaded.
+//! The generated skeletons and their one loader live in `skel`.
+//!
+//! Unsafe code is confined to the kernel boundary: the BPF link syscall in [`attach`]
+//! and the generated skeletons.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 pub mod attach;
 mod baseline;
 pub mod config;
 mod filter;
+mod skel;
 
-pub use attach::{AttachMode, XdpLink, XdpMode};
+pub use attach::{AttachedMode, XdpLink};
 pub use baseline::XdpTxBaseline;
 pub use filter::{Verdicts, XdpFilter};
 
 use std::io;
 
-include!(concat!(env!("OUT_DIR"), "/rx_meta.rs"));
+// The RX_META_* layout, MAX_SIGNATURES, MAX_SIGNATURE_LEN and MAX_QUEUES: defined once
+// in build.rs, which writes them into the C programs' header too.
+include!(concat!(env!("OUT_DIR"), "/program_constants.rs"));
 
 /// Everything that can go wrong loading or driving an XDP program.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +49,7 @@ pub enum Error {
     #[error("cannot attach the XDP program to interface index {ifindex} in {mode} mode: {source}")]
     Attach {
         ifindex: u32,
-        mode: XdpMode,
+        mode: AttachedMode,
         #[source]
         source: io::Error,
     },
@@ -55,13 +64,6 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Room for the signature table in the XDP program's configuration (see reflector.bpf.c).
-pub const MAX_SIGNATURES: usize = 8;
-/// Longest signature the XDP program can compare.
-pub const MAX_SIGNATURE_LEN: usize = 16;
-/// Entries in the XSKMAP, hence the highest queue count a reflector can serve.
-pub const MAX_QUEUES: u32 = 256;
 
 fn bpf_error(what: &'static str) -> impl FnOnce(libbpf_rs::Error) -> Error {
     move |source| Error::Bpf { what, source }

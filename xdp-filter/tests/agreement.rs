@@ -10,12 +10,11 @@ use dataplane::filter::DEFAULT_UDP_PORT;
 use dataplane::parse::*;
 use dataplane::reference::{reference_filter, reference_frames};
 use dataplane::{classify, DstMacFilter, Filter, Reject, Signature, SignatureSet};
+use libbpf_rs::libbpf_sys::XDP_PASS;
 use xdp_filter::{Verdicts, XdpFilter};
 
-/// XDP_PASS from <linux/bpf.h>: a frame without a socket to go to, or not a test frame.
-const XDP_PASS: u32 = 2;
 /// The kernel refuses BPF_PROG_TEST_RUN input shorter than an Ethernet header.
-const KERNEL_MIN_INPUT: usize = 14;
+const KERNEL_MIN_INPUT: usize = ETH_HEADER_LEN;
 /// Longer test input is split into fragments the (single-buffer) program cannot see,
 /// as on a real interface, where an XDP program without multi-buffer support cannot be
 /// attached at an MTU above about 3.5 KB. Jumbo frames are a documented limitation of
@@ -39,6 +38,7 @@ fn kernel_verdict(program: &XdpFilter, frame: &[u8]) -> KernelVerdict {
     let action = program
         .test_run(frame)
         .expect("BPF_PROG_TEST_RUN (are you root?)");
+    // XDP_PASS: a frame without a socket to go to, or not a test frame.
     assert_eq!(
         action, XDP_PASS,
         "without a socket every frame must reach the stack"

@@ -4,7 +4,7 @@
 use dataplane::histogram::Percentiles;
 use dataplane::streams::{SequenceReport, StreamReport};
 use dataplane::{Signature, TelemetryReport};
-use reflector::report::{Event, PlatformInfo, Rates};
+use settings::events::{Event, PlatformInfo, Rates};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -246,10 +246,8 @@ pub fn control_binary() -> &'static Path {
 /// Root is needed for network namespaces and XDP. These tests fail (never skip)
 /// without it: CI runs as root, and a silent skip would hide a broken rig.
 pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "this test builds network namespaces and must run as root"
     );
 }

@@ -6,9 +6,11 @@
 
 use super::*;
 use dataplane::edits::*;
-use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
+use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT, NETALLY_OUI};
 use dataplane::frame::{signature_payload, FrameBuilder};
-use dataplane::reference::{reference_filter, reference_frames, HEAD_MAC, REFLECTOR_MAC};
+use dataplane::reference::{
+    reference_filter, reference_frames, FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC,
+};
 use dataplane::signature::{Signature, SignatureSet};
 use dataplane::{classify, Reject};
 use proptest::prelude::*;
@@ -195,7 +197,7 @@ fn filter_variants() -> Vec<Filter> {
         DstMacFilter::AnyUnicast,
         DstMacFilter::Exact(HEAD_MAC),
     ] {
-        for src_oui in [Some([0x00, 0xC0, 0x17]), None, Some([0x00, 0x1B, 0x21])] {
+        for src_oui in [Some(NETALLY_OUI), None, Some(FOREIGN_MAC.oui())] {
             for udp_port in [DEFAULT_UDP_PORT, 0, 9999] {
                 for signatures in signature_sets {
                     // The STAMP port only matters while STAMP is on.
@@ -288,7 +290,7 @@ fn structured_edits_keep_the_lengths_consistent() {
     );
     for v6 in stamp_seeds()
         .into_iter()
-        .filter(|f| udp_bounds(f).is_some_and(|b| b.3))
+        .filter(|f| layout_of(f).is_some_and(|l| l.ip == IpVersion::V6))
     {
         let mut frame = v6.clone();
         resize_payload(&mut frame, 3);
@@ -423,6 +425,50 @@ fn ipv4_header_length_uses_the_msh_load() {
         .collect();
     // One per VLAN depth: the IPv4 header after 0, 1 and 2 tags.
     assert_eq!(msh, vec![14, 18, 22]);
+}
+
+/// The opcode parts are written out because macOS's libc has no `<net/bpf.h>` opcodes;
+/// Linux's libc has them (`<linux/filter.h>`, the same values), so check against it.
+#[cfg(target_os = "linux")]
+#[test]
+fn opcodes_match_the_kernel_headers() {
+    let ours: [(u16, u32); 30] = [
+        (op::LD, libc::BPF_LD),
+        (op::LDX, libc::BPF_LDX),
+        (op::ST, libc::BPF_ST),
+        (op::STX, libc::BPF_STX),
+        (op::ALU, libc::BPF_ALU),
+        (op::JMP, libc::BPF_JMP),
+        (op::RET, libc::BPF_RET),
+        (op::MISC, libc::BPF_MISC),
+        (op::W, libc::BPF_W),
+        (op::H, libc::BPF_H),
+        (op::B, libc::BPF_B),
+        (op::IMM, libc::BPF_IMM),
+        (op::ABS, libc::BPF_ABS),
+        (op::IND, libc::BPF_IND),
+        (op::MEM, libc::BPF_MEM),
+        (op::LEN, libc::BPF_LEN),
+        (op::MSH, libc::BPF_MSH),
+        (op::ADD, libc::BPF_ADD),
+        (op::SUB, libc::BPF_SUB),
+        (op::AND, libc::BPF_AND),
+        (op::LSH, libc::BPF_LSH),
+        (op::JA, libc::BPF_JA),
+        (op::JEQ, libc::BPF_JEQ),
+        (op::JGT, libc::BPF_JGT),
+        (op::JGE, libc::BPF_JGE),
+        (op::JSET, libc::BPF_JSET),
+        (op::K, libc::BPF_K),
+        (op::X, libc::BPF_X),
+        (op::TAX, libc::BPF_TAX),
+        (op::TXA, libc::BPF_TXA),
+    ];
+    for (i, (ours, kernel)) in ours.into_iter().enumerate() {
+        assert_eq!(u32::from(ours), kernel, "opcode part #{i}");
+    }
+    assert_eq!(i64::from(op::MEMWORDS), i64::from(libc::BPF_MEMWORDS));
+    assert!(MAX_INSNS <= libc::BPF_MAXINSNS as usize);
 }
 
 #[test]

@@ -29,12 +29,11 @@
 #include "dataplane.h"
 
 /*
- * Room for the signature table in `cfg`. Rust refuses to load a table that does not fit,
- * and a unit test fails as soon as `dataplane::signature::SIGNATURES` outgrows these.
- * Offsets are a __u8, which also keeps every payload pointer provably small.
+ * Room for the signature table in `cfg`: MAX_SIGNATURES rows of up to MAX_SIGNATURE_LEN
+ * bytes (from `dataplane.h`). Rust refuses to load a table that does not fit, and a unit
+ * test fails as soon as `dataplane::signature::SIGNATURES` outgrows them. Offsets are a
+ * __u8, which also keeps every payload pointer provably small.
  */
-#define MAX_SIGNATURES 8
-#define MAX_SIGNATURE_LEN 16
 
 /*
  * Verdict counter slots: one per `Reject` (same index), then the two accepted outcomes.
@@ -75,7 +74,7 @@ const volatile struct config cfg = {};
 /* AF_XDP sockets by RX queue index, filled by `XdpFilter::register_socket`. */
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, 256);
+	__uint(max_entries, MAX_QUEUES);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks_map SEC(".maps");
@@ -369,8 +368,8 @@ static __always_inline void count(__u32 slot)
 }
 
 /* The arrival stamp in front of a redirected frame: the earliest receive time user
- * space can get (STAMP's T2, the start of the dwell time). Layout shared with
- * platform-linux/src/rx_stamp.rs; the magic and length come from build.rs. */
+ * space can get (STAMP's T2, the start of the dwell time). Read by
+ * platform-linux/src/rx_stamp.rs; the magic, length and offsets come from build.rs. */
 struct rx_meta {
 	__u64 received_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 reserved;
@@ -378,6 +377,10 @@ struct rx_meta {
 };
 
 _Static_assert(sizeof(struct rx_meta) == RX_META_LEN, "rx_meta must match RX_META_LEN");
+_Static_assert(__builtin_offsetof(struct rx_meta, received_ns) == RX_META_STAMP_AT,
+	       "rx_meta must match RX_META_STAMP_AT");
+_Static_assert(__builtin_offsetof(struct rx_meta, magic) == RX_META_MAGIC_AT,
+	       "rx_meta must match RX_META_MAGIC_AT");
 
 /* Drivers without XDP metadata support refuse the room; user space then falls back to
  * its own clock, so a failure here is not an error. */

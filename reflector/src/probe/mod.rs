@@ -5,103 +5,23 @@
 //! sequence number. Send times stay on this side in a table indexed by sequence
 //! number, so even a 64-byte ITO frame has room for the stamp.
 
-use crate::cli::{format_mac, parse_mac};
+mod args;
+#[cfg(target_os = "linux")]
+pub mod linux;
+mod tracker;
+
+pub use args::ProbeArgs;
+pub use tracker::{report, SequenceTracker};
+
 use dataplane::checksum::{ones_complement_sum, replace_in_udp_checksum};
 use dataplane::frame::{FrameBuilder, IpSpec, FCS_LEN};
-use dataplane::histogram::{Histogram, Percentiles};
 use dataplane::parse::{be16, TPID_8021AD, TPID_8021Q, UDP_CHECKSUM};
-use dataplane::{classify, reflect, Filter, Layout, MacAddr, Mode, Signature};
-use serde::{Deserialize, Serialize};
+use dataplane::{classify, reflect, Filter, Layout, MacAddr, Signature};
 use std::net::IpAddr;
 
 /// Marks our stamp so stray traffic is never counted as a reflection.
 const STAMP_MARKER: [u8; 2] = [0xA5, 0x5A];
 const STAMP_LEN: usize = 6;
-
-#[derive(Debug, clap::Args)]
-pub struct ProbeArgs {
-    /// Interface to send from.
-    #[arg(value_name = "IFACE")]
-    pub interface: String,
-
-    /// MAC address of the reflector.
-    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
-    pub to: MacAddr,
-
-    /// Source MAC (default: the interface's). Must be in the reflector's OUI filter.
-    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
-    pub src_mac: Option<MacAddr>,
-
-    /// Signature to send: PROBEOT, DATA:OT, LATENCY, RFC2544 or Y.1564 (for STAMP, use a
-    /// STAMP session-sender).
-    #[arg(long, default_value = "PROBEOT")]
-    pub signature: Signature,
-
-    /// Frame size on the wire in bytes, FCS included (64 to 9018). Default: 64, or the
-    /// smallest size that fits (IPv6 and VLAN tags need more).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(64..=9018))]
-    pub size: Option<u16>,
-
-    /// Frames per second; 0 sends as fast as the interface takes them.
-    #[arg(long, default_value_t = 1000)]
-    pub rate: u64,
-
-    /// Frames to send (default: rate x duration).
-    #[arg(long)]
-    pub count: Option<u32>,
-
-    /// Seconds to send for, when --count is not given.
-    #[arg(long, default_value_t = 5.0)]
-    pub duration: f64,
-
-    /// Seconds to wait for late reflections after the last frame.
-    #[arg(long, default_value_t = 1.0)]
-    pub wait: f64,
-
-    /// Source IP (IPv4 or IPv6; the destination must be the same family).
-    #[arg(long, default_value = "192.0.2.1")]
-    pub src_ip: IpAddr,
-
-    /// Destination IP.
-    #[arg(long, default_value = "192.0.2.2")]
-    pub dst_ip: IpAddr,
-
-    /// VLAN IDs, outermost first (two for QinQ: the outer tag is sent as 802.1ad).
-    #[arg(long, value_delimiter = ',', value_name = "ID[,ID]")]
-    pub vlan: Vec<u16>,
-
-    /// UDP destination port.
-    #[arg(long, default_value_t = dataplane::filter::DEFAULT_UDP_PORT)]
-    pub port: u16,
-
-    /// Reflection mode the reflector is expected to use; other reflections count as malformed.
-    #[arg(long, default_value = "all", value_parser = |s: &str| s.parse::<Mode>().map_err(|e| e.to_string()))]
-    pub mode: Mode,
-
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// What the probe measured.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProbeReport {
-    pub sent: u64,
-    /// Distinct sequence numbers that came back correctly reflected.
-    pub received: u64,
-    pub lost: u64,
-    /// Reflections that arrived after a higher sequence number.
-    pub reordered: u64,
-    /// Reflections of a sequence number already seen.
-    pub duplicated: u64,
-    /// Frames carrying our stamp whose reflection is wrong (fields not swapped as
-    /// `--mode` says, or a bad checksum).
-    pub malformed: u64,
-    /// Round-trip time in nanoseconds.
-    pub rtt_ns: Percentiles,
-    pub send_seconds: f64,
-    pub tx_pps: f64,
-}
 
 /// Frames for one probe run: a template, its expected reflection, and where the stamp
 /// goes. Stamping and checking touch only the stamp and the UDP checksum.
@@ -253,122 +173,12 @@ fn stamp_bytes(seq: u32) -> [u8; STAMP_LEN] {
     [STAMP_MARKER[0], STAMP_MARKER[1], s[0], s[1], s[2], s[3]]
 }
 
-/// Counts loss, reordering and duplication from the sequence numbers that came back.
-pub struct SequenceTracker {
-    seen: Vec<u64>,
-    capacity: u32,
-    highest: Option<u32>,
-    pub received: u64,
-    pub reordered: u64,
-    pub duplicated: u64,
-}
-
-impl SequenceTracker {
-    /// For sequence numbers `0..capacity`.
-    pub fn new(capacity: u32) -> Self {
-        SequenceTracker {
-            seen: vec![0; (capacity as usize).div_ceil(64)],
-            capacity,
-            highest: None,
-            received: 0,
-            reordered: 0,
-            duplicated: 0,
-        }
-    }
-
-    /// Record `seq`; returns false if it is outside the run (not ours).
-    pub fn record(&mut self, seq: u32) -> bool {
-        if seq >= self.capacity {
-            return false;
-        }
-        let slot = &mut self.seen[seq as usize / 64];
-        let bit = seq % 64;
-        if *slot & (1 << bit) != 0 {
-            self.duplicated += 1;
-            return true;
-        }
-        *slot |= 1 << bit;
-        self.received += 1;
-        match self.highest {
-            Some(high) if seq < high => self.reordered += 1,
-            _ => self.highest = Some(seq),
-        }
-        true
-    }
-}
-
-/// Combine tracker and timing into the final report.
-pub fn report(
-    sent: u64,
-    tracker: &SequenceTracker,
-    malformed: u64,
-    rtt: &Histogram,
-    send_seconds: f64,
-) -> ProbeReport {
-    ProbeReport {
-        sent,
-        received: tracker.received,
-        lost: sent.saturating_sub(tracker.received),
-        reordered: tracker.reordered,
-        duplicated: tracker.duplicated,
-        malformed,
-        rtt_ns: rtt.percentiles(),
-        send_seconds,
-        tx_pps: if send_seconds > 0.0 {
-            sent as f64 / send_seconds
-        } else {
-            0.0
-        },
-    }
-}
-
-impl std::fmt::Display for ProbeReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let us = |ns: u64| ns as f64 / 1000.0;
-        writeln!(
-            f,
-            "sent {} in {:.2}s ({:.0} pps)",
-            self.sent, self.send_seconds, self.tx_pps
-        )?;
-        writeln!(
-            f,
-            "received {}  lost {}  reordered {}  duplicated {}  malformed {}",
-            self.received, self.lost, self.reordered, self.duplicated, self.malformed
-        )?;
-        let r = &self.rtt_ns;
-        write!(
-            f,
-            "rtt us: min {:.1}  p50 {:.1}  p99 {:.1}  max {:.1}",
-            us(r.min),
-            us(r.p50),
-            us(r.p99),
-            us(r.max)
-        )
-    }
-}
-
-/// One line for logs: who the probe talks to.
-pub fn describe(args: &ProbeArgs, src_mac: &MacAddr, frame_len: usize) -> String {
-    format!(
-        "probe {} -> {} on {}: {} frames of {} bytes on the wire, {}",
-        format_mac(src_mac),
-        format_mac(&args.to),
-        args.interface,
-        args.signature,
-        frame_len + FCS_LEN,
-        if args.rate == 0 {
-            "as fast as possible".to_owned()
-        } else {
-            format!("{} pps", args.rate)
-        }
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
     use dataplane::reference::{reference_filter, HEAD_MAC, REFLECTOR_MAC};
+    use dataplane::Mode;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -494,19 +304,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("dst_ip_invalid"), "{err}");
-    }
-
-    #[test]
-    fn tracker_counts_loss_reorder_and_duplicates() {
-        let mut t = SequenceTracker::new(10);
-        for seq in [0, 1, 3, 2, 3, 5] {
-            assert!(t.record(seq));
-        }
-        assert!(!t.record(10), "outside the run");
-        let r = report(10, &t, 0, &Histogram::default(), 1.0);
-        assert_eq!(
-            (r.received, r.lost, r.reordered, r.duplicated),
-            (5, 5, 1, 1)
-        );
     }
 }

@@ -1,11 +1,12 @@
 //! `reflector probe` on Linux: a sender thread paces stamped frames out of an AF_PACKET
 //! socket while the calling thread collects the reflections.
 
-use crate::probe::{describe, report, ProbeArgs, ProbeFrames, ProbeReport, SequenceTracker};
+use super::{report, ProbeArgs, ProbeFrames, SequenceTracker};
 use anyhow::{bail, Context, Result};
 use dataplane::histogram::Histogram;
 use platform_linux::iface;
 use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
+use settings::events::ProbeReport;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
     };
     let frames = ProbeFrames::new(args, src_mac)?;
     let count = planned_count(args)?;
-    tracing::info!("{}", describe(args, &src_mac, frames.len()));
+    tracing::info!("{}", args.describe(&src_mac, frames.len()));
     let socket = Arc::new(PacketSocket::open(&args.interface)?);
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,89 @@
+//! `reflector probe`'s command line.
+
+use dataplane::frame::FCS_LEN;
+use dataplane::{MacAddr, Mode, Signature};
+use std::net::IpAddr;
+
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// Interface to send from.
+    #[arg(value_name = "IFACE")]
+    pub interface: String,
+
+    /// MAC address of the reflector.
+    #[arg(long, value_name = "MAC")]
+    pub to: MacAddr,
+
+    /// Source MAC (default: the interface's). Must be in the reflector's OUI filter.
+    #[arg(long, value_name = "MAC")]
+    pub src_mac: Option<MacAddr>,
+
+    /// Signature to send: PROBEOT, DATA:OT, LATENCY, RFC2544 or Y.1564 (for STAMP, use a
+    /// STAMP session-sender).
+    #[arg(long, default_value = "PROBEOT")]
+    pub signature: Signature,
+
+    /// Frame size on the wire in bytes, FCS included (64 to 9018). Default: 64, or the
+    /// smallest size that fits (IPv6 and VLAN tags need more).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(64..=9018))]
+    pub size: Option<u16>,
+
+    /// Frames per second; 0 sends as fast as the interface takes them.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+
+    /// Frames to send (default: rate x duration).
+    #[arg(long)]
+    pub count: Option<u32>,
+
+    /// Seconds to send for, when --count is not given.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+
+    /// Seconds to wait for late reflections after the last frame.
+    #[arg(long, default_value_t = 1.0)]
+    pub wait: f64,
+
+    /// Source IP (IPv4 or IPv6; the destination must be the same family).
+    #[arg(long, default_value = "192.0.2.1")]
+    pub src_ip: IpAddr,
+
+    /// Destination IP.
+    #[arg(long, default_value = "192.0.2.2")]
+    pub dst_ip: IpAddr,
+
+    /// VLAN IDs, outermost first (two for QinQ: the outer tag is sent as 802.1ad).
+    #[arg(long, value_delimiter = ',', value_name = "ID[,ID]")]
+    pub vlan: Vec<u16>,
+
+    /// UDP destination port.
+    #[arg(long, default_value_t = dataplane::filter::DEFAULT_UDP_PORT)]
+    pub port: u16,
+
+    /// Reflection mode the reflector is expected to use; other reflections count as malformed.
+    #[arg(long, default_value = "all", value_parser = |s: &str| s.parse::<Mode>().map_err(|e| e.to_string()))]
+    pub mode: Mode,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ProbeArgs {
+    /// One line for logs: who the probe talks to.
+    pub fn describe(&self, src_mac: &MacAddr, frame_len: usize) -> String {
+        format!(
+            "probe {} -> {} on {}: {} frames of {} bytes on the wire, {}",
+            src_mac,
+            self.to,
+            self.interface,
+            self.signature,
+            frame_len + FCS_LEN,
+            if self.rate == 0 {
+                "as fast as possible".to_owned()
+            } else {
+                format!("{} pps", self.rate)
+            }
+        )
+    }
+}

@@ -1,0 +1,92 @@
+//! Counting what came back: loss, reordering, duplication, and the final report.
+
+use dataplane::histogram::Histogram;
+use settings::events::ProbeReport;
+
+/// Counts loss, reordering and duplication from the sequence numbers that came back.
+pub struct SequenceTracker {
+    seen: Vec<u64>,
+    capacity: u32,
+    highest: Option<u32>,
+    pub received: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+}
+
+impl SequenceTracker {
+    /// For sequence numbers `0..capacity`.
+    pub fn new(capacity: u32) -> Self {
+        SequenceTracker {
+            seen: vec![0; (capacity as usize).div_ceil(64)],
+            capacity,
+            highest: None,
+            received: 0,
+            reordered: 0,
+            duplicated: 0,
+        }
+    }
+
+    /// Record `seq`; returns false if it is outside the run (not ours).
+    pub fn record(&mut self, seq: u32) -> bool {
+        if seq >= self.capacity {
+            return false;
+        }
+        let slot = &mut self.seen[seq as usize / 64];
+        let bit = seq % 64;
+        if *slot & (1 << bit) != 0 {
+            self.duplicated += 1;
+            return true;
+        }
+        *slot |= 1 << bit;
+        self.received += 1;
+        match self.highest {
+            Some(high) if seq < high => self.reordered += 1,
+            _ => self.highest = Some(seq),
+        }
+        true
+    }
+}
+
+/// Combine tracker and timing into the final report.
+pub fn report(
+    sent: u64,
+    tracker: &SequenceTracker,
+    malformed: u64,
+    rtt: &Histogram,
+    send_seconds: f64,
+) -> ProbeReport {
+    ProbeReport {
+        sent,
+        received: tracker.received,
+        lost: sent.saturating_sub(tracker.received),
+        reordered: tracker.reordered,
+        duplicated: tracker.duplicated,
+        malformed,
+        rtt_ns: rtt.percentiles(),
+        send_seconds,
+        tx_pps: if send_seconds > 0.0 {
+            sent as f64 / send_seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_loss_reorder_and_duplicates() {
+        let mut t = SequenceTracker::new(10);
+        for seq in [0, 1, 3, 2, 3, 5] {
+            assert!(t.record(seq));
+        }
+        assert!(!t.record(10), "outside the run");
+        let r = report(10, &t, 0, &Histogram::default(), 1.0);
+        assert_eq!(
+            (r.received, r.lost, r.reordered, r.duplicated),
+            (5, 5, 1, 1)
+        );
+    }
+}
