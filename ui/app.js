@@ -160,6 +160,16 @@ function fillTable(table, map) {
   }
 }
 
+// The kernel's counters at the workers' sockets (frames lost before a worker saw them).
+function kernelDrops(totals) {
+  return {
+    "rx ring full": totals.kernel_rx_ring_full,
+    "no rx buffer": totals.kernel_rx_dropped,
+    "fill ring empty": totals.kernel_fill_ring_empty,
+    "tx invalid": totals.kernel_tx_invalid,
+  };
+}
+
 function renderDetail() {
   const item = selected && reflectors.get(selected);
   $("#detail").hidden = !item;
@@ -176,6 +186,7 @@ function renderDetail() {
   $("#loop-timeout").hidden = !loopTimedOut(item);
   fillTable($("#signatures"), item.stats && item.stats.totals.signatures);
   fillTable($("#rejects"), item.stats && item.stats.totals.rejects);
+  fillTable($("#kernel-drops"), item.stats && kernelDrops(item.stats.totals));
   drawChart(item.history);
   renderStreams(item.streams);
 }

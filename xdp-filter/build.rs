@@ -5,6 +5,7 @@
 //! them into `dataplane.h` from the `dataplane` crate itself. Changing a constant or adding
 //! a `Reject` variant in Rust recompiles the BPF programs with the new values.
 
+use dataplane::histogram;
 use dataplane::parse::*;
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
 use dataplane::Reject;
@@ -16,12 +17,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The BPF programs, by file stem: `src/bpf/<stem>.bpf.c` becomes `<stem>.skel.rs`.
-const PROGRAMS: [&str; 2] = ["reflector", "xdp_tx_baseline"];
+const PROGRAMS: [&str; 3] = ["reflector", "xdp_tx_baseline", "probe"];
 
 /// The programs' own constants, defined once here and written into both `dataplane.h`
 /// and `program_constants.rs` (included by `lib.rs`), so the C and Rust sides agree:
 /// (name, Rust type, value, doc).
-const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 7] = [
+const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 10] = [
     // The receive stamp the XDP program leaves in a redirected frame's metadata: a magic
     // number (so user space can tell a stamp from leftover bytes) and bpf_ktime_get_ns().
     (
@@ -65,6 +66,24 @@ const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 7] = [
         "u32",
         256,
         "Entries in the XSKMAP, hence the highest queue count a reflector can serve.",
+    ),
+    (
+        "PROBE_SEND_SLOTS",
+        "u32",
+        1 << 20,
+        "Send times the probe head keeps, by sequence number modulo this (a power of two).",
+    ),
+    (
+        "PROBE_MAX_FRAMES",
+        "u32",
+        1 << 27,
+        "Frames one fast probe run may send: the bits of its sequence bitmap.",
+    ),
+    (
+        "PROBE_HEADER_WORDS",
+        "usize",
+        16,
+        "8-byte words of a returned frame's headers the probe head checks.",
     ),
 ];
 
@@ -156,6 +175,8 @@ fn dataplane_header() -> String {
         ("UDP_DST_PORT", UDP_DST_PORT),
         ("UDP_LENGTH", UDP_LENGTH),
         ("STAMP_MIN_PAYLOAD", STAMP_MIN_PAYLOAD),
+        ("HISTOGRAM_SUB_BITS", histogram::SUB_BITS as usize),
+        ("HISTOGRAM_BUCKETS", histogram::BUCKETS),
     ];
     for (name, value) in constants {
         writeln!(h, "#define {name} {value:#x}").unwrap();

@@ -87,7 +87,7 @@ fn stream_labels(s: &StatsView, stream: &StreamReport) -> Labels {
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = || self.0.iter().map(|(s, _)| s);
-        let counters: [Metric<u64>; 8] = [
+        let counters: [Metric<u64>; 12] = [
             (
                 "reflector_received_frames",
                 "Frames received by the worker",
@@ -115,6 +115,26 @@ impl Collector for Snapshot {
                 "reflector_tx_errors",
                 "Reflected frames the platform could not send",
                 |s| s.totals.tx_errors,
+            ),
+            (
+                "reflector_kernel_rx_ring_full_frames",
+                "Frames the kernel dropped at the worker's socket because its RX ring (AF_XDP) or receive buffer (AF_PACKET) was full: the worker was too slow",
+                |s| s.totals.kernel_rx_ring_full,
+            ),
+            (
+                "reflector_kernel_rx_dropped_frames",
+                "Frames the kernel dropped at the worker's socket for want of a receive buffer (AF_XDP fill ring empty)",
+                |s| s.totals.kernel_rx_dropped,
+            ),
+            (
+                "reflector_kernel_fill_ring_empty",
+                "Times the kernel found the AF_XDP fill ring empty (no free UMEM frame)",
+                |s| s.totals.kernel_fill_ring_empty,
+            ),
+            (
+                "reflector_kernel_tx_invalid_descriptors",
+                "Transmit descriptors the kernel refused as invalid",
+                |s| s.totals.kernel_tx_invalid,
             ),
             (
                 "reflector_restarts",
@@ -351,6 +371,8 @@ mod tests {
         };
         counters.per_signature[Signature::Rfc2544.index()] = 10;
         counters.per_reject[dataplane::Reject::NoSignature.index()] = 2;
+        counters.kernel.rx_ring_full = 7;
+        counters.kernel.fill_ring_empty = 1;
         let text = render_one("eth0", counters, &TelemetryReport::default());
         assert_lines(
             &text,
@@ -359,6 +381,10 @@ mod tests {
                 "reflector_reflected_frames_total{reflector=\"eth0\"} 10",
                 "reflector_rejected_frames_total{reflector=\"eth0\"} 2",
                 "reflector_restarts_total{reflector=\"eth0\"} 3",
+                "reflector_kernel_rx_ring_full_frames_total{reflector=\"eth0\"} 7",
+                "reflector_kernel_rx_dropped_frames_total{reflector=\"eth0\"} 0",
+                "reflector_kernel_fill_ring_empty_total{reflector=\"eth0\"} 1",
+                "reflector_kernel_tx_invalid_descriptors_total{reflector=\"eth0\"} 0",
                 "reflector_signature_frames_total{reflector=\"eth0\",signature=\"RFC2544\"} 10",
                 "reflector_signature_frames_total{reflector=\"eth0\",signature=\"STAMP\"} 0",
                 "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"no_signature\"} 2",

@@ -7,9 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-const SUB_BITS: u32 = 7;
+/// Bits of mantissa per power of two (public so kernel twins can bucket the same way).
+pub const SUB_BITS: u32 = 7;
 const SUB_BUCKETS: usize = 1 << SUB_BITS;
-const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB_BUCKETS;
+/// Number of buckets.
+pub const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB_BUCKETS;
 
 #[derive(Clone, Debug)]
 pub struct Histogram {
@@ -97,6 +99,14 @@ impl Histogram {
         }
     }
 
+    /// Add `count` samples to bucket `index`, as computed by a twin of the bucketing
+    /// elsewhere (the probe's XDP program fills a per-CPU array of these buckets).
+    pub fn record_bucket(&mut self, index: usize, count: u64) {
+        if index < BUCKETS {
+            self.record_n(bucket_low(index), count);
+        }
+    }
+
     /// Add another histogram's samples (e.g. merging per-worker histograms).
     pub fn merge(&mut self, other: &Histogram) {
         for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
@@ -130,6 +140,18 @@ fn bucket_low(index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_index_records_its_lowest_value() {
+        for value in [0, 127, 128, 1000, 19_000, 475_000, u64::MAX / 3] {
+            let mut by_index = Histogram::default();
+            by_index.record_bucket(bucket_of(value), 1);
+            let mut by_value = Histogram::default();
+            by_value.record(value);
+            assert_eq!(by_index.quantile(0.5), bucket_low(bucket_of(value)));
+            assert_eq!(by_index.counts, by_value.counts);
+        }
+    }
 
     #[test]
     fn small_values_are_exact() {

@@ -57,6 +57,6 @@ pub use reflect::{reflect, Mode};
 pub use reject::Reject;
 pub use signature::{Signature, SignatureSet};
 pub use stamp::StampMode;
-pub use stats::{Counters, SharedCounters};
+pub use stats::{Counters, KernelDrops, SharedCounters};
 pub use telemetry::{Telemetry, TelemetryReport, WorkerShared};
 pub use worker::{Worker, WorkerConfig};

@@ -7,6 +7,8 @@
 //! [`Platform::release_batch`]. Nothing is copied between receive and transmit unless
 //! the platform itself has to.
 
+use crate::stats::KernelDrops;
+
 /// Whether more frames can come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -48,13 +50,19 @@ pub trait Platform {
 
     /// Return frames that will not be sent to the platform's free pool, and drain it.
     fn release_batch(&mut self, frames: &mut Vec<Self::Frame>);
+
+    /// The kernel's drop counters for this socket since it was opened. A system call:
+    /// the worker reads it about once a second and when it stops, never per batch.
+    fn kernel_drops(&mut self) -> KernelDrops {
+        KernelDrops::default()
+    }
 }
 
 /// An in-memory platform: frames are queued by the caller and reflected ones collected.
 /// It backs the worker's unit tests and anything that reflects frames already in
 /// memory; it is a real `Platform`, not a mock of an OS one.
 pub mod memory {
-    use super::{Flow, Platform};
+    use super::{Flow, KernelDrops, Platform};
     use std::collections::VecDeque;
     use std::convert::Infallible;
 
@@ -71,6 +79,8 @@ pub mod memory {
         /// Report this receive time for every frame, as a platform that stamps frames
         /// at arrival (XDP, BPF) does.
         pub receive_stamp: Option<u64>,
+        /// What [`Platform::kernel_drops`] reports, as a kernel socket's counters would.
+        pub kernel: KernelDrops,
     }
 
     impl MemoryPlatform {
@@ -121,6 +131,10 @@ pub mod memory {
         fn release_batch(&mut self, frames: &mut Vec<Vec<u8>>) {
             self.released += frames.len();
             frames.clear();
+        }
+
+        fn kernel_drops(&mut self) -> KernelDrops {
+            self.kernel
         }
     }
 }

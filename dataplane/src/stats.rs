@@ -30,6 +30,39 @@ pub struct Counters {
     pub per_signature: [u64; Signature::COUNT],
     /// Refused frames per reason, indexed by [`Reject::index`].
     pub per_reject: [u64; Reject::COUNT],
+    /// What the kernel dropped at the worker's socket before the worker saw it.
+    pub kernel: KernelDrops,
+}
+
+/// The kernel's own counters for one socket (AF_XDP `XDP_STATISTICS`, AF_PACKET
+/// `PACKET_STATISTICS`), read by the worker about once a second. Frames counted in
+/// [`KernelDrops::rx_dropped`] or [`KernelDrops::rx_ring_full`] reached the socket but
+/// never the worker, so `received + lost()` is everything that arrived.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelDrops {
+    /// Frames dropped for want of a receive buffer (AF_XDP: no free UMEM frame on the
+    /// fill ring, or a frame too large for one).
+    pub rx_dropped: u64,
+    /// Frames dropped because the receive ring (AF_XDP) or socket buffer (AF_PACKET)
+    /// was full: the worker was too slow.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty (no free UMEM frame). Not a frame
+    /// count: in copy mode each such frame is also in `rx_dropped`.
+    pub fill_ring_empty: u64,
+    /// Transmit descriptors the kernel refused as invalid.
+    pub tx_invalid: u64,
+}
+
+impl KernelDrops {
+    /// Frames that reached the socket and were lost before the worker saw them.
+    pub fn lost(&self) -> u64 {
+        self.rx_dropped + self.rx_ring_full
+    }
+
+    /// Whether any counter is non-zero (the human stats line shows them only then).
+    pub fn any(&self) -> bool {
+        *self != KernelDrops::default()
+    }
 }
 
 impl Counters {
@@ -61,6 +94,10 @@ impl Counters {
             self.rx_bytes,
             self.tx_bytes,
             self.tx_errors,
+            self.kernel.rx_dropped,
+            self.kernel.rx_ring_full,
+            self.kernel.fill_ring_empty,
+            self.kernel.tx_invalid,
         ]
         .into_iter()
         .chain(self.per_signature.iter().copied())
@@ -74,6 +111,10 @@ impl Counters {
             &mut self.rx_bytes,
             &mut self.tx_bytes,
             &mut self.tx_errors,
+            &mut self.kernel.rx_dropped,
+            &mut self.kernel.rx_ring_full,
+            &mut self.kernel.fill_ring_empty,
+            &mut self.kernel.tx_invalid,
         ]
         .into_iter()
         .chain(self.per_signature.iter_mut())
@@ -81,7 +122,7 @@ impl Counters {
     }
 }
 
-const CELLS: usize = 5 + Signature::COUNT + Reject::COUNT;
+const CELLS: usize = 9 + Signature::COUNT + Reject::COUNT;
 
 /// The published copy of one worker's counters. Cache-line aligned so two workers'
 /// counters never share a line.
@@ -138,6 +179,15 @@ pub struct CountersReport {
     pub tx_errors: u64,
     pub signatures: BTreeMap<String, u64>,
     pub rejects: BTreeMap<String, u64>,
+    /// [`KernelDrops`], flat; absent in lines from before they were reported.
+    #[serde(default)]
+    pub kernel_rx_dropped: u64,
+    #[serde(default)]
+    pub kernel_rx_ring_full: u64,
+    #[serde(default)]
+    pub kernel_fill_ring_empty: u64,
+    #[serde(default)]
+    pub kernel_tx_invalid: u64,
 }
 
 impl From<Counters> for CountersReport {
@@ -157,6 +207,10 @@ impl From<Counters> for CountersReport {
                 .iter()
                 .map(|r| (r.name().to_owned(), c.reject(*r)))
                 .collect(),
+            kernel_rx_dropped: c.kernel.rx_dropped,
+            kernel_rx_ring_full: c.kernel.rx_ring_full,
+            kernel_fill_ring_empty: c.kernel.fill_ring_empty,
+            kernel_tx_invalid: c.kernel.tx_invalid,
         }
     }
 }
@@ -181,6 +235,12 @@ impl TryFrom<CountersReport> for Counters {
             rx_bytes: report.rx_bytes,
             tx_bytes: report.tx_bytes,
             tx_errors: report.tx_errors,
+            kernel: KernelDrops {
+                rx_dropped: report.kernel_rx_dropped,
+                rx_ring_full: report.kernel_rx_ring_full,
+                fill_ring_empty: report.kernel_fill_ring_empty,
+                tx_invalid: report.kernel_tx_invalid,
+            },
             ..Counters::default()
         };
         for (name, value) in report.signatures {
@@ -219,6 +279,12 @@ mod tests {
             rx_bytes: seed * 640,
             tx_bytes: seed * 448,
             tx_errors: seed,
+            kernel: KernelDrops {
+                rx_dropped: seed * 2,
+                rx_ring_full: seed * 5,
+                fill_ring_empty: seed * 4,
+                tx_invalid: seed * 6,
+            },
             ..Counters::default()
         };
         c.per_signature[Signature::Latency.index()] = seed * 7;
@@ -250,6 +316,24 @@ mod tests {
         assert!(json.contains("\"port_mismatch\":6"), "{json}");
         assert!(json.contains("\"rejected\":6"), "{json}");
         assert_eq!(serde_json::from_str::<Counters>(&json).unwrap(), sample(2));
+    }
+
+    #[test]
+    fn lines_without_kernel_counters_still_parse() {
+        let mut json: serde_json::Value = serde_json::to_value(sample(2)).unwrap();
+        let map = json.as_object_mut().unwrap();
+        map.retain(|key, _| !key.starts_with("kernel_"));
+        let parsed: Counters = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.kernel, KernelDrops::default());
+        assert_eq!(parsed.received, sample(2).received);
+    }
+
+    #[test]
+    fn kernel_losses_are_the_dropped_frames_not_the_fill_ring_events() {
+        let c = sample(1);
+        assert_eq!(c.kernel.lost(), 7);
+        assert!(c.kernel.any());
+        assert!(!KernelDrops::default().any());
     }
 
     #[test]

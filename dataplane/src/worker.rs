@@ -246,6 +246,8 @@ impl<P: Platform> Worker<P> {
                 break;
             }
         }
+        self.pipeline.counters.kernel = self.platform.kernel_drops();
+        self.shared.counters.publish(&self.pipeline.counters);
         self.publish_telemetry();
         Ok(())
     }
@@ -300,8 +302,13 @@ impl<P: Platform> Worker<P> {
         if !self.to_release.is_empty() {
             self.platform.release_batch(&mut self.to_release);
         }
+        let publish_telemetry = at.monotonic >= self.next_publish;
+        if publish_telemetry {
+            // A system call, so once a second rather than per batch.
+            self.pipeline.counters.kernel = self.platform.kernel_drops();
+        }
         self.shared.counters.publish(&self.pipeline.counters);
-        if at.monotonic >= self.next_publish && self.publish_telemetry() {
+        if publish_telemetry && self.publish_telemetry() {
             self.next_publish = at.monotonic + PUBLISH_EVERY.as_nanos() as u64;
         }
         Ok(flow)

@@ -3,7 +3,7 @@
 
 use dataplane::platform::memory::MemoryPlatform;
 use dataplane::reference::{reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
-use dataplane::{Mode, Reject, Signature, Worker, WorkerConfig, WorkerShared};
+use dataplane::{KernelDrops, Mode, Reject, Signature, Worker, WorkerConfig, WorkerShared};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -102,4 +102,27 @@ fn stop_flag_ends_the_loop_before_the_source_is_exhausted() {
     );
     worker.run(&AtomicBool::new(true)).unwrap();
     assert_eq!(worker.counters().received, 0);
+}
+
+#[test]
+fn the_kernels_drops_reach_the_published_counters() {
+    let frames = std::iter::repeat_n(NETALLY_PROBEOT_FRAME.to_vec(), 3);
+    let mut platform = MemoryPlatform::new(16, frames);
+    platform.kernel = KernelDrops {
+        rx_dropped: 1,
+        rx_ring_full: 20,
+        fill_ring_empty: 1,
+        tx_invalid: 0,
+    };
+    let shared = Arc::new(WorkerShared::default());
+    let mut worker = Worker::new(
+        platform,
+        &WorkerConfig::new(dataplane::reference::reference_filter(), Mode::Mac),
+        shared.clone(),
+    );
+    worker.run(&AtomicBool::new(false)).unwrap();
+    let counters = shared.counters.snapshot();
+    assert_eq!(counters.kernel.lost(), 21);
+    assert_eq!(counters.kernel.fill_ring_empty, 1);
+    assert_eq!(counters.received, 3);
 }

@@ -277,6 +277,81 @@ pub fn check_af_xdp_privileges() -> Result<()> {
     }
 }
 
+/// Make the kernel discard everything addressed to `socket` at once, before it is
+/// queued: a classic BPF socket filter that is a single `ret #0`, locked so it cannot
+/// be removed, and the smallest receive buffer. For a socket held open only so that a
+/// port counts as bound (the STAMP port under the copying back ends); the discarded
+/// datagrams show in its drop count (/proc/net/udp), never in its receive queue.
+pub fn discard_all_input(socket: BorrowedFd<'_>) -> io::Result<()> {
+    let mut drop_all = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }];
+    let program = libc::sock_fprog {
+        len: drop_all.len() as u16,
+        filter: drop_all.as_mut_ptr(),
+    };
+    // SAFETY: `program` points at `drop_all`, both live for the whole call, and the
+    // length passed is the size of `program`; the kernel copies the filter.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&program as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    set_int_option(socket, libc::SOL_SOCKET, libc::SO_LOCK_FILTER, 1)?;
+    // The kernel raises this to its minimum (SOCK_MIN_RCVBUF).
+    set_int_option(socket, libc::SOL_SOCKET, libc::SO_RCVBUF, 0)
+}
+
+/// A value getsockopt(2) may fill with any bytes: integers only, every bit pattern valid.
+///
+/// # Safety
+/// Implement only for plain C structs of integers (and integers).
+pub(crate) unsafe trait SocketOptionValue: Copy {}
+// SAFETY: an integer; every bit pattern is valid.
+unsafe impl SocketOptionValue for u32 {}
+// SAFETY: a C struct of six u64 counters.
+unsafe impl SocketOptionValue for libc::xdp_statistics {}
+// SAFETY: a C struct of two unsigned ints.
+unsafe impl SocketOptionValue for libc::tpacket_stats {}
+
+/// getsockopt(2) into a plain C value; the kernel may write less than all of it (an
+/// older kernel's shorter struct), the rest stays zero.
+pub(crate) fn get_option<T: SocketOptionValue>(
+    socket: BorrowedFd<'_>,
+    level: libc::c_int,
+    option: libc::c_int,
+) -> io::Result<T> {
+    // SAFETY: all-zero is a valid T (SocketOptionValue: integers only).
+    let mut value: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes for the whole call and `len` holds
+    // the size of `value`, so the kernel writes at most that much; any bytes it writes
+    // form a valid T.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&mut value as *mut T).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
 /// setsockopt(2) with an `int` value, the shape of every socket option set here.
 pub(crate) fn set_int_option(
     socket: BorrowedFd<'_>,

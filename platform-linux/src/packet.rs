@@ -7,7 +7,7 @@
 
 use crate::{iface, Error, Result};
 use dataplane::parse::{ETH_TYPE, TPID_8021Q, VLAN_TAG_LEN};
-use dataplane::{Flow, Platform};
+use dataplane::{Flow, KernelDrops, Platform};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -92,6 +92,14 @@ impl PacketSocket {
 
     pub fn ifname(&self) -> &str {
         &self.ifname
+    }
+
+    /// The kernel's PACKET_STATISTICS since the previous call (reading resets them):
+    /// frames that reached the socket, and those dropped because its receive buffer
+    /// was full.
+    pub fn statistics(&self) -> io::Result<libc::tpacket_stats> {
+        use std::os::fd::AsFd;
+        iface::get_option(self.fd.as_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS)
     }
 
     fn set_option(
@@ -290,6 +298,8 @@ pub struct AfPacketPlatform {
     socket: PacketSocket,
     slots: Vec<u8>,
     lens: [usize; BATCH],
+    /// The kernel's drops so far, summed: each read of PACKET_STATISTICS resets them.
+    kernel: KernelDrops,
 }
 
 impl AfPacketPlatform {
@@ -298,6 +308,7 @@ impl AfPacketPlatform {
             socket: PacketSocket::open(ifname)?,
             slots: vec![0; BATCH * SLOT_LEN],
             lens: [0; BATCH],
+            kernel: KernelDrops::default(),
         })
     }
 
@@ -346,6 +357,18 @@ impl Platform for AfPacketPlatform {
 
     fn release_batch(&mut self, frames: &mut Vec<usize>) {
         frames.clear();
+    }
+
+    fn kernel_drops(&mut self) -> KernelDrops {
+        match self.socket.statistics() {
+            // A full receive buffer is AF_PACKET's full RX ring: the worker was slow.
+            Ok(s) => self.kernel.rx_ring_full += u64::from(s.tp_drops),
+            Err(e) => tracing::warn!(
+                "cannot read PACKET_STATISTICS of {}: {e}; its kernel drops are not counted",
+                self.socket.ifname
+            ),
+        }
+        self.kernel
     }
 }
 

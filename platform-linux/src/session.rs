@@ -1,6 +1,7 @@
 //! A live reflector's kernel state on one interface: the XDP filter, its link and one
 //! AF_XDP socket per RX queue. Dropping the session detaches the program (and the
-//! kernel does the same if the process dies).
+//! kernel does the same if the process dies). With [`Reflection::InKernel`] the program
+//! reflects test frames itself and the sockets carry only STAMP packets.
 
 use crate::iface;
 use crate::xsk::{AfXdpPlatform, SocketOptions};
@@ -9,6 +10,8 @@ use dataplane::Filter;
 use settings::XdpMode;
 use xdp_filter::{AttachedMode, Verdicts, XdpFilter, XdpLink};
 
+pub use xdp_filter::Reflection;
+
 /// What to set up.
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
@@ -16,6 +19,8 @@ pub struct SessionOptions {
     pub queues: Option<u32>,
     pub xdp_mode: XdpMode,
     pub socket: SocketOptions,
+    /// Where the program sends test frames.
+    pub reflection: Reflection,
 }
 
 /// The modes the kernel granted.
@@ -58,7 +63,7 @@ impl XdpSession {
             });
         }
 
-        let program = XdpFilter::load(filter)?;
+        let program = XdpFilter::load(filter, options.reflection)?;
         // Sockets first, program second: a test frame that arrives in between finds no
         // socket and goes to the stack instead of being dropped.
         let sockets = (0..queues)

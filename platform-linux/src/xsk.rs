@@ -13,7 +13,7 @@
 
 use crate::rx_stamp::StampClock;
 use crate::{Error, Result};
-use dataplane::{Flow, Platform};
+use dataplane::{Flow, KernelDrops, Platform};
 use settings::ZeroCopy;
 use std::ffi::CString;
 use std::io;
@@ -65,6 +65,8 @@ pub struct AfXdpPlatform {
     completed: Vec<FrameDesc>,
     /// The clocks at the last non-empty receive, for the XDP program's timestamps.
     stamp_clock: StampClock,
+    /// The kernel's counters at the last successful read.
+    kernel: KernelDrops,
     zero_copy: bool,
     busy_poll: bool,
     ifname: String,
@@ -134,6 +136,7 @@ impl AfXdpPlatform {
             free: frames,
             completed: vec![FrameDesc::default(); RING_SIZE as usize],
             stamp_clock: StampClock::default(),
+            kernel: KernelDrops::default(),
             zero_copy: false,
             busy_poll: options.busy_poll,
             ifname: ifname.to_owned(),
@@ -172,32 +175,14 @@ impl AfXdpPlatform {
         self.zero_copy
     }
 
-    /// Frames the kernel dropped because the RX ring or the fill ring ran dry.
-    pub fn kernel_drops(&self) -> u64 {
-        self.rx
-            .fd()
-            .xdp_statistics()
-            .map(|s| s.rx_dropped() + s.rx_ring_full())
-            .unwrap_or(0)
+    /// The socket's XDP_STATISTICS (cumulative since it was bound).
+    fn statistics(&self) -> io::Result<libc::xdp_statistics> {
+        crate::iface::get_option(self.fd(), libc::SOL_XDP, libc::XDP_STATISTICS)
     }
 
     fn query_zero_copy(&self) -> io::Result<bool> {
-        let mut flags: u32 = 0;
-        let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
-        // SAFETY: `flags` and `len` are valid for writes for the whole call and `len`
-        // holds the size of `flags` (struct xdp_options is a single u32).
-        let rc = unsafe {
-            libc::getsockopt(
-                self.rx.fd().as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_OPTIONS,
-                (&mut flags as *mut u32).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // struct xdp_options is a single u32 of flags.
+        let flags: u32 = crate::iface::get_option(self.fd(), libc::SOL_XDP, libc::XDP_OPTIONS)?;
         Ok(flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
     }
 
@@ -340,5 +325,25 @@ impl Platform for AfXdpPlatform {
 
     fn release_batch(&mut self, frames: &mut Vec<FrameDesc>) {
         self.free.append(frames);
+    }
+
+    fn kernel_drops(&mut self) -> KernelDrops {
+        match self.statistics() {
+            Ok(s) => {
+                self.kernel = KernelDrops {
+                    rx_dropped: s.rx_dropped,
+                    rx_ring_full: s.rx_ring_full,
+                    fill_ring_empty: s.rx_fill_ring_empty_descs,
+                    tx_invalid: s.tx_invalid_descs,
+                }
+            }
+            // Keep the last reading: counters must not go backwards.
+            Err(e) => tracing::warn!(
+                "cannot read XDP_STATISTICS of {} queue {}: {e}; its kernel drops stay at the last reading",
+                self.ifname,
+                self.queue
+            ),
+        }
+        self.kernel
     }
 }

@@ -163,9 +163,11 @@ pub struct SafetyArgs {
 /// Live-interface tuning (ignored with --read).
 #[derive(Debug, Args, Clone)]
 pub struct LiveArgs {
-    /// Packet I/O: AF_XDP behind the XDP filter, or plain AF_PACKET (slower; for
-    /// comparison, and for kernels without AF_XDP). Linux only.
-    #[arg(long, value_enum, default_value_t = Backend::Xdp)]
+    /// Packet I/O (Linux only): xdp (alias af-xdp) is AF_XDP behind the XDP filter;
+    /// xdp-tx reflects in the XDP program (STAMP through AF_XDP; needs --max-streams 0
+    /// and no --allow, --rate-limit or --loop-timeout); auto runs xdp-tx when every
+    /// enabled feature allows it, else xdp; af-packet is plain AF_PACKET (slower).
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
 
     /// Number of RX queues to serve, one pinned worker each (default: all queues).

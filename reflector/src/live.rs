@@ -119,8 +119,9 @@ impl Workers {
 /// Back ends that copy frames (AF_PACKET, /dev/bpf) leave each one to the host stack
 /// as well, which answers a STAMP packet to a closed port with ICMP port-unreachable;
 /// a STAMP sender's connected socket then reports "connection refused" and drops our
-/// answer. An open socket on the STAMP port, never read, keeps the stack quiet (once
-/// its buffer is full the stack drops silently). Keep the returned socket alive while
+/// answer. An open socket on the STAMP port keeps the stack quiet. It is never read,
+/// so it discards what arrives at once (see [`discard_at_once`]) rather than queueing
+/// every packet until its buffer is full. Keep the returned socket alive while
 /// reflecting; `None` when STAMP is off or the port cannot be bound (with a warning).
 pub fn quiet_host_stack_on_stamp_port(config: &WorkerConfig) -> Option<UdpSocket> {
     if !config.filter.signatures.contains(Signature::Stamp) {
@@ -129,7 +130,16 @@ pub fn quiet_host_stack_on_stamp_port(config: &WorkerConfig) -> Option<UdpSocket
     let port = config.filter.stamp_port;
     // Dual-stack where IPv6 exists, else IPv4 only.
     match UdpSocket::bind(("::", port)).or_else(|_| UdpSocket::bind(("0.0.0.0", port))) {
-        Ok(socket) => Some(socket),
+        Ok(socket) => {
+            if let Err(e) = discard_at_once(&socket) {
+                tracing::warn!(
+                    "cannot make the socket holding UDP port {port} discard what it \
+                     receives ({e}): the kernel queues STAMP packets to it until its \
+                     buffer is full, which costs some throughput but nothing else"
+                );
+            }
+            Some(socket)
+        }
         Err(e) => {
             tracing::warn!(
                 "cannot bind UDP port {port} ({e}): if nothing else listens there, the host \
@@ -139,4 +149,21 @@ pub fn quiet_host_stack_on_stamp_port(config: &WorkerConfig) -> Option<UdpSocket
             None
         }
     }
+}
+
+/// Linux: a drop-all socket filter, so the stack discards each packet before queueing.
+#[cfg(target_os = "linux")]
+fn discard_at_once(socket: &UdpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    platform_linux::iface::discard_all_input(socket.as_fd())
+}
+
+/// macOS has no socket filter for UDP sockets (SO_ATTACH_FILTER is Linux's; BPF
+/// filters attach to /dev/bpf devices only). A one-byte receive buffer, which no
+/// datagram fits, should make the stack drop each at its buffer check instead of
+/// queueing it (not verified on a Mac by the test suite).
+#[cfg(not(target_os = "linux"))]
+fn discard_at_once(socket: &UdpSocket) -> std::io::Result<()> {
+    nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::RcvBuf, &1)?;
+    Ok(())
 }

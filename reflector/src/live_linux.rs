@@ -1,4 +1,6 @@
-//! `reflector IFACE` on Linux: AF_XDP behind the XDP filter (or AF_PACKET on request).
+//! `reflector IFACE` on Linux: AF_XDP behind the XDP filter, reflection in the XDP
+//! program itself (`xdp-tx`, STAMP still through AF_XDP), or AF_PACKET; `--backend auto`
+//! picks between the first two ([`settings::Settings::backend_choice`]).
 
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
@@ -7,10 +9,10 @@ use anyhow::{Context, Result};
 use dataplane::Counters;
 use platform_linux::iface;
 use platform_linux::packet::AfPacketPlatform;
-use platform_linux::session::{SessionOptions, XdpSession};
+use platform_linux::session::{Reflection, SessionOptions, XdpSession};
 use platform_linux::xsk::SocketOptions;
 use settings::events::PlatformInfo;
-use settings::Backend;
+use settings::LiveBackend;
 use std::process::ExitCode;
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
@@ -26,26 +28,36 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         Ok(iface::pin_current_thread(cpus[worker % cpus.len()])?)
     };
 
-    match args.live.backend {
-        Backend::Xdp => {
-            let options = session_options(args);
-            let (session, sockets) = XdpSession::open(interface, &filter, &options)
-                .with_context(|| format!("starting the AF_XDP reflector on {interface}"))?;
+    let (backend, reason) = args.settings().backend_choice();
+    match backend {
+        LiveBackend::AfXdp | LiveBackend::XdpTx => {
+            // With xdp-tx the program rewrites every test frame but STAMP as a worker
+            // would; the sockets (and workers) then serve STAMP alone.
+            let reflection = match backend {
+                LiveBackend::XdpTx => Reflection::InKernel(config.mode),
+                _ => Reflection::AfXdp,
+            };
+            let options = session_options(args, reflection);
+            let (session, sockets) =
+                XdpSession::open(interface, &filter, &options).with_context(|| {
+                    format!("starting the {} reflector on {interface}", backend.name())
+                })?;
             let info = session.info();
             reporter.started(&PlatformInfo {
-                backend: "af_xdp".into(),
+                backend: backend.name().into(),
                 interface: interface.to_owned(),
                 xdp_mode: Some(info.xdp_mode.name().to_owned()),
                 zero_copy: Some(info.zero_copy),
                 busy_poll: Some(info.busy_poll),
                 queues: info.queues,
+                reason,
             })?;
             let workers = Workers::spawn(sockets, &config, pin)?;
             workers.report_until_stopped(&mut reporter, args.output.stats_interval, |totals| {
-                add_xdp_rejections(&session, totals)
+                add_kernel_verdicts(&session, totals)
             })?;
         }
-        Backend::AfPacket => {
+        LiveBackend::AfPacket => {
             iface::check_af_xdp_privileges()?;
             let platform = AfPacketPlatform::open(interface)?;
             let _stamp_port = quiet_host_stack_on_stamp_port(&config);
@@ -62,8 +74,9 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn session_options(args: &ReflectArgs) -> SessionOptions {
+fn session_options(args: &ReflectArgs, reflection: Reflection) -> SessionOptions {
     SessionOptions {
+        reflection,
         queues: args.live.queues,
         xdp_mode: args.live.xdp_mode,
         socket: SocketOptions {
@@ -73,16 +86,12 @@ fn session_options(args: &ReflectArgs) -> SessionOptions {
     }
 }
 
-/// Frames the XDP program turned away never reach a worker; count them as received and
-/// rejected so the totals describe everything that arrived on the interface.
-fn add_xdp_rejections(session: &XdpSession, totals: &mut Counters) {
+/// Frames the XDP program turned away or reflected itself never reach a worker; count
+/// them (read once per stats interval) so the totals describe everything that arrived
+/// on the interface.
+fn add_kernel_verdicts(session: &XdpSession, totals: &mut Counters) {
     match session.verdicts() {
-        Ok(verdicts) => {
-            for (total, kernel) in totals.per_reject.iter_mut().zip(verdicts.rejects) {
-                *total += kernel;
-            }
-            totals.received += verdicts.rejected();
-        }
+        Ok(verdicts) => verdicts.add_to(totals),
         Err(e) => tracing::warn!("cannot read the XDP verdict counters: {e}"),
     }
 }

@@ -65,7 +65,16 @@ mod live {
 
 #[cfg(target_os = "linux")]
 fn run_probe(args: &ProbeArgs) -> Result<ExitCode> {
-    let report = reflector::probe::linux::run(args)?;
+    if args.search {
+        let table = reflector::probe::search(args)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&table)?);
+        } else {
+            print!("{table}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = reflector::probe::run(args)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

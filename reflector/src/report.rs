@@ -2,7 +2,7 @@
 //! interface the control plane reads from each worker process: its types are
 //! [`settings::events`].
 
-use dataplane::{Counters, Reject, Signature, TelemetryReport};
+use dataplane::{Counters, KernelDrops, Reject, Signature, TelemetryReport};
 use settings::events::{Event, PlatformInfo, Rates};
 use std::io::Write;
 use std::time::Instant;
@@ -45,7 +45,11 @@ impl<W: Write> Reporter<W> {
             }),
             Format::Csv => Ok(()),
             Format::Human => {
-                let mut detail = vec![platform.backend.clone()];
+                // e.g. "af_xdp (auto: stream tracking needs user space; ...)".
+                let mut detail = vec![match &platform.reason {
+                    Some(reason) => format!("{} ({reason})", platform.backend),
+                    None => platform.backend.clone(),
+                }];
                 detail.extend(platform.xdp_mode.as_ref().map(|m| format!("xdp {m}")));
                 detail.extend(
                     platform
@@ -91,9 +95,15 @@ impl<W: Write> Reporter<W> {
                     .map(|s| format!("{s} {}", now.signature(*s)))
                     .collect();
                 let dwell = telemetry.dwell_ns;
+                // Only when the kernel dropped something, so the usual line stays short.
+                let kernel = if now.kernel.any() {
+                    format!(" | kernel {}", kernel_summary(&now.kernel))
+                } else {
+                    String::new()
+                };
                 writeln!(
                     self.out,
-                    "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {} | dwell p50 {} p99 {} | streams {}{} | {}",
+                    "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {}{kernel} | dwell p50 {} p99 {} | streams {}{} | {}",
                     human_pps(rates.rx_pps),
                     human_pps(rates.tx_pps),
                     rates.tx_mbps,
@@ -141,6 +151,9 @@ impl<W: Write> Reporter<W> {
                 )?;
                 writeln!(self.out, "  rejected   {:>12}", totals.rejected())?;
                 writeln!(self.out, "  tx errors  {:>12}", totals.tx_errors)?;
+                if totals.kernel.any() {
+                    writeln!(self.out, "  kernel     {}", kernel_summary(&totals.kernel))?;
+                }
                 for s in Signature::ALL.iter().filter(|s| totals.signature(**s) > 0) {
                     writeln!(
                         self.out,
@@ -236,6 +249,10 @@ impl<W: Write> Reporter<W> {
                 "tx_errors",
                 "rx_bytes",
                 "tx_bytes",
+                "kernel_rx_dropped",
+                "kernel_rx_ring_full",
+                "kernel_fill_ring_empty",
+                "kernel_tx_invalid",
             ]
             .map(String::from)
             .to_vec();
@@ -268,6 +285,10 @@ impl<W: Write> Reporter<W> {
                 c.tx_errors,
                 c.rx_bytes,
                 c.tx_bytes,
+                c.kernel.rx_dropped,
+                c.kernel.rx_ring_full,
+                c.kernel.fill_ring_empty,
+                c.kernel.tx_invalid,
             ]
             .map(|v| v.to_string()),
         );
@@ -287,6 +308,19 @@ impl<W: Write> Reporter<W> {
         writeln!(self.out, "{}", row.join(","))?;
         self.out.flush()
     }
+}
+
+/// The kernel's drops at the workers' sockets, for the human stats line and totals:
+/// frames lost before a worker saw them, then why.
+fn kernel_summary(k: &KernelDrops) -> String {
+    format!(
+        "dropped {} (rx ring full {}, no buffer {}) fill ring empty {} tx invalid {}",
+        k.lost(),
+        k.rx_ring_full,
+        k.rx_dropped,
+        k.fill_ring_empty,
+        k.tx_invalid
+    )
 }
 
 /// Streams listed in the human-readable totals (all of them are in `--json`).
@@ -388,5 +422,30 @@ mod tests {
         assert!(lines[0].ends_with("dwell_p50_ns,dwell_p99_ns,dwell_max_ns,streams,loop_timed_out"));
         assert!(lines[1].ends_with(",2000,7000,7000,0,0"), "{}", lines[1]);
         assert!(lines[2].starts_with(|c: char| c.is_ascii_digit()));
+        assert!(lines[0].contains(",tx_bytes,kernel_rx_dropped,kernel_rx_ring_full,"));
+    }
+
+    #[test]
+    fn human_lines_name_kernel_drops_only_when_there_are_some() {
+        let mut out = Vec::new();
+        let mut reporter = Reporter::new(&mut out, Format::Human);
+        reporter.tick(&counters(5), &telemetry()).unwrap();
+        let mut dropping = counters(9);
+        dropping.kernel.rx_ring_full = 300;
+        dropping.kernel.rx_dropped = 2;
+        reporter.tick(&dropping, &telemetry()).unwrap();
+        reporter.finish(&dropping, &telemetry()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines[0].contains("kernel"), "{}", lines[0]);
+        assert!(
+            lines[1].contains("kernel dropped 302 (rx ring full 300, no buffer 2)"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            text.contains("  kernel     dropped 302 (rx ring full 300"),
+            "{text}"
+        );
     }
 }

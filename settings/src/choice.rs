@@ -78,12 +78,40 @@ macro_rules! choice {
 }
 
 choice! {
-    /// Packet I/O on Linux: AF_XDP behind the XDP filter, or plain AF_PACKET (slower;
-    /// for comparison, and for kernels without AF_XDP).
+    /// Packet I/O on Linux: `xdp` is AF_XDP behind the XDP filter (also spelt `af-xdp`);
+    /// `xdp-tx` reflects in the XDP program itself, with STAMP still answered through
+    /// AF_XDP; `auto` runs `xdp-tx` when every enabled feature runs in the kernel
+    /// ([`crate::Settings::backend_choice`]) and `xdp` otherwise; `af-packet` is plain
+    /// AF_PACKET (slower; for comparison, and for kernels without AF_XDP).
     Backend("back end") {
         #[default]
+        Auto,
+        #[serde(alias = "af-xdp")]
+        #[strum(to_string = "xdp", serialize = "af-xdp")]
+        #[cfg_attr(feature = "clap", value(alias = "af-xdp"))]
         Xdp,
+        XdpTx,
         AfPacket,
+    }
+}
+
+/// The back end that runs on Linux: a [`Backend`] with `auto` decided
+/// ([`crate::Settings::backend_choice`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveBackend {
+    AfXdp,
+    XdpTx,
+    AfPacket,
+}
+
+impl LiveBackend {
+    /// Its name in the `started` event's `PlatformInfo::backend` and the first line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LiveBackend::AfXdp => "af_xdp",
+            LiveBackend::XdpTx => "xdp_tx",
+            LiveBackend::AfPacket => "af_packet",
+        }
     }
 }
 
@@ -130,6 +158,11 @@ mod tests {
     #[test]
     fn names_round_trip_through_display_parse_and_serde() {
         round_trips(Backend::ALL);
+        assert_eq!("af-xdp".parse::<Backend>(), Ok(Backend::Xdp));
+        assert_eq!(
+            serde_json::from_str::<Backend>("\"af-xdp\"").unwrap(),
+            Backend::Xdp
+        );
         round_trips(ZeroCopy::ALL);
         round_trips(XdpMode::ALL);
     }
@@ -139,7 +172,7 @@ mod tests {
         let names = |all: &[&str]| all.join(" ");
         assert_eq!(
             names(&Backend::ALL.iter().map(|b| b.name()).collect::<Vec<_>>()),
-            "xdp af-packet"
+            "auto xdp xdp-tx af-packet"
         );
         assert_eq!(
             names(&ZeroCopy::ALL.iter().map(|z| z.name()).collect::<Vec<_>>()),
@@ -151,7 +184,7 @@ mod tests {
         );
         assert_eq!(
             (Backend::default(), ZeroCopy::default(), XdpMode::default()),
-            (Backend::Xdp, ZeroCopy::Auto, XdpMode::Auto)
+            (Backend::Auto, ZeroCopy::Auto, XdpMode::Auto)
         );
     }
 
@@ -167,7 +200,7 @@ mod tests {
         );
         assert_eq!(
             "af_packet".parse::<Backend>().unwrap_err().to_string(),
-            "unknown back end \"af_packet\": expected xdp or af-packet"
+            "unknown back end \"af_packet\": expected auto, xdp, xdp-tx or af-packet"
         );
         // Serde names are the same (the control plane's files and API).
         let err = serde_json::from_str::<XdpMode>("\"Native\"").unwrap_err();

@@ -5,6 +5,7 @@ use crate::field::{Field, Naming};
 use crate::limits::{
     DEFAULT_RATE_BURST, MAX_ALLOW_PREFIXES, MAX_RATE_LIMIT_PPS, MAX_SECONDS, MAX_STREAMS,
 };
+use crate::settings::{in_kernel_fix, user_space_feature};
 use dataplane::MacAddr;
 use ipnet::IpNet;
 use std::fmt;
@@ -40,6 +41,9 @@ pub enum SettingsError {
         index: usize,
         prefix: IpNet,
     },
+    /// `backend` is `xdp-tx` but this feature ([`crate::Settings::needs_user_space`])
+    /// runs only in the user-space worker.
+    NeedsUserSpace(Field),
 }
 
 /// A [`SettingsError`] worded for the command line or for the settings keys.
@@ -73,6 +77,7 @@ impl SettingsError {
             SettingsError::TooManyPrefixes(_) | SettingsError::PrefixHostBits { .. } => {
                 Field::Allow
             }
+            SettingsError::NeedsUserSpace(_) => Field::Backend,
         }
     }
 
@@ -195,6 +200,14 @@ impl fmt::Display for Message<'_> {
                     prefix.trunc()
                 )
             }
+            SettingsError::NeedsUserSpace(field) => write!(
+                f,
+                "{backend} xdp-tx reflects in the kernel, where {} cannot run: set {}, or \
+                 use {backend} auto (which then runs AF_XDP)",
+                user_space_feature(*field),
+                in_kernel_fix(*field, naming),
+                backend = n(Field::Backend),
+            ),
         }
     }
 }

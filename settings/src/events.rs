@@ -19,6 +19,9 @@ pub struct PlatformInfo {
     pub zero_copy: Option<bool>,
     pub busy_poll: Option<bool>,
     pub queues: u32,
+    /// Why this back end runs, when `--backend auto` chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Packet and bit rates over one interval.
@@ -128,6 +131,7 @@ mod tests {
                 zero_copy: Some(true),
                 busy_poll: Some(false),
                 queues: 4,
+                reason: None,
             },
         };
         assert_eq!(

@@ -1,9 +1,9 @@
 //! [`Settings`]: one reflector's configuration, its checks and the dataplane
 //! configuration it becomes.
 
-use crate::choice::{Backend, XdpMode, ZeroCopy};
+use crate::choice::{Backend, LiveBackend, XdpMode, ZeroCopy};
 use crate::error::SettingsError;
-use crate::field::Field;
+use crate::field::{Field, Naming};
 use crate::limits::{
     DEFAULT_RATE_BURST, MAX_ALLOW_PREFIXES, MAX_RATE_LIMIT_PPS, MAX_SECONDS, MAX_STREAMS,
 };
@@ -106,7 +106,52 @@ impl Settings {
         }
         self.check_streams()?;
         self.check_safety()?;
-        self.check_stamp()
+        self.check_stamp()?;
+        self.check_backend()
+    }
+
+    /// The first enabled feature that needs the worker in user space, which the
+    /// in-kernel back end (`xdp-tx`) cannot run: per-stream tracking (and with it
+    /// stateful STAMP, which needs it), the allow-list, the rate limit, the loop
+    /// timeout. STAMP itself is no obstacle: `xdp-tx` hands it to an AF_XDP worker.
+    pub fn needs_user_space(&self) -> Option<Field> {
+        [
+            (Field::MaxStreams, self.max_streams > 0),
+            (Field::Allow, !self.allow.is_empty()),
+            (Field::RateLimit, self.rate_limit.is_some()),
+            (Field::LoopTimeout, self.loop_timeout.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, enabled)| enabled.then_some(field))
+    }
+
+    /// The back end a live Linux reflector runs, and why when `auto` chose it, worded
+    /// for the worker's first line.
+    pub fn backend_choice(&self) -> (LiveBackend, Option<String>) {
+        match (self.backend, self.needs_user_space()) {
+            (Backend::Xdp, _) => (LiveBackend::AfXdp, None),
+            (Backend::XdpTx, _) => (LiveBackend::XdpTx, None),
+            (Backend::AfPacket, _) => (LiveBackend::AfPacket, None),
+            (Backend::Auto, None) => (
+                LiveBackend::XdpTx,
+                Some("auto: every enabled feature runs in the kernel".to_owned()),
+            ),
+            (Backend::Auto, Some(field)) => (
+                LiveBackend::AfXdp,
+                Some(format!(
+                    "auto: {} needs user space; {} for in-kernel",
+                    user_space_feature(field),
+                    in_kernel_fix(field, Naming::Flag)
+                )),
+            ),
+        }
+    }
+
+    fn check_backend(&self) -> Result<(), SettingsError> {
+        match (self.backend, self.needs_user_space()) {
+            (Backend::XdpTx, Some(field)) => Err(SettingsError::NeedsUserSpace(field)),
+            _ => Ok(()),
+        }
     }
 
     /// The signatures reflected.
@@ -211,6 +256,24 @@ impl Settings {
                 loop_timeout: self.loop_timeout,
             },
         })
+    }
+}
+
+/// What a [`Settings::needs_user_space`] field turns on, for messages.
+pub(crate) fn user_space_feature(field: Field) -> &'static str {
+    match field {
+        Field::MaxStreams => "stream tracking",
+        Field::Allow => "the allow-list",
+        Field::RateLimit => "the rate limit",
+        _ => "the loop timeout",
+    }
+}
+
+/// How to turn a [`Settings::needs_user_space`] feature off.
+pub(crate) fn in_kernel_fix(field: Field, naming: Naming) -> String {
+    match field {
+        Field::MaxStreams => format!("{} 0", field.name(naming)),
+        _ => format!("no {}", field.name(naming)),
     }
 }
 

@@ -260,7 +260,7 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
     let args = Settings::default().worker_args("eth0").join(" ");
     assert_eq!(
         args,
-        "eth0 --json --stats-interval 1 --mode all --port 3842 --backend xdp \
+        "eth0 --json --stats-interval 1 --mode all --port 3842 --backend auto \
          --zero-copy auto --xdp-mode auto --stamp-port 862 --stamp-mode stateless \
          --max-streams 1024 --stream-idle 300.000"
     );
@@ -297,4 +297,90 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
     assert!(args.ends_with("--loop-timeout 12.345"), "{args}");
     let timed_out = with(|s| s.loop_timeout = Some(Duration::ZERO)).worker_args("eth0");
     assert!(timed_out.join(" ").ends_with("--loop-timeout 0.000"));
+}
+
+#[test]
+fn xdp_tx_refuses_each_feature_that_needs_user_space() {
+    let in_kernel = |change: fn(&mut Settings)| {
+        with(|s| {
+            s.backend = Backend::XdpTx;
+            s.max_streams = 0;
+            change(s);
+        })
+    };
+    assert_eq!(in_kernel(|_| {}).validate(), Ok(()));
+    /// A change, then what the message must say as a flag and as a key.
+    type Case = (fn(&mut Settings), &'static str, &'static str);
+    let cases: [Case; 4] = [
+        (
+            |s| s.max_streams = 10,
+            "--backend xdp-tx reflects in the kernel, where stream tracking cannot run: set --max-streams 0, or use --backend auto (which then runs AF_XDP)",
+            "backend xdp-tx reflects in the kernel, where stream tracking cannot run: set max_streams 0, or use backend auto (which then runs AF_XDP)",
+        ),
+        (
+            |s| s.allow = vec!["192.0.2.0/24".parse().unwrap()],
+            "where the allow-list cannot run: set no --allow,",
+            "where the allow-list cannot run: set no allow,",
+        ),
+        (
+            |s| s.rate_limit = Some(100),
+            "where the rate limit cannot run: set no --rate-limit,",
+            "where the rate limit cannot run: set no rate_limit_pps,",
+        ),
+        (
+            |s| s.loop_timeout = Some(Duration::from_secs(5)),
+            "where the loop timeout cannot run: set no --loop-timeout,",
+            "where the loop timeout cannot run: set no loop_timeout_s,",
+        ),
+    ];
+    for (change, flag, key) in cases {
+        let settings = in_kernel(change);
+        let (as_flag, as_key) = messages(&settings);
+        assert!(as_flag.contains(flag), "{as_flag}");
+        assert!(as_key.contains(key), "{as_key}");
+        assert_eq!(settings.validate().unwrap_err().field(), Field::Backend);
+        // The same settings are fine for the other back ends.
+        for backend in [Backend::Auto, Backend::Xdp, Backend::AfPacket] {
+            let mut other = settings.clone();
+            other.backend = backend;
+            assert_eq!(other.validate(), Ok(()), "{backend}");
+        }
+    }
+}
+
+#[test]
+fn auto_runs_in_the_kernel_only_when_every_feature_can_and_says_why() {
+    let defaults = Settings::default();
+    assert_eq!(defaults.backend, Backend::Auto);
+    assert_eq!(
+        defaults.backend_choice(),
+        (
+            LiveBackend::AfXdp,
+            Some("auto: stream tracking needs user space; --max-streams 0 for in-kernel".into())
+        )
+    );
+    let no_streams = with(|s| s.max_streams = 0);
+    assert_eq!(
+        no_streams.backend_choice(),
+        (
+            LiveBackend::XdpTx,
+            Some("auto: every enabled feature runs in the kernel".into())
+        )
+    );
+    let rate_limited = with(|s| {
+        s.max_streams = 0;
+        s.rate_limit = Some(10);
+    });
+    assert_eq!(
+        rate_limited.backend_choice().1.as_deref(),
+        Some("auto: the rate limit needs user space; no --rate-limit for in-kernel")
+    );
+    // Asked for by name, a back end runs as asked, with no reason to give.
+    for (backend, live) in [
+        (Backend::Xdp, LiveBackend::AfXdp),
+        (Backend::XdpTx, LiveBackend::XdpTx),
+        (Backend::AfPacket, LiveBackend::AfPacket),
+    ] {
+        assert_eq!(with(|s| s.backend = backend).backend_choice(), (live, None));
+    }
 }

@@ -7,7 +7,7 @@
 
 #![forbid(unsafe_code)]
 
-use dataplane::{Counters, TelemetryReport};
+use dataplane::{Counters, Signature, TelemetryReport};
 use settings::events::{Event, PlatformInfo, ProbeReport};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -204,6 +204,32 @@ impl Rig {
         String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
     }
 
+    /// Send 100 frames from a foreign OUI and 100 to another UDP port, which the
+    /// reflector must refuse (as `src_oui_mismatch` and `port_mismatch`); none may come
+    /// back.
+    pub fn send_refused_frames(&self) {
+        let common = ["--count", "100", "--rate", "5000", "--wait", "0.3"];
+        let foreign_oui = self.probe(&[&common[..], &["--src-mac", "00:11:22:33:44:55"]].concat());
+        let wrong_port = self.probe(&[&common[..], &["--port", "9"]].concat());
+        for report in [&foreign_oui, &wrong_port] {
+            assert_eq!(report.sent, 100);
+            assert_eq!(report.received, 0, "a refused frame came back: {report:?}");
+        }
+    }
+
+    /// Wait up to 5 s for the XDP program to leave the reflector's interface (after
+    /// SIGKILL the kernel releases the link as the process's files close); whether it
+    /// did.
+    pub fn xdp_detached_soon(&self) -> bool {
+        for _ in 0..50 {
+            if !self.xdp_attached() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// Ping the reflector's address from the head: does the host stack still answer?
     pub fn ping(&self) -> bool {
         self.lab
@@ -215,6 +241,38 @@ impl Rig {
             .expect("run ping")
             .success()
     }
+}
+
+/// The probe's arguments for one case of a coverage matrix: `count` frames of
+/// `signature` at 5 kpps reflected in `mode`, from `ips[0]` to `ips[1]`, with the VLAN
+/// `tags` (`"100,200"`; empty for none).
+pub fn matrix_case<'a>(
+    mode: &'a str,
+    count: &'a str,
+    signature: Signature,
+    ips: [&'a str; 2],
+    tags: &'a str,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "--mode",
+        mode,
+        "--count",
+        count,
+        "--rate",
+        "5000",
+        "--wait",
+        "0.3",
+        "--signature",
+        signature.name(),
+        "--src-ip",
+        ips[0],
+        "--dst-ip",
+        ips[1],
+    ];
+    if !tags.is_empty() {
+        args.extend(["--vlan", tags]);
+    }
+    args
 }
 
 /// A running reflector process.

@@ -63,25 +63,7 @@ fn every_mode_family_tagging_and_signature_round_trips() {
                     vec![BYTE_SIGNATURES[case % BYTE_SIGNATURES.len()]]
                 };
                 for signature in signatures {
-                    let mut args = vec![
-                        "--mode",
-                        mode,
-                        "--count",
-                        FRAMES,
-                        "--rate",
-                        "5000",
-                        "--wait",
-                        "0.3",
-                        "--signature",
-                        signature.name(),
-                        "--src-ip",
-                        ips[0],
-                        "--dst-ip",
-                        ips[1],
-                    ];
-                    if !tags.is_empty() {
-                        args.extend(["--vlan", tags]);
-                    }
+                    let args = matrix_case(mode, FRAMES, signature, ips, tags);
                     let report = rig.probe(&args);
                     assert_all_reflected(
                         &report,
@@ -106,13 +88,7 @@ fn every_mode_family_tagging_and_signature_round_trips() {
 fn frames_outside_the_filter_are_never_reflected() {
     let rig = Rig::new("refuse");
     let reflector = rig.start_reflector(&[]);
-    let common = ["--count", "100", "--rate", "5000", "--wait", "0.3"];
-    let foreign_oui = rig.probe(&[&common[..], &["--src-mac", "00:11:22:33:44:55"]].concat());
-    let wrong_port = rig.probe(&[&common[..], &["--port", "9"]].concat());
-    for report in [&foreign_oui, &wrong_port] {
-        assert_eq!(report.sent, 100);
-        assert_eq!(report.received, 0, "a refused frame came back: {report:?}");
-    }
+    rig.send_refused_frames();
     let totals = reflector.stop();
     assert_eq!(totals.reflected, 0);
     assert_eq!(totals.reject(Reject::SrcOuiMismatch), 100);
@@ -180,16 +156,10 @@ fn sigkill_leaves_no_xdp_program_behind() {
         "no XDP program while the reflector runs"
     );
     reflector.kill9();
-    // The kernel releases the link as the process's files close.
-    let mut attached = true;
-    for _ in 0..50 {
-        attached = rig.xdp_attached();
-        if !attached {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!attached, "an XDP program is still attached after SIGKILL");
+    assert!(
+        rig.xdp_detached_soon(),
+        "an XDP program is still attached after SIGKILL"
+    );
     assert!(rig.ping(), "ping fails after the reflector was killed");
     // And a new reflector can take over the interface.
     let again = rig.start_reflector(&[]);

@@ -1,11 +1,12 @@
-//! The reflector's XDP program: load it configured for a filter, attach it, register
-//! AF_XDP sockets in its XSKMAP, read its verdict counters, and run it on test input.
+//! The reflector's XDP program: load it configured for a filter and a [`Reflection`],
+//! attach it, register AF_XDP sockets in its XSKMAP, read its verdict counters, and run
+//! it on test input.
 
 use crate::attach::XdpLink;
-use crate::config::program_config;
+use crate::config::{program_config, Reflection};
 use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
-use crate::{bpf_error, Error, Result, MAX_QUEUES};
-use dataplane::{Filter, Reject};
+use crate::{bpf_error, Error, Result, MAX_QUEUES, MAX_SIGNATURES};
+use dataplane::{Counters, Filter, Reject, Signature};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput};
 use settings::XdpMode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -13,7 +14,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 /// The counter slots after the per-reason ones (see reflector.bpf.c).
 const VERDICT_REDIRECTED: usize = Reject::COUNT;
 const VERDICT_NO_SOCKET: usize = Reject::COUNT + 1;
-const VERDICT_SLOTS: usize = Reject::COUNT + 2;
+const VERDICT_TX_BYTES: usize = Reject::COUNT + 2;
+/// Frames returned with XDP_TX, from here on by [`Signature::index`]: room for every
+/// row of the table and STAMP, the one signature without a row.
+const VERDICT_TX: usize = Reject::COUNT + 3;
+const SIGNATURE_SLOTS: usize = MAX_SIGNATURES + 1;
+const VERDICT_SLOTS: usize = VERDICT_TX + SIGNATURE_SLOTS;
+/// The most XDP metadata a frame can carry (the kernel's limit is below a byte's range).
+const MAX_METADATA: usize = 256;
 
 /// What the XDP program decided, summed over CPUs since it was loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +34,11 @@ pub struct Verdicts {
     pub redirected: u64,
     /// Test frames that arrived on a queue without a socket (passed to the stack).
     pub no_socket: u64,
+    /// Test frames reflected in the kernel ([`Reflection::InKernel`]) and returned with
+    /// XDP_TX, by [`Signature::index`].
+    pub transmitted: [u64; Signature::COUNT],
+    /// Their bytes.
+    pub transmitted_bytes: u64,
 }
 
 impl Verdicts {
@@ -33,10 +46,43 @@ impl Verdicts {
         self.rejects.iter().sum()
     }
 
+    /// Frames returned with XDP_TX.
+    pub fn transmitted(&self) -> u64 {
+        self.transmitted.iter().sum()
+    }
+
     /// Every frame the program looked at.
     pub fn seen(&self) -> u64 {
-        self.rejected() + self.redirected + self.no_socket
+        self.rejected() + self.redirected + self.no_socket + self.transmitted()
     }
+
+    /// Add what the kernel decided to the workers' `totals`, so they describe every
+    /// frame that arrived: its rejections (which never reach a worker) and the frames
+    /// it reflected itself (received and reflected at once, same length both ways).
+    /// Redirected frames are the workers' own.
+    pub fn add_to(&self, totals: &mut Counters) {
+        for (total, kernel) in totals.per_reject.iter_mut().zip(self.rejects) {
+            *total += kernel;
+        }
+        for (total, kernel) in totals.per_signature.iter_mut().zip(self.transmitted) {
+            *total += kernel;
+        }
+        totals.received += self.rejected() + self.transmitted();
+        totals.reflected += self.transmitted();
+        totals.rx_bytes += self.transmitted_bytes;
+        totals.tx_bytes += self.transmitted_bytes;
+    }
+}
+
+/// One BPF_PROG_TEST_RUN of the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    /// The XDP action it returned.
+    pub action: u32,
+    /// The frame as the program left it.
+    pub frame: Vec<u8>,
+    /// The XDP metadata it put in front (the arrival stamp of a redirected frame).
+    pub metadata: Vec<u8>,
 }
 
 /// The loaded (not yet attached) reflector XDP program.
@@ -45,9 +91,10 @@ pub struct XdpFilter {
 }
 
 impl XdpFilter {
-    /// Load the program with `filter` compiled into its read-only configuration.
-    pub fn load(filter: &Filter) -> Result<XdpFilter> {
-        let cfg = program_config(filter)?;
+    /// Load the program with `filter` and `reflection` compiled into its read-only
+    /// configuration.
+    pub fn load(filter: &Filter, reflection: Reflection) -> Result<XdpFilter> {
+        let cfg = program_config(filter, reflection)?;
         let skel = skel::load::<ReflectorSkelBuilder>(|rodata| rodata.cfg = cfg)?;
         Ok(XdpFilter { skel })
     }
@@ -86,17 +133,25 @@ impl XdpFilter {
         let mut verdicts = Verdicts {
             redirected: slots[VERDICT_REDIRECTED],
             no_socket: slots[VERDICT_NO_SOCKET],
+            transmitted_bytes: slots[VERDICT_TX_BYTES],
             ..Verdicts::default()
         };
         verdicts.rejects.copy_from_slice(&slots[..Reject::COUNT]);
+        verdicts
+            .transmitted
+            .copy_from_slice(&slots[VERDICT_TX..VERDICT_TX + Signature::COUNT]);
         Ok(verdicts)
     }
 
-    /// Run the program once on `frame` in the kernel (BPF_PROG_TEST_RUN) and return the
-    /// XDP action. The verdict counters record the decision as for a received frame.
-    pub fn test_run(&self, frame: &[u8]) -> Result<u32> {
+    /// Run the program once on `frame` in the kernel (BPF_PROG_TEST_RUN): the XDP action
+    /// and the frame as the program left it. The verdict counters record the decision as
+    /// for a received frame.
+    pub fn test_run(&self, frame: &[u8]) -> Result<TestRun> {
+        // The kernel returns the metadata and the frame together; room for both.
+        let mut out = vec![0u8; MAX_METADATA + frame.len()];
         let input = ProgramInput {
             data_in: Some(frame),
+            data_out: Some(&mut out),
             ..ProgramInput::default()
         };
         let output = self
@@ -105,6 +160,15 @@ impl XdpFilter {
             .xdp_reflector
             .test_run(input)
             .map_err(bpf_error("test-run the XDP program"))?;
-        Ok(output.return_value)
+        let action = output.return_value;
+        let len = output.data.map_or(0, |data| data.len());
+        out.truncate(len);
+        // The program never resizes a frame, so whatever precedes it is metadata.
+        let frame = out.split_off(len.saturating_sub(frame.len()));
+        Ok(TestRun {
+            action,
+            frame,
+            metadata: out,
+        })
     }
 }

@@ -4,10 +4,14 @@
 //!   `dataplane::classify`: test frames are redirected to the AF_XDP socket of the queue
 //!   they arrived on, everything else goes on to the kernel stack (`XDP_PASS`). Each
 //!   redirected frame carries its arrival time in [`RX_META_LEN`] bytes of XDP metadata.
+//!   With [`Reflection::InKernel`] it reflects test frames itself (`XDP_TX`) and only
+//!   STAMP packets go to the sockets.
 //! - [`XdpTxBaseline`] loads `bpf/xdp_tx_baseline.bpf.c`, which bounces UDP frames with
 //!   `XDP_TX`: the upper bound the rig benchmark compares the reflector against.
+//! - [`ProbeHead`] loads `bpf/probe.bpf.c`, the fast test head: a generator driven by
+//!   the kernel's live-frames `BPF_PROG_RUN` and a counter of returned frames.
 //!
-//! Both are attached through a BPF link ([`attach::XdpLink`]): the kernel detaches the
+//! All are attached through a BPF link ([`attach::XdpLink`]): the kernel detaches the
 //! program when the last reference to the link goes away, so even a reflector killed with
 //! SIGKILL leaves no program on the interface.
 //!
@@ -25,11 +29,14 @@ pub mod attach;
 mod baseline;
 pub mod config;
 mod filter;
+mod probe_head;
 mod skel;
 
 pub use attach::{AttachedMode, XdpLink};
 pub use baseline::XdpTxBaseline;
-pub use filter::{Verdicts, XdpFilter};
+pub use config::Reflection;
+pub use filter::{TestRun, Verdicts, XdpFilter};
+pub use probe_head::{Generated, ProbeCounts, ProbeHead, ProbeTemplate};
 
 use std::io;
 
@@ -58,6 +65,14 @@ pub enum Error {
         count: usize,
         longest: usize,
         offset: usize,
+    },
+    #[error("the probe frame has no room for its 6-byte stamp after the UDP checksum within its first {} bytes, or its expected reflection differs in length; use fewer VLAN tags or IPv4", PROBE_HEADER_WORDS * 8)]
+    ProbeTemplate,
+    #[error("cannot send {len}-byte frames with BPF_PROG_RUN live frames: {source} (needs Linux 5.18+; frames must fit a page with XDP headroom, about 3.5 KB)")]
+    LiveFrames {
+        len: usize,
+        #[source]
+        source: libbpf_rs::Error,
     },
     #[error("queue {queue} is beyond the XSKMAP ({max} entries)")]
     QueueOutOfRange { queue: u32, max: u32 },

@@ -26,8 +26,12 @@ mod generated {
     pub mod xdp_tx_baseline {
         include!(concat!(env!("OUT_DIR"), "/xdp_tx_baseline.skel.rs"));
     }
+    pub mod probe {
+        include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
+    }
 }
 
+pub(crate) use generated::probe::{types as probe_types, ProbeSkel, ProbeSkelBuilder};
 pub(crate) use generated::reflector::{
     types as reflector_types, ReflectorSkel, ReflectorSkelBuilder,
 };
@@ -85,6 +89,17 @@ impl Program for XdpTxBaselineSkelBuilder {
     }
 }
 
+impl Program for ProbeSkelBuilder {
+    const SOURCE: &'static str = "probe.bpf.c";
+    const OPEN: &'static str = "open the probe head's XDP programs";
+    const LOAD: &'static str = "load the probe head's XDP programs";
+    type Rodata = probe_types::rodata;
+
+    fn rodata(open: &mut Self::Output) -> Option<&mut Self::Rodata> {
+        open.maps.rodata_data.as_deref_mut()
+    }
+}
+
 /// Entry `key` of a per-CPU array of `u64` counters, summed over CPUs.
 pub(crate) fn per_cpu_total(map: &impl MapCore, key: u32, what: &'static str) -> Result<u64> {
     let per_cpu = map
@@ -94,7 +109,7 @@ pub(crate) fn per_cpu_total(map: &impl MapCore, key: u32, what: &'static str) ->
     Ok(per_cpu.iter().map(|cpu| read_u64(cpu)).sum())
 }
 
-fn read_u64(bytes: &[u8]) -> u64 {
+pub(crate) fn read_u64(bytes: &[u8]) -> u64 {
     let mut raw = [0u8; 8];
     raw.copy_from_slice(&bytes[..8]);
     u64::from_ne_bytes(raw)

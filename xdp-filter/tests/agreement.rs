@@ -2,16 +2,18 @@
 //! both run on the reference frames (every row of the spec), on frames around the STAMP
 //! decision (ports and payload length), and on thousands of mutations of them, under
 //! filters with STAMP on and off and at several STAMP ports, the XDP program in the
-//! kernel through BPF_PROG_TEST_RUN. Needs root (CI runs as root); without it the test
-//! fails rather than skips.
+//! kernel through BPF_PROG_TEST_RUN. Loaded for in-kernel reflection (`xdp-tx`), the
+//! program must also return exactly the frames the classifier accepts (STAMP aside) with
+//! XDP_TX, byte for byte as `dataplane::reflect` rewrites them in each mode. Needs root
+//! (CI runs as root); without it the test fails rather than skips.
 
 use dataplane::edits::*;
 use dataplane::filter::DEFAULT_UDP_PORT;
 use dataplane::parse::*;
 use dataplane::reference::{reference_filter, reference_frames};
-use dataplane::{classify, DstMacFilter, Filter, Reject, Signature, SignatureSet};
-use libbpf_rs::libbpf_sys::XDP_PASS;
-use xdp_filter::{Verdicts, XdpFilter};
+use dataplane::{classify, reflect, DstMacFilter, Filter, Mode, Reject, Signature, SignatureSet};
+use libbpf_rs::libbpf_sys::{XDP_PASS, XDP_TX};
+use xdp_filter::{Reflection, TestRun, Verdicts, XdpFilter, RX_META_LEN};
 
 /// The kernel refuses BPF_PROG_TEST_RUN input shorter than an Ethernet header.
 const KERNEL_MIN_INPUT: usize = ETH_HEADER_LEN;
@@ -30,19 +32,18 @@ fn kernel_can_run(frame: &[u8]) -> bool {
 enum KernelVerdict {
     /// Would go to the AF_XDP socket (there is none in a test run).
     Accepted,
+    /// Reflected in the kernel and returned with XDP_TX.
+    Transmitted(Signature),
     Rejected(Reject),
 }
 
-fn kernel_verdict(program: &XdpFilter, frame: &[u8]) -> KernelVerdict {
+/// Run `frame` through `program`: its verdict (exactly one counter must move) and the
+/// action and output frame.
+fn kernel_run(program: &XdpFilter, frame: &[u8]) -> (KernelVerdict, TestRun) {
     let before = program.verdicts().expect("read verdicts");
-    let action = program
+    let run = program
         .test_run(frame)
         .expect("BPF_PROG_TEST_RUN (are you root?)");
-    // XDP_PASS: a frame without a socket to go to, or not a test frame.
-    assert_eq!(
-        action, XDP_PASS,
-        "without a socket every frame must reach the stack"
-    );
     let after = program.verdicts().expect("read verdicts");
     let changed = diff(&before, &after);
     assert_eq!(
@@ -50,7 +51,20 @@ fn kernel_verdict(program: &XdpFilter, frame: &[u8]) -> KernelVerdict {
         1,
         "exactly one verdict counter must move, got {changed:?}"
     );
-    changed.into_iter().next().unwrap()
+    (changed.into_iter().next().unwrap(), run)
+}
+
+/// The verdict of a program loaded for AF_XDP, which passes every frame to the stack
+/// when there is no socket.
+fn kernel_verdict(program: &XdpFilter, frame: &[u8]) -> KernelVerdict {
+    let (verdict, run) = kernel_run(program, frame);
+    // XDP_PASS: a frame without a socket to go to, or not a test frame.
+    assert_eq!(
+        run.action, XDP_PASS,
+        "without a socket every frame must reach the stack"
+    );
+    assert_eq!(run.frame, frame, "a frame for AF_XDP is not rewritten");
+    verdict
 }
 
 fn diff(before: &Verdicts, after: &Verdicts) -> Vec<KernelVerdict> {
@@ -62,6 +76,12 @@ fn diff(before: &Verdicts, after: &Verdicts) -> Vec<KernelVerdict> {
     if after.no_socket != before.no_socket || after.redirected != before.redirected {
         moved.push(KernelVerdict::Accepted);
     }
+    moved.extend(
+        Signature::ALL
+            .iter()
+            .filter(|s| after.transmitted[s.index()] != before.transmitted[s.index()])
+            .map(|s| KernelVerdict::Transmitted(*s)),
+    );
     moved
 }
 
@@ -80,10 +100,24 @@ impl Programs {
         if let Some(i) = self.0.iter().position(|(f, _)| f == filter) {
             return &self.0[i].1;
         }
-        let program = XdpFilter::load(filter).expect("load the XDP program (are you root?)");
+        let program = load(filter, Reflection::AfXdp);
         self.0.push((*filter, program));
         &self.0.last().unwrap().1
     }
+}
+
+fn load(filter: &Filter, reflection: Reflection) -> XdpFilter {
+    XdpFilter::load(filter, reflection).expect("load the XDP program (are you root?)")
+}
+
+/// The reference frames and the STAMP seeds, as far as the kernel can run them.
+fn seeds() -> Vec<Vec<u8>> {
+    reference_frames()
+        .into_iter()
+        .map(|r| r.bytes)
+        .chain(stamp_seeds())
+        .filter(|b| kernel_can_run(b))
+        .collect()
 }
 
 fn without_stamp(set: SignatureSet) -> SignatureSet {
@@ -163,15 +197,10 @@ fn xdp_program_agrees_with_rust_on_every_reference_frame() {
 /// the one its spec verdict holds for.
 #[test]
 fn xdp_program_agrees_with_rust_under_every_filter() {
-    let frames: Vec<Vec<u8>> = reference_frames()
-        .into_iter()
-        .map(|r| r.bytes)
-        .chain(stamp_seeds())
-        .filter(|b| kernel_can_run(b))
-        .collect();
+    let frames = seeds();
     let mut stamp_verdicts = [0usize; 3];
     for filter in filters() {
-        let program = XdpFilter::load(&filter).expect("load the XDP program (are you root?)");
+        let program = load(&filter, Reflection::AfXdp);
         for frame in &frames {
             let rust = classify(frame, &filter);
             stamp_verdicts[0] +=
@@ -267,12 +296,7 @@ fn mutate(frame: &mut Vec<u8>, rng: &mut Rng) {
 
 #[test]
 fn xdp_program_agrees_with_rust_on_mutated_frames() {
-    let seeds: Vec<Vec<u8>> = reference_frames()
-        .into_iter()
-        .map(|r| r.bytes)
-        .chain(stamp_seeds())
-        .filter(|b| kernel_can_run(b))
-        .collect();
+    let seeds = seeds();
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let mut accepted = 0;
     let mut stamps = 0;
@@ -280,7 +304,7 @@ fn xdp_program_agrees_with_rust_on_mutated_frames() {
     let mut from_reflector = 0;
     let mut compared = 0;
     for filter in &filters() {
-        let program = XdpFilter::load(filter).expect("load the XDP program (are you root?)");
+        let program = load(filter, Reflection::AfXdp);
         for round in 0..1500 {
             let mut frame = seeds[rng.below(seeds.len())].clone();
             mutate(&mut frame, &mut rng);
@@ -311,5 +335,94 @@ fn xdp_program_agrees_with_rust_on_mutated_frames() {
         accepted > 300 && stamps > 100 && too_short > 100 && from_reflector > 100,
         "only {accepted} mutated frames were acceptable ({stamps} as STAMP), \
          {too_short} were short STAMP packets, {from_reflector} came from the STAMP port"
+    );
+}
+
+/// What the in-kernel reflector must do with `frame`: the user-space worker's decision
+/// (`classify`, then `reflect` in `mode`) for every frame it could take over. STAMP
+/// packets still go to AF_XDP (no socket here: the stack), untouched.
+fn expected_in_kernel(frame: &[u8], filter: &Filter, mode: Mode) -> (KernelVerdict, TestRun) {
+    let run = |action, frame: Vec<u8>, metadata| TestRun {
+        action,
+        frame,
+        metadata,
+    };
+    match classify(frame, filter) {
+        // The arrival stamp goes in front of a frame for AF_XDP.
+        Ok(accepted) if accepted.signature == Signature::Stamp => (
+            KernelVerdict::Accepted,
+            run(XDP_PASS, frame.to_vec(), vec![0; RX_META_LEN]),
+        ),
+        Ok(accepted) => {
+            let mut reflected = frame.to_vec();
+            reflect(&mut reflected, &accepted.layout, mode);
+            let verdict = KernelVerdict::Transmitted(accepted.signature);
+            (verdict, run(XDP_TX, reflected, Vec::new()))
+        }
+        Err(reason) => (
+            KernelVerdict::Rejected(reason),
+            run(XDP_PASS, frame.to_vec(), Vec::new()),
+        ),
+    }
+}
+
+/// The run without the metadata's contents (an arrival time), only its length.
+fn blank_metadata(mut run: TestRun) -> TestRun {
+    run.metadata.fill(0);
+    run
+}
+
+/// In every mode and under every filter: the reference frames, the STAMP seeds and
+/// mutations of them go back with XDP_TX exactly when `classify` accepts them (STAMP
+/// aside), rewritten byte for byte as `reflect` does, counted per signature with their
+/// bytes, and refused frames are counted per reason and left untouched.
+#[test]
+fn in_kernel_reflection_matches_reflect_byte_for_byte() {
+    let seeds = seeds();
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut compared = 0;
+    let mut per_mode_transmitted = [0usize; 3];
+    for (m, mode) in Mode::ALL.into_iter().enumerate() {
+        for filter in &filters() {
+            let program = load(filter, Reflection::InKernel(mode));
+            let mutated = (0..500).map(|_| {
+                let mut frame = seeds[rng.below(seeds.len())].clone();
+                mutate(&mut frame, &mut rng);
+                frame
+            });
+            let frames: Vec<Vec<u8>> = seeds
+                .iter()
+                .cloned()
+                .chain(mutated.collect::<Vec<_>>())
+                .filter(|f| kernel_can_run(f))
+                .collect();
+            let mut transmitted_bytes = 0;
+            for frame in &frames {
+                let expected = expected_in_kernel(frame, filter, mode);
+                if expected.1.action == XDP_TX {
+                    per_mode_transmitted[m] += 1;
+                    transmitted_bytes += frame.len() as u64;
+                }
+                let (verdict, run) = kernel_run(&program, frame);
+                assert_eq!(
+                    (verdict, blank_metadata(run)),
+                    expected,
+                    "mode {mode}, filter {filter:?}, frame {frame:02x?}"
+                );
+                compared += 1;
+            }
+            let verdicts = program.verdicts().expect("read verdicts");
+            assert_eq!(verdicts.transmitted_bytes, transmitted_bytes, "mode {mode}");
+            assert_eq!(verdicts.redirected, 0, "no socket to redirect to");
+            assert_policy_slots_untouched(&program);
+        }
+    }
+    eprintln!(
+        "{compared} frames in kernel reflection: 0 disagreements; XDP_TX in mode mac, \
+         mac-ip, all: {per_mode_transmitted:?}"
+    );
+    assert!(
+        per_mode_transmitted.iter().all(|n| *n > 500),
+        "too few frames were reflected to compare: {per_mode_transmitted:?}"
     );
 }

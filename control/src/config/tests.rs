@@ -95,7 +95,7 @@ fn absent_keys_are_the_workers_defaults_and_other_spellings_are_shown_canonical(
             &shown["stream_idle_s"]
         ),
         (
-            &serde_json::json!("xdp"),
+            &serde_json::json!("auto"),
             &serde_json::Value::Null,
             &serde_json::json!(300)
         )

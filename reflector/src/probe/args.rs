@@ -4,7 +4,18 @@ use dataplane::frame::FCS_LEN;
 use dataplane::{MacAddr, Mode, Signature};
 use std::net::IpAddr;
 
-#[derive(Debug, clap::Args)]
+/// How the probe puts frames on the wire and counts the returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// An AF_PACKET socket and a user-space receiver (up to ~0.3 Mpps).
+    #[default]
+    Socket,
+    /// The kernel's live-frames BPF_PROG_RUN sends, an XDP program on IFACE counts the
+    /// returns (several Mpps; Linux 5.18+, root).
+    Fast,
+}
+
+#[derive(Clone, Debug, clap::Args)]
 pub struct ProbeArgs {
     /// Interface to send from.
     #[arg(value_name = "IFACE")]
@@ -63,6 +74,19 @@ pub struct ProbeArgs {
     /// Reflection mode the reflector is expected to use; other reflections count as malformed.
     #[arg(long, default_value = "all", value_parser = |s: &str| s.parse::<Mode>().map_err(|e| e.to_string()))]
     pub mode: Mode,
+
+    /// Sending and counting engine.
+    #[arg(long, value_enum, default_value_t = Engine::Socket)]
+    pub engine: Engine,
+
+    /// RFC 2544 throughput search (fast engine): per frame size, binary-search the
+    /// highest rate with zero loss, one trial of --duration seconds per step.
+    #[arg(long)]
+    pub search: bool,
+
+    /// Frame sizes for --search (default: --size).
+    #[arg(long, value_delimiter = ',', value_name = "N[,N...]", value_parser = clap::value_parser!(u16).range(64..=9018))]
+    pub sizes: Vec<u16>,
 
     /// Print the report as JSON.
     #[arg(long)]

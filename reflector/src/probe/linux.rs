@@ -117,7 +117,7 @@ pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
     ))
 }
 
-fn planned_count(args: &ProbeArgs) -> Result<u32> {
+pub(super) fn planned_count(args: &ProbeArgs) -> Result<u32> {
     if let Some(count) = args.count {
         return Ok(count);
     }

@@ -7,10 +7,14 @@
 
 mod args;
 #[cfg(target_os = "linux")]
+mod fast;
+#[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "linux")]
+mod search;
 mod tracker;
 
-pub use args::ProbeArgs;
+pub use args::{Engine, ProbeArgs};
 pub use tracker::{report, SequenceTracker};
 
 use dataplane::checksum::{ones_complement_sum, replace_in_udp_checksum};
@@ -167,6 +171,18 @@ impl ProbeFrames {
         })
     }
 }
+
+/// Run the probe with the engine `args` names.
+#[cfg(target_os = "linux")]
+pub fn run(args: &ProbeArgs) -> anyhow::Result<settings::events::ProbeReport> {
+    match args.engine {
+        Engine::Socket => linux::run(args),
+        Engine::Fast => fast::run(args),
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub use search::{search, SearchTable};
 
 fn stamp_bytes(seq: u32) -> [u8; STAMP_LEN] {
     let s = seq.to_be_bytes();

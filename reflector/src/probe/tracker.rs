@@ -1,6 +1,6 @@
 //! Counting what came back: loss, reordering, duplication, and the final report.
 
-use dataplane::histogram::Histogram;
+use dataplane::histogram::{Histogram, Percentiles};
 use settings::events::ProbeReport;
 
 /// Counts loss, reordering and duplication from the sequence numbers that came back.
@@ -55,14 +55,42 @@ pub fn report(
     rtt: &Histogram,
     send_seconds: f64,
 ) -> ProbeReport {
+    report_counts(
+        sent,
+        Returns {
+            received: tracker.received,
+            reordered: tracker.reordered,
+            duplicated: tracker.duplicated,
+            malformed,
+        },
+        rtt.percentiles(),
+        send_seconds,
+    )
+}
+
+/// What came back, however it was counted.
+pub struct Returns {
+    pub received: u64,
+    pub reordered: u64,
+    pub duplicated: u64,
+    pub malformed: u64,
+}
+
+/// The final report from counts that came back and timing.
+pub fn report_counts(
+    sent: u64,
+    returns: Returns,
+    rtt_ns: Percentiles,
+    send_seconds: f64,
+) -> ProbeReport {
     ProbeReport {
         sent,
-        received: tracker.received,
-        lost: sent.saturating_sub(tracker.received),
-        reordered: tracker.reordered,
-        duplicated: tracker.duplicated,
-        malformed,
-        rtt_ns: rtt.percentiles(),
+        received: returns.received,
+        lost: sent.saturating_sub(returns.received),
+        reordered: returns.reordered,
+        duplicated: returns.duplicated,
+        malformed: returns.malformed,
+        rtt_ns,
         send_seconds,
         tx_pps: if send_seconds > 0.0 {
             sent as f64 / send_seconds

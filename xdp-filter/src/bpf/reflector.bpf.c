@@ -12,6 +12,11 @@
  * test frames arriving on a queue without a socket, continue to the kernel stack
  * (XDP_PASS) so the host keeps its ARP, SSH and routing.
  *
+ * With `in_kernel` set (`--backend xdp-tx`) the program is the reflector itself: a test
+ * frame other than STAMP has its addresses swapped in place exactly as
+ * `dataplane::reflect` does and goes back out with XDP_TX. STAMP packets, whose answers
+ * need timestamps and rewritten payloads, still go to the AF_XDP socket.
+ *
  * Nothing is decided here that Rust does not configure: header offsets, protocol numbers,
  * limits and reject indices come from the generated `dataplane.h`, and the filter settings
  * and the whole signature table are read-only data written by `config.rs` before loading.
@@ -27,6 +32,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "dataplane.h"
+#include "swap.h"
 
 /*
  * Room for the signature table in `cfg`: MAX_SIGNATURES rows of up to MAX_SIGNATURE_LEN
@@ -36,13 +42,19 @@
  */
 
 /*
- * Verdict counter slots: one per `Reject` (same index), then the two accepted outcomes.
- * The worker's policy reasons (source allow-list, rate limit, loop timeout) have slots
- * too, so indices match `Reject::index`, but this program never counts in them.
+ * Verdict counter slots: one per `Reject` (same index), then the two outcomes of a
+ * redirect, the bytes returned with XDP_TX, and the frames returned with XDP_TX per
+ * signature (by `Signature::index`). The worker's policy reasons (source allow-list,
+ * rate limit, loop timeout) have slots too, so indices match `Reject::index`, but this
+ * program never counts in them. filter.rs mirrors this layout.
  */
 #define VERDICT_REDIRECTED REJECT_COUNT
 #define VERDICT_NO_SOCKET (REJECT_COUNT + 1)
-#define VERDICT_SLOTS (REJECT_COUNT + 2)
+#define VERDICT_TX_BYTES (REJECT_COUNT + 2)
+#define VERDICT_TX (REJECT_COUNT + 3)
+/* Room for every signature index: the table's rows and STAMP. */
+#define SIGNATURE_SLOTS (MAX_SIGNATURES + 1)
+#define VERDICT_SLOTS (VERDICT_TX + SIGNATURE_SLOTS)
 
 /* What the check functions return when the frame passed them (not a counter slot). */
 #define PASSED 0xff
@@ -50,6 +62,7 @@
 /* One row of `SIGNATURES`, with the filter's on/off bit. */
 struct signature {
 	__u8 enabled;
+	__u8 index; /* Signature::index, its XDP_TX counter */
 	__u8 offset; /* in the UDP payload */
 	__u8 len;
 	__u8 bytes[MAX_SIGNATURE_LEN];
@@ -64,8 +77,14 @@ struct config {
 	__u8 ipv6;
 	__u8 vlan;
 	__u8 stamp_enabled; /* `Signature::Stamp` is in the filter's set */
+	__u8 stamp_index; /* Signature::Stamp.index() */
 	__u16 udp_port; /* host byte order; 0 accepts any port */
 	__u16 stamp_port; /* host byte order; only read when stamp_enabled */
+	/* In-kernel reflection (`Reflection::InKernel`) and what its `Mode` swaps past the
+	 * MACs; all 0 when test frames go to the AF_XDP sockets. */
+	__u8 in_kernel;
+	__u8 swap_ip;
+	__u8 swap_ports;
 	struct signature signatures[MAX_SIGNATURES];
 };
 
@@ -90,6 +109,14 @@ struct {
 struct frame {
 	__u8 *data;
 	__u8 *end;
+};
+
+/* What `reflect` needs of an accepted frame: dataplane::parse::Layout and the signature. */
+struct layout {
+	__u32 l3;
+	__u32 l4;
+	__u8 ipv6;
+	__u8 signature; /* Signature::index */
 };
 
 static __always_inline __u16 be16_at(const __u8 *p)
@@ -300,7 +327,8 @@ static __always_inline int bytes_match(const struct frame *f, const __u8 *at,
 }
 
 /* classify::match_signature: the first enabled row of the table, in table order. */
-static __always_inline __u32 match_signature(const struct frame *f, __u32 payload, __u32 payload_len)
+static __always_inline __u32 match_signature(const struct frame *f, __u32 payload, __u32 payload_len,
+					     __u8 *signature)
 {
 	for (__u32 i = 0; i < MAX_SIGNATURES; i++) {
 		const volatile struct signature *sig = &cfg.signatures[i];
@@ -308,14 +336,16 @@ static __always_inline __u32 match_signature(const struct frame *f, __u32 payloa
 			continue;
 		if ((__u32)sig->offset + sig->len > payload_len)
 			continue;
-		if (bytes_match(f, f->data + payload + sig->offset, sig))
+		if (bytes_match(f, f->data + payload + sig->offset, sig)) {
+			*signature = sig->index;
 			return PASSED;
+		}
 	}
 	return REJECT_NO_SIGNATURE;
 }
 
-/* dataplane::classify: a reject index, or PASSED for a test frame. */
-static __always_inline __u32 classify(const struct frame *f)
+/* dataplane::classify: a reject index, or PASSED for a test frame, described by `lay`. */
+static __always_inline __u32 classify(const struct frame *f, struct layout *lay)
 {
 	__u32 verdict;
 	__u16 ethertype, src_port, port;
@@ -339,6 +369,9 @@ static __always_inline __u32 classify(const struct frame *f)
 		return REJECT_NOT_IP;
 	if (verdict != PASSED)
 		return verdict;
+	lay->l3 = l3;
+	lay->l4 = l4;
+	lay->ipv6 = ethertype == ETHERTYPE_IPV6;
 	verdict = check_udp_length(f, l4, udp_len, &src_port, &port);
 	if (verdict != PASSED)
 		return verdict;
@@ -349,6 +382,7 @@ static __always_inline __u32 classify(const struct frame *f)
 	if (cfg.stamp_enabled && port == cfg.stamp_port) {
 		if (src_port == cfg.stamp_port)
 			return REJECT_STAMP_FROM_REFLECTOR;
+		lay->signature = cfg.stamp_index;
 		return udp_len - UDP_HEADER_LEN < STAMP_MIN_PAYLOAD ? REJECT_STAMP_TOO_SHORT : PASSED;
 	}
 	if (cfg.udp_port != 0 && port != cfg.udp_port)
@@ -356,15 +390,55 @@ static __always_inline __u32 classify(const struct frame *f)
 	verdict = check_src_oui(f->data);
 	if (verdict != PASSED)
 		return verdict;
-	return match_signature(f, l4 + UDP_HEADER_LEN, udp_len - UDP_HEADER_LEN);
+	return match_signature(f, l4 + UDP_HEADER_LEN, udp_len - UDP_HEADER_LEN, &lay->signature);
+}
+
+/*
+ * dataplane::reflect for the configured mode, in place. Swapping two equal-sized
+ * fields leaves every one's-complement sum over them unchanged, so the IPv4 header and
+ * UDP checksums (whose pseudo-header covers both addresses) stay valid as they are.
+ * Returns PASSED, or Truncated from a verifier guard (classify proved the headers are
+ * there) before anything is written.
+ */
+static __always_inline __u32 reflect(const struct frame *f, const struct layout *lay)
+{
+	__u8 *ip = f->data + lay->l3;
+	__u8 *udp = f->data + lay->l4;
+
+	if (f->data + ETH_HEADER_LEN > f->end) /* verifier guard */
+		return REJECT_TRUNCATED;
+	if (ip + (lay->ipv6 ? IPV6_HEADER_LEN : IPV4_MIN_HEADER_LEN) > f->end) /* verifier guard */
+		return REJECT_TRUNCATED;
+	if (udp + UDP_HEADER_LEN > f->end) /* verifier guard */
+		return REJECT_TRUNCATED;
+	swap_bytes(f->data + ETH_DST, f->data + ETH_SRC, 6);
+	if (!cfg.swap_ip)
+		return PASSED;
+	if (lay->ipv6) {
+		if (ip + IPV6_HEADER_LEN > f->end) /* verifier guard, as above */
+			return REJECT_TRUNCATED;
+		swap_bytes(ip + IPV6_SRC, ip + IPV6_DST, 16);
+	} else {
+		if (ip + IPV4_MIN_HEADER_LEN > f->end) /* verifier guard, as above */
+			return REJECT_TRUNCATED;
+		swap_bytes(ip + IPV4_SRC, ip + IPV4_DST, 4);
+	}
+	if (cfg.swap_ports)
+		swap_bytes(udp + UDP_SRC_PORT, udp + UDP_DST_PORT, 2);
+	return PASSED;
+}
+
+static __always_inline void count_n(__u32 slot, __u64 n)
+{
+	__u64 *total = bpf_map_lookup_elem(&verdicts, &slot);
+
+	if (total)
+		*total += n;
 }
 
 static __always_inline void count(__u32 slot)
 {
-	__u64 *n = bpf_map_lookup_elem(&verdicts, &slot);
-
-	if (n)
-		*n += 1;
+	count_n(slot, 1);
 }
 
 /* The arrival stamp in front of a redirected frame: the earliest receive time user
@@ -397,22 +471,41 @@ static __always_inline void stamp_arrival(struct xdp_md *ctx, __u64 received_ns)
 	meta->magic = RX_META_MAGIC;
 }
 
-SEC("xdp")
-int xdp_reflector(struct xdp_md *ctx)
+/* In-kernel reflection: swap and send the frame back out of the interface it came in. */
+static __always_inline int transmit(const struct frame *f, const struct layout *lay)
 {
-	/* First, so the stamp does not include our own parsing. */
-	__u64 received_ns = bpf_ktime_get_ns();
-	struct frame f = {
-		.data = (__u8 *)(long)ctx->data,
-		.end = (__u8 *)(long)ctx->data_end,
-	};
-	__u32 verdict = classify(&f);
+	__u32 verdict = reflect(f, lay);
 
 	if (verdict != PASSED) {
 		count(verdict);
 		return XDP_PASS;
 	}
-	stamp_arrival(ctx, received_ns);
+	/* Counted before the driver sends it: a failed XDP_TX shows as xdp_exception. */
+	count(VERDICT_TX + lay->signature);
+	count_n(VERDICT_TX_BYTES, f->end - f->data);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int xdp_reflector(struct xdp_md *ctx)
+{
+	/* First, so the stamp does not include our own parsing. Reflecting in the kernel,
+	 * only STAMP packets need it: read the clock for them alone, later. */
+	__u64 received_ns = cfg.in_kernel ? 0 : bpf_ktime_get_ns();
+	struct frame f = {
+		.data = (__u8 *)(long)ctx->data,
+		.end = (__u8 *)(long)ctx->data_end,
+	};
+	struct layout lay = {};
+	__u32 verdict = classify(&f, &lay);
+
+	if (verdict != PASSED) {
+		count(verdict);
+		return XDP_PASS;
+	}
+	if (cfg.in_kernel && lay.signature != cfg.stamp_index)
+		return transmit(&f, &lay);
+	stamp_arrival(ctx, cfg.in_kernel ? bpf_ktime_get_ns() : received_ns);
 	/* With no socket on this queue the lookup fails and the frame goes to the stack. */
 	long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	count(action == XDP_REDIRECT ? VERDICT_REDIRECTED : VERDICT_NO_SOCKET);

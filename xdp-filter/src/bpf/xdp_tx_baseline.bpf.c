@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "dataplane.h"
+#include "swap.h"
 
 /* UDP destination port to bounce, host byte order; 0 bounces every UDP frame. */
 const volatile __u16 udp_port = 0;
@@ -26,16 +27,6 @@ struct {
 static __always_inline __u16 be16_at(const __u8 *p)
 {
 	return ((__u16)p[0] << 8) | p[1];
-}
-
-static __always_inline void swap_bytes(__u8 *a, __u8 *b, const int n)
-{
-#pragma unroll
-	for (int i = 0; i < n; i++) {
-		__u8 t = a[i];
-		a[i] = b[i];
-		b[i] = t;
-	}
 }
 
 /* Is the whole UDP header there, and is it for the configured port? */

@@ -1,0 +1,214 @@
+//! `reflector probe --engine fast`: the kernel sends and counts, user space paces.
+//!
+//! The frame is built once ([`ProbeFrames`]) and handed to `xdp_filter::ProbeHead`,
+//! whose generator the kernel runs in live-frames `BPF_PROG_RUN` mode: it numbers each
+//! frame, notes its send time and redirects it out of IFACE, several million a second
+//! from one core. Returns are counted, checked and timed by an XDP program on IFACE and
+//! dropped there, so both stamps are taken in XDP: the RTT excludes the head's socket
+//! and scheduling delays.
+
+use super::tracker::{report_counts, Returns};
+use super::{linux::planned_count, ProbeArgs, ProbeFrames};
+use anyhow::{bail, Context, Result};
+use dataplane::parse::UDP_CHECKSUM;
+use platform_linux::iface;
+use settings::events::ProbeReport;
+use settings::XdpMode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xdp_filter::{ProbeHead, ProbeTemplate};
+
+/// Each `BPF_PROG_RUN` call costs tens of milliseconds of kernel setup beyond its
+/// runs, so calls are sized to take about this long: few enough to keep that overhead
+/// small, short enough to notice SIGINT and the end of --duration in time.
+const CALL_SECONDS: f64 = 0.5;
+/// Generator runs in the first call, before the speed is known.
+const FIRST_CALL_RUNS: u32 = 1 << 16;
+
+/// Send, wait for late returns, report. Stops early on SIGINT/SIGTERM.
+pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
+    run_until(args, &*stop_on_signal()?)
+}
+
+/// A flag SIGINT and SIGTERM set.
+pub(super) fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// One run that stops early when `stop` is set.
+pub(super) fn run_until(args: &ProbeArgs, stop: &AtomicBool) -> Result<ProbeReport> {
+    let src_mac = match args.src_mac {
+        Some(mac) => mac,
+        None => iface::mac_address(&args.interface)?,
+    };
+    let frames = ProbeFrames::new(args, src_mac)?;
+    let (count, time_limit) = plan(args)?;
+    tracing::info!("{} (fast engine)", args.describe(&src_mac, frames.len()));
+
+    let mut first = Vec::new();
+    frames.stamp(&mut first, 0);
+    let ifindex = iface::ifindex(&args.interface)?;
+    iface::raise_memlock_limit()?;
+    let head = ProbeHead::load(
+        &ProbeTemplate {
+            frame: &first,
+            expected_reflection: &frames.expected_reflection,
+            stamp_at: frames.stamp_at,
+            checksum_at: frames.layout.l4 + UDP_CHECKSUM,
+        },
+        ifindex,
+        args.rate,
+        count,
+    )?;
+    // The counter must be on IFACE before the first frame: a veth also drops frames
+    // sent to it with XDP_TX/redirect unless it runs an XDP program.
+    let _counter = head
+        .attach_counter(ifindex, XdpMode::Auto)
+        .with_context(|| {
+            format!(
+                "the fast engine counts returns with an XDP program on {}: detach any other \
+                 XDP program from it (ip link set dev {} xdp off)",
+                args.interface, args.interface
+            )
+        })?;
+
+    generate(&head, count, time_limit, stop)?;
+    std::thread::sleep(Duration::from_secs_f64(args.wait.max(0.0)));
+
+    let generated = head.generated()?;
+    let counts = head.counts()?;
+    let mut rtt = head.rtt()?.percentiles();
+    // The histogram gives a bucket's lower bound; the kernel kept the exact maximum.
+    rtt.max = counts.rtt_max;
+    let returns = Returns {
+        received: counts.received,
+        reordered: counts.reordered,
+        duplicated: counts.duplicated,
+        malformed: counts.malformed,
+    };
+    Ok(report_counts(
+        generated.frames,
+        returns,
+        rtt,
+        generated.seconds,
+    ))
+}
+
+/// Frames to send, and for how long at most.
+fn plan(args: &ProbeArgs) -> Result<(u32, Option<Duration>)> {
+    let (count, limit) = if args.rate == 0 && args.count.is_none() && args.duration > 0.0 {
+        (
+            ProbeHead::MAX_FRAMES,
+            Some(Duration::from_secs_f64(args.duration)),
+        )
+    } else {
+        (planned_count(args)?, None)
+    };
+    if count > ProbeHead::MAX_FRAMES {
+        bail!(
+            "the fast engine sends at most {} frames a run; lower --count",
+            ProbeHead::MAX_FRAMES
+        );
+    }
+    Ok((count, limit))
+}
+
+/// Run the generator until it has sent `count` frames, `time_limit` has passed or a
+/// signal came. It paces itself; this loop sizes the calls and prints a line a second.
+fn generate(
+    head: &ProbeHead,
+    count: u32,
+    time_limit: Option<Duration>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut runs = FIRST_CALL_RUNS;
+    let mut last_line = (start, 0u64, 0u64);
+    loop {
+        let before = head.generated()?.frames;
+        let remaining = u64::from(count).saturating_sub(before);
+        if remaining == 0
+            || stop.load(Ordering::Relaxed)
+            || time_limit.is_some_and(|limit| start.elapsed() >= limit)
+        {
+            return Ok(());
+        }
+        let call = Instant::now();
+        head.run_generator(runs)?;
+        let took = call.elapsed().as_secs_f64();
+        let sent = head.generated()?.frames - before;
+        tracing::debug!(runs, sent, took, "generator call");
+        // Runs per frame sent (1 at full rate, more when pacing declines runs), to stop
+        // the last call close to the frame limit.
+        let runs_per_frame = f64::from(runs) / sent.max(1) as f64;
+        let wanted = f64::from(runs) * CALL_SECONDS / took.max(1e-3);
+        let to_finish = (remaining - sent.min(remaining)) as f64 * runs_per_frame * 1.05 + 64.0;
+        runs = wanted.min(to_finish).clamp(64.0, f64::from(u32::MAX)) as u32;
+
+        let now = Instant::now();
+        if now - last_line.0 >= Duration::from_secs(1) {
+            let (offered, received) = (head.generated()?.frames, head.counts()?.received);
+            let seconds = (now - last_line.0).as_secs_f64();
+            tracing::info!(
+                "offered {:.3} Mpps, returned {:.3} Mpps",
+                (offered - last_line.1) as f64 / seconds / 1e6,
+                (received - last_line.2) as f64 / seconds / 1e6
+            );
+            last_line = (now, offered, received);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ProbeArgs,
+    }
+
+    fn plan_for(extra: &[&str]) -> Result<(u32, Option<Duration>)> {
+        let base = [
+            "probe",
+            "veth0",
+            "--to",
+            "02:52:45:46:4c:01",
+            "--engine",
+            "fast",
+        ];
+        plan(
+            &Wrapper::try_parse_from(base.iter().chain(extra))
+                .unwrap()
+                .args,
+        )
+    }
+
+    #[test]
+    fn full_rate_runs_for_the_duration_and_fixed_rates_for_rate_times_duration() {
+        assert_eq!(
+            plan_for(&["--rate", "0", "--duration", "2"]).unwrap(),
+            (ProbeHead::MAX_FRAMES, Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            plan_for(&["--rate", "0", "--count", "5"]).unwrap(),
+            (5, None)
+        );
+        assert_eq!(
+            plan_for(&["--rate", "1000", "--duration", "3"]).unwrap(),
+            (3000, None)
+        );
+        let err = plan_for(&["--count", &(ProbeHead::MAX_FRAMES as u64 + 1).to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most"), "{err}");
+    }
+}

@@ -1,0 +1,180 @@
+//! The in-kernel back end (`--backend xdp-tx`) on the lab: the XDP program swaps and
+//! returns test frames itself (STAMP still goes to an AF_XDP worker), the counters in
+//! the final JSON event come from its per-CPU maps, and `--backend auto` picks it only
+//! when every enabled feature runs in the kernel.
+
+use dataplane::{Reject, Signature};
+use reflector_tests::*;
+use settings::events::ProbeReport;
+use settings::XdpMode;
+use xdp_filter::{XdpLink, XdpTxBaseline};
+
+/// The in-kernel back end with the one feature it cannot run turned off.
+const XDP_TX: [&str; 4] = ["--backend", "xdp-tx", "--max-streams", "0"];
+
+const SIGNATURES: [Signature; Signature::BYTE_SIGNATURES] = [
+    Signature::ProbeOt,
+    Signature::DataOt,
+    Signature::Latency,
+    Signature::Rfc2544,
+    Signature::Y1564,
+];
+
+/// A lab whose head can receive XDP_TX: veth drops frames an XDP program transmits
+/// unless the peer runs an XDP program too (a physical NIC needs none). The one here is
+/// the XDP_TX baseline bouncing UDP port 1, which nothing in these tests uses: it
+/// passes every frame on to the probe's socket.
+struct TxRig {
+    rig: Rig,
+    _head_program: (XdpTxBaseline, XdpLink),
+}
+
+fn rig(name: &str) -> TxRig {
+    let rig = Rig::new(name);
+    let head = &rig.lab.head;
+    let head_program = head
+        .run(|| {
+            let ifindex = platform_linux::iface::ifindex(&head.interface).expect("head ifindex");
+            let program = XdpTxBaseline::load(1).expect("load the head's XDP program");
+            let link = program
+                .attach(ifindex, XdpMode::Native)
+                .expect("attach the head's XDP program");
+            (program, link)
+        })
+        .expect("enter the head's namespace");
+    TxRig {
+        rig,
+        _head_program: head_program,
+    }
+}
+
+impl std::ops::Deref for TxRig {
+    type Target = Rig;
+
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
+}
+
+fn assert_all_reflected(report: &ProbeReport, sent: u64, what: &str) {
+    assert_eq!(
+        report.sent, sent,
+        "{what}: not everything was sent: {report:?}"
+    );
+    assert_eq!(report.lost, 0, "{what}: frames lost: {report:?}");
+    assert_eq!(report.received, sent, "{what}: frames lost: {report:?}");
+    assert_eq!(report.malformed, 0, "{what}: wrongly reflected: {report:?}");
+    assert_eq!(report.duplicated, 0, "{what}: duplicated: {report:?}");
+}
+
+/// Every mode, IPv4 and IPv6, untagged, VLAN and QinQ: the probe checks each reflection
+/// byte for byte against what the mode must produce, and the final event counts every
+/// frame the kernel reflected, by signature, and every one it refused, by reason.
+#[test]
+fn xdp_tx_reflects_every_mode_family_and_tagging_in_the_kernel() {
+    let rig = rig("xdptx");
+    for mode in ["mac", "mac-ip", "all"] {
+        let reflector = rig.start_reflector(&[&XDP_TX[..], &["--mode", mode]].concat());
+        assert_eq!(reflector.platform.backend, "xdp_tx");
+        assert_eq!(reflector.platform.reason, None, "asked for by name");
+        let mut expected = [0u64; Signature::COUNT];
+        let mut case = 0;
+        for (family, ips) in [
+            ("ipv4", ["192.0.2.1", "192.0.2.2"]),
+            ("ipv6", ["2001:db8::1", "2001:db8::2"]),
+        ] {
+            for tags in ["", "10", "100,200"] {
+                case += 1;
+                let signature = SIGNATURES[case % SIGNATURES.len()];
+                let args = matrix_case(mode, "300", signature, ips, tags);
+                let report = rig.probe(&args);
+                assert_all_reflected(&report, 300, &format!("{mode} {family} [{tags}]"));
+                expected[signature.index()] += 300;
+            }
+        }
+        // Refused in the kernel, counted by reason, never reflected.
+        rig.send_refused_frames();
+        let totals = reflector.stop();
+        assert_eq!(totals.per_signature, expected, "mode {mode}: per signature");
+        assert_eq!(totals.reflected, expected.iter().sum::<u64>());
+        assert_eq!(totals.reject(Reject::SrcOuiMismatch), 100, "{totals:?}");
+        assert_eq!(totals.reject(Reject::PortMismatch), 100, "{totals:?}");
+        assert_eq!(totals.received, totals.reflected + totals.rejected());
+        // The kernel's frames keep their length both ways (no STAMP was sent).
+        assert!(totals.tx_bytes >= 64 * totals.reflected, "{totals:?}");
+        assert_eq!(totals.rx_bytes, totals.tx_bytes, "{totals:?}");
+        assert_eq!(totals.tx_errors, 0);
+    }
+}
+
+/// STAMP packets still reach an AF_XDP worker, which answers them with timestamps,
+/// while the kernel reflects the rest.
+#[test]
+fn xdp_tx_hands_stamp_to_the_worker() {
+    let rig = rig("xdptxstamp");
+    let reflector = rig.start_reflector(&XDP_TX);
+    let (summary, _) = rig.stamp_sender(&["-c", "100", "-d", "2ms", "-L", "2"]);
+    let report = rig.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+    assert_all_reflected(&report, 200, "alongside STAMP");
+    let totals = reflector.stop();
+    assert_eq!(summary["packets_received"], 100, "{summary}");
+    assert_eq!(totals.signature(Signature::Stamp), 100, "{totals:?}");
+    assert_eq!(totals.reflected, 300, "{totals:?}");
+}
+
+/// SIGKILL leaves no program behind, as with AF_XDP: the BPF link goes with the process.
+#[test]
+fn sigkill_leaves_no_in_kernel_reflector_behind() {
+    let rig = rig("xdptxkill");
+    let reflector = rig.start_reflector(&XDP_TX);
+    assert!(rig.xdp_attached(), "no XDP program while reflecting");
+    reflector.kill9();
+    assert!(
+        rig.xdp_detached_soon(),
+        "an XDP program is still attached after SIGKILL"
+    );
+    assert!(rig.ping(), "ping fails after the reflector was killed");
+}
+
+/// `auto` (the default) runs in the kernel exactly when every enabled feature can, and
+/// says why in the started event; `xdp-tx` with a user-space feature is refused.
+#[test]
+fn auto_picks_the_back_end_the_features_allow() {
+    let rig = rig("auto");
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["--max-streams", "0"],
+            "xdp_tx",
+            "auto: every enabled feature runs in the kernel",
+        ),
+        (
+            &[],
+            "af_xdp",
+            "auto: stream tracking needs user space; --max-streams 0 for in-kernel",
+        ),
+        (
+            &["--max-streams", "0", "--rate-limit", "100000"],
+            "af_xdp",
+            "auto: the rate limit needs user space; no --rate-limit for in-kernel",
+        ),
+    ];
+    for (flags, backend, reason) in cases {
+        let reflector = rig.start_reflector(flags);
+        assert_eq!(reflector.platform.backend, backend, "{flags:?}");
+        assert_eq!(reflector.platform.reason.as_deref(), Some(reason));
+        let report = rig.probe(&["--count", "200", "--rate", "5000", "--wait", "0.3"]);
+        assert_all_reflected(&report, 200, &format!("auto {flags:?}"));
+        assert_eq!(reflector.stop().reflected, 200, "{flags:?}");
+    }
+    let refused = rig.run_reflector(&[&rig.lab.reflector.interface, "--backend", "xdp-tx"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("where stream tracking cannot run: set --max-streams 0"),
+        "{stderr}"
+    );
+    assert!(
+        !rig.xdp_attached(),
+        "a refused start left a program attached"
+    );
+}
