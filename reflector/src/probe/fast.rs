@@ -168,28 +168,10 @@ fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: ProbeArgs,
-    }
 
     fn plan_for(extra: &[&str]) -> Result<(u32, Option<Duration>)> {
-        let base = [
-            "probe",
-            "veth0",
-            "--to",
-            "02:52:45:46:4c:01",
-            "--engine",
-            "fast",
-        ];
-        plan(
-            &Wrapper::try_parse_from(base.iter().chain(extra))
-                .unwrap()
-                .args,
-        )
+        let fast: Vec<&str> = ["--engine", "fast"].iter().chain(extra).copied().collect();
+        plan(&crate::probe::tests::args(&fast))
     }
 
     #[test]

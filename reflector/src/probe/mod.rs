@@ -202,7 +202,9 @@ mod tests {
         args: ProbeArgs,
     }
 
-    fn args(extra: &[&str]) -> ProbeArgs {
+    /// The probe's arguments as clap parses them: an interface, `--to` and `extra`.
+    /// Shared with the engines' own tests.
+    pub(in crate::probe) fn args(extra: &[&str]) -> ProbeArgs {
         let base = ["probe", "veth0", "--to", "02:52:45:46:4c:01"];
         Wrapper::try_parse_from(base.iter().chain(extra))
             .unwrap()
