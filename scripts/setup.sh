@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# Installs everything the build, the tests and the demo need on a fresh Debian/Ubuntu
-# machine, and prepares the kernel side (bpffs). Idempotent: safe to run every time.
+# Installs what one purpose needs on a fresh Debian/Ubuntu machine, and prepares the
+# kernel side (bpffs). Idempotent: safe to run every time.
+#   scripts/setup.sh build   # compile: clang/llvm, libelf, zlib, libpcap (+ Rust check)
+#   scripts/setup.sh demo    # build + the virtual lab (iproute2, ethtool, bpffs) and
+#                            # the STAMP sender; no browser (scripts/demo.sh)
+#   scripts/setup.sh test    # everything (the default; scripts/test.sh): demo + the
+#                            # browser test, packaging and the installed-package checks
 set -euo pipefail
 
-APT_PACKAGES=(
+PURPOSE="${1:-test}"
+BUILD_PACKAGES=(
   clang llvm libelf-dev zlib1g-dev pkg-config make m4   # BPF programs, libbpf, libxdp
   libpcap-dev                                           # --read/--write pcap platform
-  iproute2 ethtool iputils-ping netcat-openbsd          # network namespaces and veth rigs
-  chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
 )
+LAB_PACKAGES=(
+  iproute2 ethtool                                      # network namespaces and veth
+)
+TEST_PACKAGES=(
+  iputils-ping netcat-openbsd                           # end-to-end rigs
+  tmux                                                  # terminal dashboard (--tui) tests
+  chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
+  dpkg-dev man-db adduser systemd                       # package build and install, man, unit check
+)
+case "$PURPOSE" in
+  build) APT_PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  demo) APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${LAB_PACKAGES[@]}") ;;
+  test) APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${LAB_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *) echo "setup: unknown purpose '$PURPOSE': use build, demo or test" >&2; exit 2 ;;
+esac
 
 # The independent STAMP session-sender the interoperability tests run (crates.io).
 STAMP_SUITE_VERSION=1.0.0
@@ -56,8 +75,15 @@ install_stamp_suite() {
   fi
 }
 
+if [ "$(uname -s)" = Darwin ]; then
+  echo "setup: this script installs Debian/Ubuntu packages; on macOS you need only Rust" \
+    "(https://rustup.rs) and the Xcode command-line tools (xcode-select --install):" \
+    "see docs/MACOS.md" >&2
+  exit 1
+fi
 need_root
 install_apt_packages
 install_rust
+[ "$PURPOSE" = build ] && exit 0
 mount_bpffs
 install_stamp_suite

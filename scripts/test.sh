@@ -12,7 +12,7 @@ MAC_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin)
 step() { printf '\n=== %s\n' "$*"; }
 
 step "setup"
-scripts/setup.sh
+scripts/setup.sh test
 rustup target add "${MAC_TARGETS[@]}" >/dev/null
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 
@@ -24,7 +24,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 for target in "${MAC_TARGETS[@]}"; do
   step "type-check and clippy for $target"
-  cargo clippy -p platform-macos -p reflector --target "$target" --locked -- -D warnings
+  # The control plane has no CPU-specific code: one macOS target is enough for it.
+  control=()
+  [ "$target" = x86_64-apple-darwin ] && control=(-p control)
+  cargo clippy -p platform-macos -p reflector "${control[@]}" --target "$target" --locked -- -D warnings
 done
 
 step "build binaries"
@@ -34,6 +37,35 @@ step "tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+
+# The debug build just made: a release build (thin LTO, one codegen unit) would add
+# minutes, and the packaging is the same for both.
+step "package (.deb, tarball), install the .deb, run the installed binaries"
+PROFILE=debug DEB_COMPRESS=gzip scripts/package-deb.sh
+tarball="$(PROFILE=debug scripts/package-tarball.sh | tail -n 1)"
+contents="$(tar -tzf "$tarball")"
+for file in bin/reflector bin/reflector-control man/man1/reflector.1 \
+  systemd/reflector-control.service etc/control.toml INSTALL.md; do
+  grep -q "^reflector-[^/]*/$file\$" <<<"$contents" || { echo "$tarball lacks $file" >&2; exit 1; }
+done
+dpkg -i target/packages/reflector_*_amd64.deb
+/usr/bin/reflector --version | grep -E '^(reflector |commit: |back ends: .*xdp-tx)'
+/usr/bin/reflector-control --version | grep '^commit: '
+man -w reflector reflector-probe reflector-control
+man -P cat reflector | grep -- '--no-oui-filter' >/dev/null   # (grep -q would SIGPIPE man)
+systemd-analyze verify /usr/lib/systemd/system/reflector-control.service
+getent passwd reflector-control
+# The unit reads the package's conffile, and the README names that same file.
+config="$(sed -n 's/^ExecStart=.* --config \([^ ]*\).*/\1/p' /usr/lib/systemd/system/reflector-control.service)"
+grep -qx "$config" /var/lib/dpkg/info/reflector.conffiles && grep -q -- "--config $config" README.md
+# Real frames through the installed binary (reflector and test head), on a netns lab.
+installed_log="$(mktemp)"
+REFLECTOR_BIN=/usr/bin/reflector cargo test -p reflector-tests --test e2e --locked -- \
+  --exact no_loss_at_a_moderate_rate af_packet_backend_reflects 2>&1 | tee "$installed_log"
+grep -q 'test result: ok. 2 passed' "$installed_log"
+cat "$installed_log" >>"$log"
+rm -f "$installed_log"
+dpkg --purge reflector
 
 step "fuzz the classifier for ${FUZZ_SECONDS}s"
 cargo run -q -p dataplane --example fuzz_seeds -- dataplane/fuzz/corpus/classify

@@ -1,23 +1,18 @@
 // Reflector control dashboard. No framework and no build step: the page is embedded in
-// the control-plane binary and must work offline on a lab network.
+// the control-plane binary and must work offline on a lab network. Charts: charts.js;
+// test heads: probes.js.
 "use strict";
 
-const HISTORY = 120; // seconds of rates kept for the chart (one stats event per second)
+const WINDOW_S = 15 * 60; // seconds of rates the charts show (the server keeps as much)
 const STREAMS_SHOWN = 20; // busiest streams listed for the selected reflector
-const reflectors = new Map(); // id -> { view, stats, history: [{rx, tx, mbps}] }
+// id -> { view, stats, series: [t[], rx_pps[], tx_pps[], rx_bps[], tx_bps[]], mark, streams }
+const reflectors = new Map();
 let selected = null;
 const streamsFetch = { busy: false, at: 0 }; // one request at a time, at most one a second
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const fmt = (n) => Number(n ?? 0).toLocaleString("en-US", { maximumFractionDigits: 1 });
 const DASH = "—";
-
-// Nanoseconds, in the unit that reads best.
-function fmtNs(ns) {
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
-  return `${ns} ns`;
-}
 
 function dwell(stats) {
   const d = stats && stats.telemetry && stats.telemetry.dwell_ns;
@@ -36,8 +31,10 @@ function showMessage(text) {
   box.hidden = !text;
 }
 
-async function call(method, path) {
-  const response = await fetch(path, { method, headers: { Authorization: `Bearer ${token()}` } });
+async function call(method, path, body) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!response.ok) {
     let error = `${response.status} ${response.statusText}`;
     try { error = (await response.json()).error || error; } catch (_) { /* not JSON */ }
@@ -46,17 +43,33 @@ async function call(method, path) {
   return response.status === 204 ? null : response.json();
 }
 
+function emptySeries() { return [[], [], [], [], []]; }
+
 function entry(id) {
-  if (!reflectors.has(id)) reflectors.set(id, { view: null, stats: null, history: [], streams: null });
+  if (!reflectors.has(id)) {
+    reflectors.set(id, { view: null, stats: null, series: emptySeries(), mark: null, streams: null });
+  }
   return reflectors.get(id);
 }
 
-function cell(row, cls, text) {
-  let td = $(`td.${cls}`, row);
-  if (!td) { td = document.createElement("td"); td.className = cls; row.appendChild(td); }
+// A cell by class; `label` names it in the phone layout, where rows become cards.
+function cell(row, cls, text, label) {
+  let td = $(`td.${cls.split(" ")[0]}`, row);
+  if (!td) {
+    td = document.createElement("td");
+    td.className = cls;
+    if (label) td.dataset.label = label;
+    row.appendChild(td);
+  }
   td.textContent = text;
   return td;
 }
+
+const REFLECTOR_COLUMNS = [
+  ["id", "Reflector"], ["state", "State"], ["platform", "Platform"], ["restarts num", "Restarts"],
+  ["received num", "Received"], ["reflected num", "Reflected"], ["rejected num", "Rejected"],
+  ["dwell num", "Dwell p50 / p99 / max"],
+];
 
 function renderRow(id) {
   const { view, stats } = reflectors.get(id);
@@ -65,12 +78,9 @@ function renderRow(id) {
   if (!row) {
     row = document.createElement("tr");
     row.dataset.id = id;
-    for (const cls of ["id", "state", "platform", "restarts num", "received num", "reflected num", "rejected num", "dwell num"]) {
-      const td = document.createElement("td");
-      td.className = cls;
-      row.appendChild(td);
-    }
+    for (const [cls, label] of REFLECTOR_COLUMNS) cell(row, cls, "", label);
     const actions = document.createElement("td");
+    actions.className = "actions";
     for (const action of ["start", "stop"]) {
       const button = document.createElement("button");
       button.className = action;
@@ -95,9 +105,10 @@ function renderRow(id) {
   }
   const state = view ? view.state : (stats ? stats.state : "unknown");
   cell(row, "id", id);
-  const stateCell = cell(row, "state", state);
+  // "waiting_for_interface" reads "waiting for interface".
+  const stateCell = cell(row, "state", state.replaceAll("_", " "));
   stateCell.classList.add("state");
-  stateCell.classList.remove("running", "stopped", "backoff", "starting");
+  stateCell.classList.remove("running", "stopped", "backoff", "starting", "waiting_for_interface");
   stateCell.classList.add(state);
   if (view && view.last_error && state !== "running") {
     const err = document.createElement("div");
@@ -119,7 +130,7 @@ function renderRow(id) {
   cell(row, "reflected", fmt(totals.reflected));
   cell(row, "rejected", fmt(totals.rejected));
   const d = dwell(stats);
-  cell(row, "dwell", d ? `${fmtNs(d.p50)} / ${fmtNs(d.p99)} / ${fmtNs(d.max)}` : DASH);
+  cell(row, "dwell", d ? `${Charts.ns(d.p50)} / ${Charts.ns(d.p99)} / ${Charts.ns(d.max)}` : DASH);
   $("button.start", row).disabled = state === "running" || state === "starting";
   $("button.stop", row).disabled = state === "stopped";
   row.classList.toggle("selected", id === selected);
@@ -141,15 +152,23 @@ function select(id) {
     row.classList.toggle("selected", row.dataset.id === id);
   }
   renderDetail();
+  loadHistory(id);
   loadStreams(true);
 }
 
+// Counts by name, non-zero ones first (largest first); the zero rows are folded into
+// one line that opens on click, so the reasons that happened stand out.
 function fillTable(table, map) {
   const body = $("tbody", table);
+  const open = Boolean($("tr.zeros.open", body));
   body.replaceChildren();
-  for (const [name, value] of Object.entries(map || {})) {
+  const entries = Object.entries(map || {});
+  const nonZero = entries.filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const zero = entries.filter(([, v]) => !(v > 0));
+  const line = (name, value, cls) => {
     const row = document.createElement("tr");
     row.dataset.name = name;
+    if (cls) row.className = cls;
     const key = document.createElement("td");
     key.textContent = name;
     const val = document.createElement("td");
@@ -157,7 +176,21 @@ function fillTable(table, map) {
     val.textContent = fmt(value);
     row.append(key, val);
     body.appendChild(row);
-  }
+  };
+  for (const [name, value] of nonZero) line(name, value);
+  if (zero.length === 0) return;
+  const fold = document.createElement("tr");
+  fold.className = `zeros${open ? " open" : ""}`;
+  const td = document.createElement("td");
+  td.colSpan = 2;
+  const button = document.createElement("button");
+  button.className = "link";
+  button.textContent = `${open ? "▾" : "▸"} ${zero.length} at zero${nonZero.length ? "" : " (none happened)"}`;
+  button.addEventListener("click", () => { fold.classList.toggle("open"); fillTable(table, map); });
+  td.appendChild(button);
+  fold.appendChild(td);
+  body.appendChild(fold);
+  if (open) for (const [name, value] of zero) line(name, value, "zero");
 }
 
 // The kernel's counters at the workers' sockets (frames lost before a worker saw them).
@@ -170,25 +203,91 @@ function kernelDrops(totals) {
   };
 }
 
+const charts = {};
+
+function ensureCharts() {
+  if (charts.pps) return;
+  charts.pps = Charts.rates($("#chart-pps"), "pps", "Packets per second", "rates");
+  charts.bps = Charts.rates($("#chart-bps"), "bit/s", "Bits per second", "rates");
+  charts.dwell = Charts.bars($("#chart-dwell"), "Dwell time histogram", "frames", (v) => Charts.si(v));
+}
+
+function drawRates(series) {
+  ensureCharts();
+  charts.pps.setData([series[0], series[1], series[2]]);
+  charts.bps.setData([series[0], series[3], series[4]]);
+}
+
 function renderDetail() {
   const item = selected && reflectors.get(selected);
   $("#detail").hidden = !item;
   if (!item) return;
+  ensureCharts();
   $("#detail-id").textContent = selected;
-  const rates = (item.stats && item.stats.rates) || { rx_pps: 0, tx_pps: 0, tx_mbps: 0 };
-  $("#rx-pps").textContent = fmt(rates.rx_pps);
-  $("#tx-pps").textContent = fmt(rates.tx_pps);
-  $("#tx-mbps").textContent = rates.tx_mbps.toFixed(3);
+  const s = item.series;
+  const last = (i) => (s[0].length ? s[i][s[i].length - 1] : 0);
+  $("#rx-pps").textContent = fmt(last(1));
+  $("#tx-pps").textContent = fmt(last(2));
+  $("#rx-bps").textContent = `${Charts.si(last(3), "bit/s")}`;
+  $("#tx-bps").textContent = `${Charts.si(last(4), "bit/s")}`;
   const d = dwell(item.stats);
-  $("#dwell-p50").textContent = d ? fmtNs(d.p50) : DASH;
-  $("#dwell-p99").textContent = d ? fmtNs(d.p99) : DASH;
-  $("#dwell-max").textContent = d ? fmtNs(d.max) : DASH;
+  $("#dwell-p50").textContent = d ? Charts.ns(d.p50) : DASH;
+  $("#dwell-p99").textContent = d ? Charts.ns(d.p99) : DASH;
+  $("#dwell-max").textContent = d ? Charts.ns(d.max) : DASH;
+  const bars = Charts.histogram(item.stats && item.stats.telemetry.dwell_buckets);
+  charts.dwell.set(bars.labels, bars.counts);
+  $("#dwell-empty").hidden = bars.counts.length > 0;
   $("#loop-timeout").hidden = !loopTimedOut(item);
+  const restarts = item.view ? item.view.restarts : (item.stats ? item.stats.restarts : 0);
+  for (const note of document.querySelectorAll(".per-run")) {
+    note.textContent = `Of the current worker run: starts afresh when the worker restarts${restarts ? ` (restarted ${fmt(restarts)}×)` : ""}.`;
+  }
   fillTable($("#signatures"), item.stats && item.stats.totals.signatures);
   fillTable($("#rejects"), item.stats && item.stats.totals.rejects);
   fillTable($("#kernel-drops"), item.stats && kernelDrops(item.stats.totals));
-  drawChart(item.history);
+  drawRates(item.series);
   renderStreams(item.streams);
+  Probes.renderAll();
+}
+
+// The last 15 minutes from the server, so the charts start with the recent past.
+async function loadHistory(id) {
+  try {
+    const response = await fetch(`/api/v1/reflectors/${encodeURIComponent(id)}/history`);
+    if (!response.ok) return;
+    const h = await response.json();
+    const item = entry(id);
+    const live = item.series;
+    // Samples seen live before the history arrived come after it.
+    const since = h.t_ms.length ? h.t_ms[h.t_ms.length - 1] / 1000 : -Infinity;
+    const keep = live[0].map((t, i) => i).filter((i) => live[0][i] > since);
+    item.series = [
+      h.t_ms.map((t) => t / 1000).concat(keep.map((i) => live[0][i])),
+      ...["rx_pps", "tx_pps", "rx_bps", "tx_bps"].map((k, n) => h[k].concat(keep.map((i) => live[n + 1][i]))),
+    ];
+    if (id === selected) renderDetail();
+  } catch (_) {
+    // Offline for a moment: the live samples still arrive.
+  }
+}
+
+// Rates from the cumulative totals of consecutive stats events, one sample a second
+// at most: the same rule as the server's history, so live and loaded points agree.
+function addSample(item, totals) {
+  const now = Date.now() / 1000;
+  const mark = { at: now, received: totals.received, reflected: totals.reflected, rx: totals.rx_bytes, tx: totals.tx_bytes };
+  if (!item.mark) { item.mark = mark; return; }
+  const dt = now - item.mark.at;
+  if (dt < 1) return;
+  const rate = (a, b) => Math.max(0, a - b) / dt;
+  const s = item.series;
+  s[0].push(now);
+  s[1].push(rate(mark.received, item.mark.received));
+  s[2].push(rate(mark.reflected, item.mark.reflected));
+  s[3].push(rate(mark.rx, item.mark.rx) * 8);
+  s[4].push(rate(mark.tx, item.mark.tx) * 8);
+  item.mark = mark;
+  while (s[0].length && s[0][0] < now - WINDOW_S) for (const column of s) column.shift();
 }
 
 // The selected reflector's busiest streams, refreshed with its stats (at most 1/s).
@@ -212,6 +311,12 @@ async function loadStreams(force = false) {
   }
 }
 
+const STREAM_COLUMNS = [
+  ["src-mac", "Source MAC"], ["src-ip", "Source IP"], ["src-port num", "Src port"], ["dst-port num", "Dst port"],
+  ["signature", "Signature"], ["frames num", "Frames"], ["bytes num", "Bytes"], ["last-seen", "Last seen"],
+  ["lost num", "Lost"], ["reordered num", "Reordered"], ["duplicated num", "Duplicated"],
+];
+
 function renderStreams(data) {
   const body = $("#streams tbody");
   const streams = data ? data.streams : [];
@@ -222,7 +327,7 @@ function renderStreams(data) {
   if (streams.length === 0) {
     const row = document.createElement("tr");
     const td = document.createElement("td");
-    td.colSpan = 11;
+    td.colSpan = STREAM_COLUMNS.length;
     td.className = "muted";
     td.textContent = "No streams (yet).";
     row.appendChild(td);
@@ -234,64 +339,17 @@ function renderStreams(data) {
     row.dataset.key = `${s.src_mac}|${s.src_ip}|${s.src_port}|${s.dst_port}|${s.signature}`;
     const seq = s.sequence;
     const seen = new Date(s.last_seen_ms);
-    const cells = [
-      ["src-mac", s.src_mac], ["src-ip", s.src_ip], ["src-port num", s.src_port], ["dst-port num", s.dst_port],
-      ["signature", s.signature], ["frames num", fmt(s.frames)], ["bytes num", fmt(s.bytes)],
-      ["last-seen", seen.toLocaleTimeString("en-GB")],
-      ["lost num", seq ? fmt(seq.lost) : DASH], ["reordered num", seq ? fmt(seq.reordered) : DASH],
-      ["duplicated num", seq ? fmt(seq.duplicated) : DASH],
+    const values = [
+      s.src_mac, s.src_ip, s.src_port, s.dst_port, s.signature, fmt(s.frames), fmt(s.bytes),
+      seen.toLocaleTimeString("en-GB"),
+      seq ? fmt(seq.lost) : DASH, seq ? fmt(seq.reordered) : DASH, seq ? fmt(seq.duplicated) : DASH,
     ];
-    for (const [cls, text] of cells) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
+    STREAM_COLUMNS.forEach(([cls, label], i) => {
+      const td = cell(row, cls, values[i], label);
       if (cls === "last-seen") td.title = seen.toISOString();
-      row.appendChild(td);
-    }
+    });
     body.appendChild(row);
   }
-}
-
-// Packets per second on the left axis, Mbit/s on the right; each scales to its own peak.
-function drawChart(history) {
-  const canvas = $("#chart");
-  const ctx = canvas.getContext("2d");
-  const { width, height } = canvas;
-  const pad = { left: 60, right: 60, top: 10, bottom: 20 };
-  const w = width - pad.left - pad.right;
-  const h = height - pad.top - pad.bottom;
-  ctx.clearRect(0, 0, width, height);
-  const maxPps = niceMax(Math.max(1, ...history.map((p) => Math.max(p.rx, p.tx))));
-  const maxMbps = niceMax(Math.max(0.001, ...history.map((p) => p.mbps)));
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.strokeStyle = "#e4e7eb";
-  ctx.fillStyle = "#6a7482";
-  for (let i = 0; i <= 4; i++) {
-    const y = pad.top + h - (h * i) / 4;
-    ctx.beginPath(); ctx.moveTo(pad.left, y); ctx.lineTo(pad.left + w, y); ctx.stroke();
-    ctx.textAlign = "right"; ctx.fillText(fmt((maxPps * i) / 4), pad.left - 6, y + 4);
-    ctx.textAlign = "left"; ctx.fillText(((maxMbps * i) / 4).toPrecision(3), pad.left + w + 6, y + 4);
-  }
-  ctx.textAlign = "center";
-  ctx.fillText(`last ${HISTORY} s`, pad.left + w / 2, height - 4);
-  const line = (key, max, colour) => {
-    ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.beginPath();
-    history.forEach((p, i) => {
-      const x = pad.left + w - ((history.length - 1 - i) * w) / (HISTORY - 1);
-      const y = pad.top + h - (p[key] / max) * h;
-      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
-    });
-    ctx.stroke(); ctx.lineWidth = 1;
-  };
-  line("rx", maxPps, "#2f6fdb");
-  line("tx", maxPps, "#1f9d55");
-  line("mbps", maxMbps, "#c26a00");
-}
-
-function niceMax(value) {
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (step * magnitude >= value) return step * magnitude;
-  return 10 * magnitude;
 }
 
 function onState(view) {
@@ -304,8 +362,7 @@ function onState(view) {
 function onStats(stats) {
   const item = entry(stats.id);
   item.stats = stats;
-  item.history.push({ rx: stats.rates.rx_pps, tx: stats.rates.tx_pps, mbps: stats.rates.tx_mbps });
-  if (item.history.length > HISTORY) item.history.shift();
+  addSample(item, stats.totals);
   renderRow(stats.id);
   if (stats.id === selected) {
     renderDetail();
@@ -317,7 +374,10 @@ function onRemoved({ id }) {
   reflectors.delete(id);
   const row = document.querySelector(`#reflectors tbody tr[data-id="${CSS.escape(id)}"]`);
   if (row) row.remove();
-  if (selected === id) { selected = reflectors.keys().next().value || null; renderDetail(); }
+  if (selected === id) {
+    selected = reflectors.keys().next().value || null;
+    if (selected) select(selected); else renderDetail();
+  }
   $("#empty").hidden = reflectors.size > 0;
 }
 
@@ -340,6 +400,8 @@ function connect() {
   events.addEventListener("state", (e) => onState(JSON.parse(e.data)));
   events.addEventListener("stats", (e) => onStats(JSON.parse(e.data)));
   events.addEventListener("removed", (e) => onRemoved(JSON.parse(e.data)));
+  events.addEventListener("probe", (e) => Probes.update(JSON.parse(e.data)));
+  events.addEventListener("probe_removed", (e) => Probes.remove(JSON.parse(e.data)));
 }
 
 $("#token").value = token();
@@ -349,4 +411,7 @@ $("#token-form").addEventListener("submit", (event) => {
   showMessage("");
 });
 
-loadStats().catch((error) => showMessage(`loading reflectors: ${error.message}`)).finally(connect);
+loadStats()
+  .then(Probes.load)
+  .catch((error) => showMessage(`loading reflectors: ${error.message}`))
+  .finally(connect);

@@ -5,6 +5,7 @@
 //! them into `dataplane.h` from the `dataplane` crate itself. Changing a constant or adding
 //! a `Reject` variant in Rust recompiles the BPF programs with the new values.
 
+use dataplane::filter::MAX_BROADCASTS;
 use dataplane::histogram;
 use dataplane::parse::*;
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
@@ -146,6 +147,8 @@ fn dataplane_header() -> String {
         ("ETH_DST", ETH_DST),
         ("ETH_SRC", ETH_SRC),
         ("ETH_TYPE", ETH_TYPE),
+        ("ETH_MIN_PAYLOAD", ETH_MIN_PAYLOAD),
+        ("MAX_BROADCASTS", MAX_BROADCASTS),
         ("ETHERTYPE_IPV4", ETHERTYPE_IPV4.into()),
         ("ETHERTYPE_IPV6", ETHERTYPE_IPV6.into()),
         ("TPID_8021Q", TPID_8021Q.into()),

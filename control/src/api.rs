@@ -4,10 +4,13 @@
 //! was wrong, so scripts and the dashboard can show it as is.
 
 use crate::auth::Token;
-use crate::config::{self, Config, ConfigError, ReflectorForm, ReflectorSettings};
+use crate::config::{self, Config, ConfigError, ReflectorForm};
 use crate::events::Notice;
+use crate::guard::{self, AllowedHosts};
+use crate::history::History;
+use crate::probes::{self as test_heads, Probes};
 use crate::supervisor::{Supervisor, SupervisorError};
-use crate::views::{ReflectorView, ReloadSummary, RunState};
+use crate::views::{ReflectorView, ReloadSummary, RunState, StatsView, StreamsView};
 use crate::{metrics, ui};
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -20,23 +23,24 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Instant;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 
-/// The hand-written OpenAPI description of this router.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+mod doc;
+mod history;
+mod probes;
+mod update;
 
-/// Every (method, path) the router serves. The tests hold the router, this table and
-/// the OpenAPI description to agreement.
+pub use doc::openapi_json;
+
+/// Every (method, path) the router serves besides the embedded files
+/// ([`ui::ASSETS`]). The tests hold the router, this table and the OpenAPI
+/// description to agreement.
 pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/ui/app.js"),
-    ("GET", "/ui/style.css"),
     ("GET", "/health"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -44,11 +48,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/reflectors"),
     ("GET", "/api/v1/reflectors/{id}"),
     ("PUT", "/api/v1/reflectors/{id}"),
+    ("PATCH", "/api/v1/reflectors/{id}"),
     ("DELETE", "/api/v1/reflectors/{id}"),
     ("POST", "/api/v1/reflectors/{id}/start"),
     ("POST", "/api/v1/reflectors/{id}/stop"),
     ("GET", "/api/v1/reflectors/{id}/stats"),
     ("GET", "/api/v1/reflectors/{id}/streams"),
+    ("GET", "/api/v1/reflectors/{id}/history"),
+    ("GET", "/api/v1/probes"),
+    ("POST", "/api/v1/probes"),
+    ("GET", "/api/v1/probes/{id}"),
+    ("DELETE", "/api/v1/probes/{id}"),
+    ("POST", "/api/v1/probes/{id}/start"),
+    ("POST", "/api/v1/probes/{id}/stop"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/reload"),
 ];
@@ -59,16 +71,33 @@ pub struct AppState {
     pub token: Token,
     /// The config file `POST /api/v1/reload` and SIGHUP re-read.
     pub config_path: Option<PathBuf>,
+    /// The last 15 minutes of every reflector's rates.
+    pub history: History,
+    /// The test heads (`reflector probe` children).
+    pub probes: Probes,
+    /// Names besides localhost and IP addresses the API and dashboard answer to.
+    pub allowed_hosts: AllowedHosts,
     started: Instant,
 }
 
 impl AppState {
     pub fn new(supervisor: Supervisor, token: Token, config_path: Option<PathBuf>) -> Self {
         AppState {
+            history: History::follow(supervisor.bus()),
+            probes: Probes::new(supervisor.launcher().clone(), supervisor.bus().clone()),
             supervisor,
             token,
             config_path,
+            allowed_hosts: AllowedHosts::default(),
             started: Instant::now(),
+        }
+    }
+
+    /// Also answer to these host names (the config file's `allowed_hosts`).
+    pub fn with_allowed_hosts(self, allowed_hosts: AllowedHosts) -> Self {
+        AppState {
+            allowed_hosts,
+            ..self
         }
     }
 
@@ -80,11 +109,18 @@ impl AppState {
                 "the control plane was started without --config; nothing to reload",
             )
         })?;
+        // Either way nothing changes: the reflectors keep running as they are.
         let config = Config::load(path).map_err(|e| match e {
-            ConfigError::Read { .. } => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-            }
-            _ => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            // The file the control plane was started with is gone or unreadable:
+            // a conflict with the server's state, not a server fault.
+            ConfigError::Read { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{e}; restore the file (or its permissions) and reload again; nothing was changed"),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{e}; nothing was changed"),
+            ),
         })?;
         Ok(self.supervisor.reload(config.reflectors).await?)
     }
@@ -111,9 +147,20 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Every error's body.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What was wrong, and what to do about it.
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        let body = ErrorBody {
+            error: self.message,
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -157,7 +204,13 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/reflectors", get(list).post(create))
-        .route("/reflectors/{id}", get(show).put(replace).delete(remove))
+        .route(
+            "/reflectors/{id}",
+            get(show)
+                .put(update::replace)
+                .patch(update::patch)
+                .delete(remove),
+        )
         .route("/reflectors/{id}/start", post(start))
         .route("/reflectors/{id}/stop", post(stop))
         .route("/reflectors/{id}/stats", get(stats))
@@ -165,6 +218,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/reload", post(reload))
         .route("/openapi.json", get(openapi))
+        .merge(history::routes())
+        .merge(probes::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)
@@ -173,6 +228,11 @@ pub fn router(state: AppState) -> Router {
         .merge(ui::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            guard::check_host,
+        ))
+        .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
 }
 
@@ -209,10 +269,20 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/api/v1/reflectors", tag = "reflectors", summary = "List reflectors",
+    responses((status = 200, description = "All reflectors", body = Vec<ReflectorView>)))]
 async fn list(State(state): State<AppState>) -> Json<Vec<ReflectorView>> {
     Json(state.supervisor.list().await)
 }
 
+/// Add a reflector; it starts unless `autostart` is false. An interface that does
+/// not exist is accepted: the reflector shows `waiting_for_interface` until it appears.
+#[utoipa::path(post, path = "/api/v1/reflectors", tag = "reflectors", summary = "Add a reflector",
+    request_body = ReflectorForm, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created; Location names it", body = ReflectorView),
+        (status = 400, description = "Bad JSON or invalid settings", body = ErrorBody),
+        (status = 409, description = "The interface already has a reflector", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     JsonBody(settings): JsonBody<ReflectorForm>,
@@ -220,17 +290,23 @@ async fn create(
     let settings = settings
         .validate()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    check_interface(&settings).await?;
     let view = state.supervisor.add(settings, false).await?;
-    let location = format!("/api/v1/reflectors/{}", view.id);
-    Ok((
+    Ok(created(format!("/api/v1/reflectors/{}", view.id), view))
+}
+
+/// 201 with the new resource's `location` and its view.
+fn created(location: String, view: impl serde::Serialize) -> Response {
+    (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/reflectors/{id}", tag = "reflectors", summary = "One reflector",
+    responses(
+        (status = 200, description = "The reflector", body = ReflectorView)))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -238,32 +314,11 @@ async fn show(
     Ok(Json(state.supervisor.get(&id).await?))
 }
 
-/// Replace a reflector's settings. The body may leave out `interface` and `netns`
-/// (they make up the id and cannot change); a running worker restarts with the rest.
-async fn replace(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(mut settings): JsonBody<ReflectorForm>,
-) -> Result<impl IntoResponse, ApiError> {
-    let current = state.supervisor.get(&id).await?.settings;
-    if settings.interface.is_empty() {
-        settings.interface = current.interface.clone();
-    }
-    if settings.netns.is_none() {
-        settings.netns = current.netns.clone();
-    }
-    if settings.id() != id {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("settings name reflector {:?}, not {id:?}; to move it, DELETE it and POST a new one", settings.id()),
-        ));
-    }
-    let settings = settings
-        .validate()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    Ok(Json(state.supervisor.reconfigure(&id, settings).await?))
-}
-
+/// Stop the worker and remove the reflector.
+#[utoipa::path(delete, path = "/api/v1/reflectors/{id}", tag = "reflectors", summary = "Remove a reflector",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed")))]
 async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -273,8 +328,9 @@ async fn remove(
 }
 
 /// The optional body of `POST .../start`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StartInput)]
 struct StartBody {
     /// This session's loop timeout, in place of the settings'.
     loop_timeout_s: Option<u64>,
@@ -282,6 +338,13 @@ struct StartBody {
 
 /// Start a reflector. A body `{"loop_timeout_s": N}` makes this a session that stops
 /// reflecting after N seconds; without a body the settings apply.
+#[utoipa::path(post, path = "/api/v1/reflectors/{id}/start", tag = "reflectors", summary = "Start a reflector",
+    security(("bearer" = [])),
+    request_body(content = Option<StartBody>, description = "Optional: a session with its own loop timeout; a crashed worker restarted within it gets only the time left"),
+    responses(
+        (status = 200, description = "Started (or already running)", body = ReflectorView),
+        (status = 400, description = "The body is not a valid StartInput, or its loop_timeout_s is out of range", body = ErrorBody),
+        (status = 409, description = "A loop timeout was given but the reflector is already started", body = ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -310,6 +373,11 @@ async fn start(
     ))
 }
 
+/// Stop the worker: SIGTERM, SIGKILL after a grace period; returns once it exited.
+#[utoipa::path(post, path = "/api/v1/reflectors/{id}/stop", tag = "reflectors", summary = "Stop a reflector",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stopped", body = ReflectorView)))]
 async fn stop(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -317,6 +385,11 @@ async fn stop(
     Ok(Json(state.supervisor.stop(&id).await?))
 }
 
+/// Totals, rates, per-signature and per-reason counts, platform mode, restarts and
+/// the latest worker's telemetry (dwell time, streams, loop-timeout flag).
+#[utoipa::path(get, path = "/api/v1/reflectors/{id}/stats", tag = "reflectors", summary = "A reflector's statistics",
+    responses(
+        (status = 200, description = "Statistics", body = StatsView)))]
 async fn stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -328,6 +401,13 @@ async fn stats(
 pub const MAX_STREAMS_LIMIT: usize = 10_000;
 
 /// The latest worker's streams, busiest first: `?limit=N` (1 to 10000, default 10000).
+#[utoipa::path(get, path = "/api/v1/reflectors/{id}/streams", tag = "reflectors", summary = "A reflector's streams",
+    params(
+        ("id" = String, Path, description = "Reflector id: the interface name, or IFACE@NETNS for a reflector in a network namespace (NETNS:IFACE is still accepted)"),
+        ("limit" = Option<usize>, Query, description = "Most streams to return, 1 to 10000 (default 10000)")),
+    responses(
+        (status = 200, description = "Streams, busiest first", body = StreamsView),
+        (status = 400, description = "limit is not a number from 1 to 10000, or an unknown query parameter", body = ErrorBody)))]
 async fn streams(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -360,12 +440,25 @@ fn streams_limit(query: &[(String, String)]) -> Result<usize, ApiError> {
     Ok(limit)
 }
 
+/// Re-read the config file: added interfaces start, removed ones stop, changed ones
+/// restart (as SIGHUP does). A file that is empty or has no interfaces table is
+/// refused; `interfaces = {}` says no interface is meant.
+#[utoipa::path(post, path = "/api/v1/reload", tag = "reflectors", summary = "Reload the config file",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Applied", body = ReloadSummary),
+        (status = 400, description = "The file is invalid, empty or names no interfaces; nothing was changed", body = ErrorBody),
+        (status = 409, description = "Started without --config, or the file is missing or unreadable; nothing was changed", body = ErrorBody)))]
 async fn reload(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(state.reload().await?))
 }
 
 /// Server-Sent Events: first the current state of every reflector, so a new client is
-/// in sync without a separate request, then every change as it happens.
+/// in sync without a separate request, then every change as it happens: `state` (a
+/// Reflector), `stats` (Stats), `removed` ({id}), `probe` (Probe), `probe_removed`
+/// ({id}); each event's data is JSON with a `type` field equal to the event name.
+#[utoipa::path(get, path = "/api/v1/events", tag = "reflectors", summary = "Live events",
+    responses((status = 200, description = "Event stream", content_type = "text/event-stream", body = String)))]
 async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -384,24 +477,45 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// This description, generated from the types the API serves.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", summary = "The OpenAPI description",
+    responses((status = 200, description = "OpenAPI 3.1 description", body = serde_json::Value)))]
 async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
 }
 
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /health`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `ok`: the control plane answers.
+    status: &'static str,
+    uptime_s: f64,
+    /// Reflectors configured.
+    reflectors: usize,
+    /// Reflectors whose worker runs.
+    running: usize,
+}
+
+/// Liveness of the control plane (any Host may ask).
+#[utoipa::path(get, path = "/health", tag = "meta", summary = "Liveness",
+    responses((status = 200, description = "Up", body = Health)))]
+async fn health(State(state): State<AppState>) -> Json<Health> {
     let reflectors = state.supervisor.list().await;
     let running = reflectors
         .iter()
         .filter(|r| r.state == RunState::Running)
         .count();
-    Json(json!({
-        "status": "ok",
-        "uptime_s": state.started.elapsed().as_secs_f64(),
-        "reflectors": reflectors.len(),
-        "running": running,
-    }))
+    Json(Health {
+        status: "ok",
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        reflectors: reflectors.len(),
+        running,
+    })
 }
 
+/// Prometheus metrics (OpenMetrics text; any Host may ask).
+#[utoipa::path(get, path = "/metrics", tag = "meta", summary = "Prometheus metrics",
+    responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     let text = metrics::render(
         state
@@ -409,34 +523,6 @@ async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
             .all_stats_and_streams(metrics::STREAM_SERIES_PER_REFLECTOR)
             .await,
     );
+    let text = test_heads::metrics::append(text, state.probes.list());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text)
-}
-
-/// A worker for a missing interface would only die and back off forever; say so now.
-async fn check_interface(settings: &ReflectorSettings) -> Result<(), ApiError> {
-    let exists = match &settings.netns {
-        // sysfs shows the namespace it was mounted in, so ask iproute2 for another one.
-        Some(ns) => tokio::process::Command::new("ip")
-            .args(["-n", ns, "link", "show", "dev", &settings.interface])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success()),
-        None => std::path::Path::new("/sys/class/net")
-            .join(&settings.interface)
-            .exists(),
-    };
-    if exists {
-        return Ok(());
-    }
-    let place = settings
-        .netns
-        .as_ref()
-        .map(|ns| format!(" in network namespace {ns:?}"))
-        .unwrap_or_default();
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        format!("interface {:?} does not exist{place}", settings.interface),
-    ))
 }

@@ -1,4 +1,5 @@
-//! The API token: mutating calls must carry `Authorization: Bearer <token>`.
+//! The API token: mutating calls must carry `Authorization: Bearer <token>` (the
+//! scheme in any case, as RFC 7235 has it). A refusal says where the token is.
 //!
 //! The token comes from the config file, or is generated on first start and kept in the
 //! state directory (mode 0600) so it survives restarts and scripts can read it.
@@ -29,15 +30,37 @@ pub enum Origin {
 }
 
 #[derive(Clone, Debug)]
-pub struct Token(String);
+pub struct Token {
+    secret: String,
+    /// Where an operator finds it, for the messages of refused calls.
+    location: String,
+}
 
 impl Token {
     pub fn new(secret: impl Into<String>) -> Self {
-        Token(secret.into())
+        Token {
+            secret: secret.into(),
+            location: "the control plane's configuration".into(),
+        }
     }
 
     pub fn secret(&self) -> &str {
-        &self.0
+        &self.secret
+    }
+
+    /// Where the token is, as the refusals say it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn from(secret: String, origin: &Origin) -> Token {
+        let location = match origin {
+            Origin::Config => "the `token` key of the config file".to_owned(),
+            Origin::File(path) | Origin::Generated(path) => {
+                format!("{} (printed when it was generated)", path.display())
+            }
+        };
+        Token { secret, location }
     }
 
     /// The configured token, else the one stored in `state_dir`, else a new one
@@ -47,7 +70,7 @@ impl Token {
         state_dir: &Path,
     ) -> Result<(Token, Origin), AuthError> {
         if let Some(secret) = configured {
-            return Ok((Token(secret), Origin::Config));
+            return Ok((Token::from(secret, &Origin::Config), Origin::Config));
         }
         let path = state_dir.join(TOKEN_FILE);
         let io = |source| AuthError::Io {
@@ -56,7 +79,10 @@ impl Token {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) if text.trim().is_empty() => Err(AuthError::EmptyFile(path)),
-            Ok(text) => Ok((Token(text.trim().to_owned()), Origin::File(path))),
+            Ok(text) => {
+                let origin = Origin::File(path);
+                Ok((Token::from(text.trim().to_owned(), &origin), origin))
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 std::fs::create_dir_all(state_dir).map_err(io)?;
                 let secret = random_hex(32).map_err(io)?;
@@ -68,22 +94,31 @@ impl Token {
                     .open(&path)
                     .map_err(io)?;
                 writeln!(file, "{secret}").map_err(io)?;
-                Ok((Token(secret), Origin::Generated(path)))
+                let origin = Origin::Generated(path);
+                Ok((Token::from(secret, &origin), origin))
             }
             Err(e) => Err(io(e)),
         }
     }
 
-    /// Check an `Authorization` header value. Compares in constant time so response
-    /// timing does not reveal how much of a guess was right.
-    pub fn check(&self, header: Option<&str>) -> Result<(), &'static str> {
+    /// Check an `Authorization` header value; a refusal says what was wrong and where
+    /// the token is. Compares in constant time so response timing does not reveal how
+    /// much of a guess was right.
+    pub fn check(&self, header: Option<&str>) -> Result<(), String> {
+        let refuse = |what: &str| Err(format!("{what}; the API token is in {}", self.location));
         let Some(header) = header else {
-            return Err("this call needs an Authorization: Bearer <token> header");
+            return refuse("this call needs an Authorization: Bearer <token> header");
         };
-        let Some(presented) = header.strip_prefix("Bearer ") else {
-            return Err("Authorization header must be 'Bearer <token>'");
+        // RFC 7235: `auth-scheme 1*SP token68`, the scheme case-insensitive.
+        let presented = header
+            .trim_start()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, rest)| rest);
+        let Some(presented) = presented else {
+            return refuse("the Authorization header must be 'Bearer <token>'");
         };
-        let expected = self.0.as_bytes();
+        let expected = self.secret.as_bytes();
         let presented = presented.trim().as_bytes();
         let differs = expected.len() != presented.len()
             || expected
@@ -92,7 +127,7 @@ impl Token {
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 != 0;
         if differs {
-            return Err("invalid API token");
+            return refuse("invalid API token");
         }
         Ok(())
     }
@@ -145,18 +180,51 @@ mod tests {
     }
 
     #[test]
-    fn headers_are_checked_exactly() {
-        let token = Token::new("abc");
-        assert_eq!(token.check(Some("Bearer abc")), Ok(()));
+    fn headers_are_checked_exactly_and_refusals_say_where_the_token_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token, _) = Token::load_or_create(None, dir.path()).unwrap();
+        let secret = token.secret().to_owned();
+        let at = format!(
+            "; the API token is in {} (printed when it was generated)",
+            dir.path().join(TOKEN_FILE).display()
+        );
+        assert_eq!(token.check(Some(&format!("Bearer {secret}"))), Ok(()));
+        // RFC 7235: the scheme is case-insensitive, and more than one space may follow.
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(token.check(Some(&format!("{scheme}  {secret}"))), Ok(()));
+        }
         assert_eq!(
             token.check(None),
-            Err("this call needs an Authorization: Bearer <token> header")
+            Err(format!(
+                "this call needs an Authorization: Bearer <token> header{at}"
+            ))
         );
+        for wrong in [
+            format!("Basic {secret}"),
+            format!("Bearer{secret}"),
+            "Bearer".into(),
+        ] {
+            assert_eq!(
+                token.check(Some(&wrong)),
+                Err(format!(
+                    "the Authorization header must be 'Bearer <token>'{at}"
+                )),
+                "{wrong}"
+            );
+        }
+        for wrong in ["Bearer abd", "Bearer ", &format!("Bearer {secret}x")] {
+            assert_eq!(
+                token.check(Some(wrong)),
+                Err(format!("invalid API token{at}")),
+                "{wrong}"
+            );
+        }
+        let configured = Token::load_or_create(Some("s".into()), dir.path())
+            .unwrap()
+            .0;
         assert_eq!(
-            token.check(Some("Basic abc")),
-            Err("Authorization header must be 'Bearer <token>'")
+            configured.check(Some("Bearer x")),
+            Err("invalid API token; the API token is in the `token` key of the config file".into())
         );
-        assert_eq!(token.check(Some("Bearer abd")), Err("invalid API token"));
-        assert_eq!(token.check(Some("Bearer ab")), Err("invalid API token"));
     }
 }

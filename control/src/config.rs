@@ -67,8 +67,9 @@ impl Default for ReflectorSettings {
 /// One reflector as the config file and the API write it. Field names are the
 /// settings keys ([`Field::key`]: the reflector's long options, with units), so the
 /// CLI documentation applies unchanged; absent fields take the worker's defaults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(as = Settings)]
 pub struct ReflectorForm {
     pub interface: String,
     pub netns: Option<String>,
@@ -205,7 +206,8 @@ impl ReflectorForm {
 }
 
 impl ReflectorSettings {
-    /// The reflector's id in the API: the interface, qualified by its namespace if any.
+    /// The reflector's id in the API: the interface, qualified by its namespace if any
+    /// (`IFACE@NETNS`).
     pub fn id(&self) -> String {
         qualified_id(&self.interface, self.netns.as_deref())
     }
@@ -225,10 +227,21 @@ fn strings<T: ToString>(items: &[T]) -> Vec<String> {
     items.iter().map(ToString::to_string).collect()
 }
 
+/// `IFACE@NETNS`, or just `IFACE`: no character that needs escaping in a URL path
+/// (names cannot contain `@`).
 fn qualified_id(interface: &str, netns: Option<&str>) -> String {
     match netns {
-        Some(ns) => format!("{ns}:{interface}"),
+        Some(ns) => format!("{interface}@{ns}"),
         None => interface.to_owned(),
+    }
+}
+
+/// A reflector id as a request names it, in the current spelling: `NETNS:IFACE`, the
+/// spelling ids had before they became colon-free, still names `IFACE@NETNS`.
+pub fn canonical_id(id: &str) -> std::borrow::Cow<'_, str> {
+    match id.split_once(':') {
+        Some((ns, interface)) => qualified_id(interface, Some(ns)).into(),
+        None => id.into(),
     }
 }
 
@@ -265,14 +278,34 @@ pub fn check_loop_timeout(seconds: u64) -> Result<(), ConfigError> {
 
 /// Interface and namespace names end up in paths and command lines: keep them plain.
 fn check_name(what: &str, name: &str, max: usize) -> Result<(), ConfigError> {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.@".contains(c);
+    // Not `@` or `:`, which separate the two in reflector ids.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if name.is_empty() {
         return Err(ConfigError::Invalid(format!("{what} is required")));
     }
     if name.len() > max || !name.chars().all(plain) || name == "." || name == ".." {
         return Err(ConfigError::Invalid(format!(
-            "{what} {name:?} is not a valid name: use at most {max} letters, digits or -_.@"
+            "{what} {name:?} is not a valid name: use at most {max} letters, digits or -_."
         )));
+    }
+    Ok(())
+}
+
+/// A DNS name (no port, no scheme) a browser may use to reach the control plane.
+fn check_host_name(name: &str) -> Result<(), String> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if trimmed.len() > 253 || !trimmed.split('.').all(label_ok) {
+        return Err(format!(
+            "{name:?} is not a host name like rig1.example.net (no scheme, port or path; \
+             IP addresses and localhost are always allowed)"
+        ));
     }
     Ok(())
 }
@@ -284,6 +317,9 @@ pub struct Config {
     pub token: Option<String>,
     pub reflector: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
+    /// Host names the dashboard and API answer to besides localhost and IP addresses
+    /// (see [`crate::guard`]).
+    pub allowed_hosts: Vec<String>,
     pub reflectors: Vec<ReflectorSettings>,
 }
 
@@ -297,10 +333,16 @@ struct File {
     reflector: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     #[serde(default)]
-    defaults: toml::Table,
+    allowed_hosts: Vec<String>,
     #[serde(default)]
-    interfaces: toml::Table,
+    defaults: toml::Table,
+    /// Required: a file without it (an empty or truncated one above all) would stop
+    /// every reflector on reload. `interfaces = {}` says that none is meant.
+    interfaces: Option<toml::Table>,
 }
+
+/// How a file says on purpose that it configures no interface.
+pub const NO_INTERFACES: &str = "interfaces = {}";
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -315,12 +357,27 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Err(format!(
+                "the file is empty (truncated?), which would stop every reflector; \
+                 to run with no interfaces on purpose, write `{NO_INTERFACES}`"
+            ));
+        }
         let file: File = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         if file.defaults.contains_key("interface") {
             return Err("[defaults] cannot name an interface; use [interfaces.NAME]".into());
         }
+        let Some(interfaces) = file.interfaces else {
+            return Err(format!(
+                "the file names no interfaces ([interfaces.NAME] tables), which would stop \
+                 every reflector; to run with none on purpose, write `{NO_INTERFACES}`"
+            ));
+        };
+        for (index, name) in file.allowed_hosts.iter().enumerate() {
+            check_host_name(name).map_err(|e| format!("allowed_hosts[{index}]: {e}"))?;
+        }
         let mut reflectors = Vec::new();
-        for (name, value) in file.interfaces {
+        for (name, value) in interfaces {
             let toml::Value::Table(table) = value else {
                 return Err(format!("interfaces.{name} must be a table"));
             };
@@ -353,6 +410,7 @@ impl Config {
             token: file.token,
             reflector: file.reflector,
             state_dir: file.state_dir,
+            allowed_hosts: file.allowed_hosts,
             reflectors,
         })
     }

@@ -1,6 +1,7 @@
 //! The live event stream: every state change and statistics line of every worker, fanned
 //! out to any number of Server-Sent-Events clients.
 
+use crate::probes::ProbeView;
 use crate::views::{ReflectorView, StatsView};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -19,6 +20,11 @@ pub enum Notice {
     Removed {
         id: String,
     },
+    /// A probe was created, changed state, or reported its results so far.
+    Probe(Box<ProbeView>),
+    ProbeRemoved {
+        id: String,
+    },
 }
 
 impl Notice {
@@ -28,6 +34,8 @@ impl Notice {
             Notice::State(_) => "state",
             Notice::Stats(_) => "stats",
             Notice::Removed { .. } => "removed",
+            Notice::Probe(_) => "probe",
+            Notice::ProbeRemoved { .. } => "probe_removed",
         }
     }
 }

@@ -1,22 +1,32 @@
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use control::api::{self, AppState};
 use control::auth::{Origin, Token};
 use control::config::{Config, ReflectorForm, ReflectorSettings};
 use control::events::Bus;
+use control::guard::AllowedHosts;
 use control::lab;
+use control::probes::{self, ProbeForm};
 use control::supervisor::{Launcher, Supervisor};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::LazyLock;
 use tokio::signal::unix::{signal, SignalKind};
+
+mod preflight;
+
+/// `--version`: version, git commit and back ends (the same text as the reflector's).
+static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    settings::build_info::long_version(env!("CARGO_PKG_VERSION"), env!("REFLECTOR_GIT_COMMIT"))
+});
 
 /// Supervises reflector workers and serves the REST API, metrics and the dashboard.
 #[derive(Debug, Parser)]
-#[command(name = "reflector-control", version)]
+#[command(name = "reflector-control", version, long_version = LONG_VERSION.as_str())]
 struct Cli {
     /// TOML config file (interfaces, listen address, token...). SIGHUP re-reads it.
     #[arg(long, global = true, value_name = "PATH")]
@@ -68,7 +78,13 @@ async fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(settings::error_text::colour_logs())
         .init();
+    if let Some(rendered) = settings::manual::render_if_requested(Cli::command) {
+        let files = rendered.context("rendering the man pages and completions")?;
+        files.iter().for_each(|f| println!("{}", f.display()));
+        return Ok(());
+    }
     let cli = Cli::parse();
     let config = match &cli.config {
         Some(path) => Config::load(path)?,
@@ -78,6 +94,14 @@ async fn main() -> Result<()> {
         .listen
         .or(config.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let listener = preflight::bind(listen)?;
+    if let Some(Command::Demo(DemoArgs {
+        interface: Some(interface),
+        ..
+    })) = &cli.command
+    {
+        preflight::interface_exists(interface)?;
+    }
     let program = match cli.reflector.clone().or(config.reflector.clone()) {
         Some(path) => path,
         None => sibling_reflector()?,
@@ -101,13 +125,14 @@ async fn main() -> Result<()> {
         Origin::Config => tracing::info!("API token from the config file"),
     }
     let server = Server {
-        listen,
+        listener,
         token,
         config_path: cli.config.clone(),
+        allowed_hosts: AllowedHosts::new(&config.allowed_hosts),
         launcher: Launcher::new(program),
     };
     match cli.command {
-        None | Some(Command::Serve) => server.run(config.reflectors, Vec::new()).await,
+        None | Some(Command::Serve) => server.run(config.reflectors, Vec::new(), Vec::new()).await,
         Some(Command::Demo(args)) => demo_main(server, args).await,
     }
 }
@@ -119,7 +144,7 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
             ..ReflectorForm::default()
         }
         .validate()?;
-        return server.run(vec![settings], Vec::new()).await;
+        return server.run(vec![settings], Vec::new(), Vec::new()).await;
     }
     let lab = lab::create(&args.lab).context("building the demo lab")?;
     tracing::info!(
@@ -137,22 +162,17 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
         netns: Some(lab.reflector.netns.clone()),
         ..ReflectorSettings::default()
     };
-    // The test head sends for a day; the demo ends long before.
-    let mut probe = tokio::process::Command::from(lab.head.exec(&server.launcher.program));
-    probe
-        .args([
-            "probe",
-            &lab.head.interface,
-            "--to",
-            lab::REFLECTOR_MAC,
-            "--rate",
-            &args.rate.to_string(),
-        ])
-        .args(["--duration", "86400"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .kill_on_drop(true);
-    let mut companions = vec![probe];
+    // The test head is a probe of the control plane, as `POST /api/v1/probes` makes
+    // one: it sends until Ctrl-C, which prints its verdict.
+    let probe = ProbeForm {
+        interface: lab.head.interface.clone(),
+        netns: Some(lab.head.netns.clone()),
+        to: lab::REFLECTOR_MAC.to_owned(),
+        rate: Some(args.rate),
+        reflector: Some(reflector.id()),
+        ..ProbeForm::default()
+    };
+    let mut companions = Vec::new();
     let stamp_sender = match args.stamp_sender {
         Some(path) => path,
         // target/<profile>/reflector-control -> target/tools/bin/stamp-suite
@@ -184,34 +204,54 @@ async fn demo_main(server: Server, args: DemoArgs) -> Result<()> {
             stamp_sender.display()
         );
     }
-    let result = server.run(vec![reflector], companions).await;
+    let result = server.run(vec![reflector], vec![probe], companions).await;
     drop(lab);
     result
 }
 
 struct Server {
-    listen: SocketAddr,
+    /// Bound before anything else is set up, so a busy address fails first.
+    listener: std::net::TcpListener,
     token: Token,
     config_path: Option<PathBuf>,
+    allowed_hosts: AllowedHosts,
     launcher: Launcher,
 }
 
 impl Server {
-    /// Serve until SIGINT/SIGTERM, then stop every worker. `companions` are processes
-    /// that run alongside (the demo's senders), started once the reflectors are.
+    /// Serve until SIGINT/SIGTERM, then stop every probe (printing their verdicts) and
+    /// every worker. `probes` and `companions` (processes that run alongside, the
+    /// demo's senders) start once the reflectors have.
     async fn run(
         self,
         reflectors: Vec<ReflectorSettings>,
+        probes: Vec<ProbeForm>,
         companions: Vec<tokio::process::Command>,
     ) -> Result<()> {
         let supervisor = Supervisor::new(self.launcher, Bus::default());
-        let state = AppState::new(supervisor.clone(), self.token, self.config_path);
-        let listener = tokio::net::TcpListener::bind(self.listen)
-            .await
-            .with_context(|| format!("listening on {}", self.listen))?;
+        let state = AppState::new(supervisor.clone(), self.token, self.config_path)
+            .with_allowed_hosts(self.allowed_hosts);
+        let listener = tokio::net::TcpListener::from_std(self.listener)
+            .context("serving the bound listener")?;
         for settings in reflectors {
             supervisor.add(settings, true).await?;
         }
+        for form in probes {
+            // Frames sent before the reflector runs would count as lost.
+            if let Some(id) = &form.reflector {
+                wait_until_running(&supervisor, id).await;
+            }
+            state
+                .probes
+                .create(form)
+                .await
+                .context("starting the probe")?;
+        }
+        // Summary lines while probes run (none run unless the demo or the API adds them).
+        let summaries = tokio::spawn(probes::terminal::print_every(
+            state.probes.clone(),
+            PROBE_SUMMARY_EVERY,
+        ));
         let mut running = Vec::new();
         for mut command in companions {
             running.push(command.spawn().context("starting the demo's senders")?);
@@ -239,11 +279,29 @@ impl Server {
                 _ = terminate.recv() => break,
             }
         }
+        summaries.abort();
+        probes::terminal::stop_and_print_verdicts(&state.probes).await;
         tracing::info!("stopping workers");
         supervisor.shutdown().await;
         Ok(())
     }
 }
+
+/// Wait (20 s at most) for reflector `id` to run; a probe started after that measures
+/// the reflector, not its start-up.
+async fn wait_until_running(supervisor: &Supervisor, id: &str) {
+    for _ in 0..200 {
+        match supervisor.get(id).await {
+            Ok(view) if view.state == control::views::RunState::Running => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(_) => return,
+        }
+    }
+    tracing::warn!("reflector {id} is not running after 20 s; starting its probe anyway");
+}
+
+/// How often the terminal gets a line per running probe.
+const PROBE_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Installed side by side, the worker is found without configuration.
 fn sibling_reflector() -> Result<PathBuf> {

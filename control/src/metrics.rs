@@ -2,12 +2,13 @@
 //! supervisor at scrape time (a [`Collector`]) rather than mirrored into counters.
 
 use crate::views::{RunState, StatsView, StreamsView};
-use dataplane::histogram::Percentiles;
+use dataplane::histogram::Buckets;
 use dataplane::streams::StreamReport;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 
@@ -19,8 +20,10 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub const STREAM_SERIES_PER_REFLECTOR: usize = 50;
 
 /// Render one entry per reflector (statistics and busiest streams) in the OpenMetrics
-/// text format. Everything is read from this snapshot, so series of streams that have
-/// expired (or reflectors that were removed) simply stop appearing.
+/// text format, after `reflector_build_info`. Everything is read from this snapshot,
+/// so series of streams that have expired (or reflectors that were removed) simply
+/// stop appearing. Rates are not exported: Prometheus derives them from the counters
+/// (`rate(reflector_reflected_frames_total[1m])`).
 pub fn render(reflectors: Vec<(StatsView, StreamsView)>) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Snapshot(reflectors)));
@@ -34,7 +37,7 @@ pub fn render(reflectors: Vec<(StatsView, StreamsView)>) -> String {
 #[derive(Debug)]
 struct Snapshot(Vec<(StatsView, StreamsView)>);
 
-type Labels = Vec<(&'static str, String)>;
+pub type Labels = Vec<(&'static str, String)>;
 
 /// Name, help text, and how to read the value from one reflector's stats.
 type Metric<T> = (&'static str, &'static str, fn(&StatsView) -> T);
@@ -50,18 +53,58 @@ type Breakdown = (
 /// A per-stream counter; `None` leaves the stream out (no sequence numbers).
 type StreamMetric = (&'static str, &'static str, fn(&StreamReport) -> Option<u64>);
 
-/// The `quantile` label of each dwell-time gauge: 0 is the minimum, 1 the maximum.
-/// A quantile label and how to read it from the dwell-time percentiles.
-type Quantile = (&'static str, fn(&Percentiles) -> u64);
+/// What `reflector_build_info` says: the control plane's version, the git commit it
+/// was built from and the back ends of this platform's reflector.
+fn build_labels() -> Labels {
+    vec![
+        ("version", env!("CARGO_PKG_VERSION").to_owned()),
+        ("commit", env!("REFLECTOR_GIT_COMMIT").to_owned()),
+        ("backends", settings::build_info::back_ends()),
+    ]
+}
 
-const DWELL_QUANTILES: [Quantile; 6] = [
-    ("0", |p| p.min),
-    ("0.5", |p| p.p50),
-    ("0.9", |p| p.p90),
-    ("0.99", |p| p.p99),
-    ("0.999", |p| p.p999),
-    ("1", |p| p.max),
-];
+/// A histogram read from a report, in seconds: a Prometheus `histogram` with
+/// `_bucket{le}` series at the report's bounds and `+Inf`, `_sum` and `_count`.
+/// Public so every histogram of the control plane (dwell time, round trips) is
+/// exported the same way.
+#[derive(Debug)]
+pub struct ConstHistogram {
+    /// Per-bucket (not cumulative) counts with their upper bound, `f64::MAX` last.
+    buckets: Vec<(f64, u64)>,
+    sum: f64,
+    count: u64,
+}
+
+impl ConstHistogram {
+    /// None when nothing was measured: an empty histogram would read as 0 s.
+    pub fn from_ns(report: &Buckets) -> Option<ConstHistogram> {
+        if report.count == 0 || report.le.len() != report.bounds_ns.len() {
+            return None;
+        }
+        let mut below = 0;
+        let mut buckets = Vec::with_capacity(report.le.len() + 1);
+        for (bound, &cumulative) in report.bounds_ns.iter().zip(&report.le) {
+            buckets.push((*bound as f64 / 1e9, cumulative.saturating_sub(below)));
+            below = cumulative;
+        }
+        buckets.push((f64::MAX, report.count.saturating_sub(below)));
+        Some(ConstHistogram {
+            buckets,
+            sum: report.sum_ns as f64 / 1e9,
+            count: report.count,
+        })
+    }
+}
+
+impl EncodeMetric for ConstHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
 
 fn labels(s: &StatsView) -> Labels {
     vec![("reflector", s.id.clone())]
@@ -87,7 +130,13 @@ fn stream_labels(s: &StatsView, stream: &StreamReport) -> Labels {
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = || self.0.iter().map(|(s, _)| s);
-        let counters: [Metric<u64>; 12] = [
+        family(
+            &mut encoder,
+            "reflector_build_info",
+            "Always 1; the labels say which build of the control plane serves these metrics",
+            std::iter::once((build_labels(), ConstGauge::new(1))),
+        )?;
+        let counters: [Metric<u64>; 13] = [
             (
                 "reflector_received_frames",
                 "Frames received by the worker",
@@ -115,6 +164,11 @@ impl Collector for Snapshot {
                 "reflector_tx_errors",
                 "Reflected frames the platform could not send",
                 |s| s.totals.tx_errors,
+            ),
+            (
+                "reflector_stamp_bad_checksum_frames",
+                "STAMP packets that arrived with a wrong UDP checksum (answered with a right one): typically a same-host or VM sender with TX checksum offload",
+                |s| s.totals.stamp_bad_checksum,
             ),
             (
                 "reflector_kernel_rx_ring_full_frames",
@@ -170,26 +224,11 @@ impl Collector for Snapshot {
             });
             family(&mut encoder, name, help, samples)?;
         }
-        let gauges: [Metric<f64>; 6] = [
+        let gauges: [Metric<f64>; 3] = [
             (
                 "reflector_up",
                 "1 while a worker runs (see reflector_loop_timed_out for whether it reflects)",
                 |s| f64::from(u8::from(s.state == RunState::Running)),
-            ),
-            (
-                "reflector_rx_pps",
-                "Received frames per second, last interval",
-                |s| s.rates.rx_pps,
-            ),
-            (
-                "reflector_tx_pps",
-                "Reflected frames per second, last interval",
-                |s| s.rates.tx_pps,
-            ),
-            (
-                "reflector_tx_mbps",
-                "Reflected megabits per second, last interval",
-                |s| s.rates.tx_mbps,
             ),
             (
                 "reflector_streams",
@@ -204,21 +243,16 @@ impl Collector for Snapshot {
         ];
         per_reflector(&mut encoder, &self.0, &gauges, ConstGauge::new)?;
         // Only reflectors that have measured something: zeros would read as 0 s.
-        let dwell = stats()
-            .filter(|s| s.telemetry.dwell_ns.count > 0)
-            .flat_map(|s| {
-                DWELL_QUANTILES.iter().map(move |(q, value)| {
-                    let seconds = value(&s.telemetry.dwell_ns) as f64 / 1e9;
-                    (with(labels(s), "quantile", q), ConstGauge::new(seconds))
-                })
-            });
+        let dwell = stats().filter_map(|s| {
+            ConstHistogram::from_ns(&s.telemetry.dwell_buckets).map(|h| (labels(s), h))
+        });
         family(
             &mut encoder,
             "reflector_dwell_seconds",
-            "Dwell time from receiving a frame to handing it to the transmitter, latest worker run; quantile 0 is the minimum, 1 the maximum",
+            "Dwell time from receiving a frame to handing it to the transmitter, latest worker run",
             dwell,
         )?;
-        let per_stream: [StreamMetric; 5] = [
+        let per_stream: [StreamMetric; 7] = [
             (
                 "reflector_stream_frames",
                 "Frames of one stream (the busiest streams of each reflector)",
@@ -241,6 +275,16 @@ impl Collector for Snapshot {
                 "reflector_stream_duplicated",
                 "Frames of one stream that arrived twice (STAMP)",
                 |st| st.sequence.map(|q| q.duplicated),
+            ),
+            (
+                "reflector_stream_too_late",
+                "Frames of one stream too far behind to tell late from duplicate (STAMP)",
+                |st| st.sequence.map(|q| q.too_late),
+            ),
+            (
+                "reflector_stream_sequence_restarts",
+                "Times the sender of one stream restarted its numbering (STAMP)",
+                |st| st.sequence.map(|q| q.restarts),
             ),
         ];
         for (name, help, value) in per_stream {
@@ -277,7 +321,7 @@ fn per_reflector<T, M: EncodeMetric>(
 
 /// One family of samples; skipped entirely when there are none, since a descriptor
 /// without samples only confuses readers.
-fn family<M: EncodeMetric>(
+pub fn family<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -298,6 +342,7 @@ fn family<M: EncodeMetric>(
 mod tests {
     use super::*;
     use crate::views::TelemetrySummary;
+    use dataplane::histogram::Histogram;
     use dataplane::streams::SequenceReport;
     use dataplane::{Counters, Signature, TelemetryReport};
     use settings::events::Rates;
@@ -390,7 +435,6 @@ mod tests {
                 "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"no_signature\"} 2",
                 "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"loop_timeout\"} 0",
                 "reflector_up{reflector=\"eth0\"} 1.0",
-                "reflector_tx_pps{reflector=\"eth0\"} 990.0",
                 "reflector_streams{reflector=\"eth0\"} 0.0",
                 "reflector_loop_timed_out{reflector=\"eth0\"} 0.0",
                 "reflector_stream_untracked_frames_total{reflector=\"eth0\"} 0",
@@ -398,23 +442,23 @@ mod tests {
                 "# EOF",
             ],
         );
-        // Nothing measured yet: no dwell gauges reading 0 s, no stream series.
+        // Nothing measured yet: no dwell histogram reading 0 s, no stream series.
         assert!(!text.contains("reflector_dwell_seconds"), "{text}");
+        // Rates are Prometheus's to compute from the counters.
+        assert!(!text.contains("_pps") && !text.contains("mbps"), "{text}");
         assert!(!text.contains("reflector_stream_frames"), "{text}");
     }
 
     #[test]
     fn dwell_streams_and_the_loop_timeout_are_exported() {
+        let mut dwell = Histogram::default();
+        dwell.record_n(500, 10);
+        dwell.record_n(2_000, 80);
+        dwell.record_n(7_000, 9);
+        dwell.record(1_500_000);
         let telemetry = TelemetryReport {
-            dwell_ns: Percentiles {
-                count: 100,
-                min: 500,
-                p50: 2_000,
-                p90: 4_000,
-                p99: 7_000,
-                p999: 9_000,
-                max: 1_500_000,
-            },
+            dwell_ns: dwell.percentiles(),
+            dwell_buckets: dwell.buckets(),
             streams: vec![
                 stream(
                     5000,
@@ -423,6 +467,7 @@ mod tests {
                         lost: 3,
                         reordered: 2,
                         duplicated: 1,
+                        ..SequenceReport::default()
                     }),
                 ),
                 stream(5001, 30, None),
@@ -437,13 +482,15 @@ mod tests {
         assert_lines(
             &text,
             &[
-                "# TYPE reflector_dwell_seconds gauge",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0\"} 5e-7",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.5\"} 0.000002",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.9\"} 0.000004",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.99\"} 0.000007",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"0.999\"} 0.000009",
-                "reflector_dwell_seconds{reflector=\"eth1\",quantile=\"1\"} 0.0015",
+                "# TYPE reflector_dwell_seconds histogram",
+                "reflector_dwell_seconds_count{reflector=\"eth1\"} 100",
+                "reflector_dwell_seconds_bucket{le=\"2.5e-7\",reflector=\"eth1\"} 0",
+                "reflector_dwell_seconds_bucket{le=\"5e-7\",reflector=\"eth1\"} 10",
+                "reflector_dwell_seconds_bucket{le=\"0.0000025\",reflector=\"eth1\"} 90",
+                "reflector_dwell_seconds_bucket{le=\"0.00001\",reflector=\"eth1\"} 99",
+                "reflector_dwell_seconds_bucket{le=\"0.001\",reflector=\"eth1\"} 99",
+                "reflector_dwell_seconds_bucket{le=\"0.0025\",reflector=\"eth1\"} 100",
+                "reflector_dwell_seconds_bucket{le=\"+Inf\",reflector=\"eth1\"} 100",
                 "reflector_streams{reflector=\"eth1\"} 2.0",
                 "reflector_stream_untracked_frames_total{reflector=\"eth1\"} 17",
                 "reflector_loop_timed_out{reflector=\"eth1\"} 1.0",
@@ -499,8 +546,20 @@ mod tests {
     }
 
     #[test]
-    fn no_reflectors_no_samples() {
-        assert_eq!(render(vec![]), "# EOF\n");
+    fn no_reflectors_only_the_build_info() {
+        let text = render(vec![]);
+        let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+        let info = lines.next().unwrap();
+        assert_eq!(lines.next(), None, "{text}");
+        assert!(
+            info.starts_with(&format!(
+                "reflector_build_info{{version=\"{}\",commit=\"",
+                env!("CARGO_PKG_VERSION")
+            )) && info.contains(",backends=\"")
+                && info.ends_with("\"} 1"),
+            "{info}"
+        );
+        assert!(text.contains("# TYPE reflector_build_info gauge"), "{text}");
     }
 
     #[test]

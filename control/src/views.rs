@@ -2,15 +2,15 @@
 //! event stream and the metrics serialize. The supervisor produces them; everyone
 //! else only reads them, so they depend on nothing else in the control plane.
 
-use crate::config::ReflectorSettings;
-use dataplane::histogram::Percentiles;
+use crate::config::{ReflectorForm, ReflectorSettings};
+use dataplane::histogram::{Buckets, Percentiles};
 use dataplane::stats::CountersReport;
 use dataplane::streams::StreamReport;
 use dataplane::TelemetryReport;
 use serde::Serialize;
 use settings::events::{PlatformInfo, Rates};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Stopped,
@@ -19,13 +19,17 @@ pub enum RunState {
     Running,
     /// Waiting to restart a worker that died or failed to start.
     Backoff,
+    /// Its interface does not exist (yet); the worker starts when it appears.
+    WaitingForInterface,
 }
 
 /// What a reflector looks like from outside.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Reflector)]
 pub struct ReflectorView {
     pub id: String,
     pub state: RunState,
+    #[schema(value_type = ReflectorForm)]
     pub settings: ReflectorSettings,
     pub pid: Option<u32>,
     /// Times the worker died and was restarted.
@@ -45,10 +49,15 @@ pub struct ReflectorView {
 
 /// What the latest worker reported besides its counters (per worker run: a restart
 /// starts afresh). The streams themselves are served by `streams`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = Telemetry)]
 pub struct TelemetrySummary {
     /// Dwell time (frame received to handed to the transmitter), nanoseconds.
     pub dwell_ns: Percentiles,
+    /// The same as cumulative counts: `le[i]` samples at or below `bounds_ns[i]`
+    /// (fixed bounds, 250 ns to 1 s), of `count` in all; `/metrics` exports them as
+    /// the `reflector_dwell_seconds` histogram.
+    pub dwell_buckets: Buckets,
     /// Streams tracked.
     pub streams: usize,
     /// Frames of streams the full stream tables could not track.
@@ -62,6 +71,7 @@ impl From<&TelemetryReport> for TelemetrySummary {
     fn from(t: &TelemetryReport) -> Self {
         TelemetrySummary {
             dwell_ns: t.dwell_ns,
+            dwell_buckets: t.dwell_buckets.clone(),
             streams: t.streams.len(),
             untracked_frames: t.untracked_frames,
             platform_stamped_frames: t.platform_stamped_frames,
@@ -71,7 +81,8 @@ impl From<&TelemetryReport> for TelemetrySummary {
 }
 
 /// The streams of one reflector's latest worker, busiest first.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Streams)]
 pub struct StreamsView {
     pub id: String,
     /// Streams tracked, including any left out by the limit.
@@ -81,7 +92,8 @@ pub struct StreamsView {
 }
 
 /// Statistics of one reflector, cumulative over every worker it has run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Stats)]
 pub struct StatsView {
     pub id: String,
     pub state: RunState,
@@ -95,7 +107,7 @@ pub struct StatsView {
 }
 
 /// What changed in a reload.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReloadSummary {
     pub added: Vec<String>,
     pub removed: Vec<String>,

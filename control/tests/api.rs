@@ -10,7 +10,9 @@ use common::{eventually, stats_line, stats_line_with, telemetry, FakeWorker};
 use control::api::{router, AppState, ROUTES};
 use control::auth::Token;
 use control::events::Bus;
+use control::guard::AllowedHosts;
 use control::supervisor::{Backoff, Launcher, Supervisor};
+use control::ui;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -57,7 +59,7 @@ impl Api {
             Token::new(TOKEN),
             config_path,
         );
-        let spec = serde_json::from_str(control::api::OPENAPI).unwrap();
+        let spec = serde_json::from_str(control::api::openapi_json()).unwrap();
         Api {
             router: router(state),
             spec,
@@ -72,7 +74,22 @@ impl Api {
         body: Option<&str>,
         token: Option<&str>,
     ) -> Reply {
+        self.send_with(method, path, body, token, &[]).await
+    }
+
+    /// As [`Api::send`], with more request headers.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+        headers: &[(header::HeaderName, &str)],
+    ) -> Reply {
         let mut request = Request::builder().method(method.clone()).uri(path);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -177,11 +194,17 @@ fn escape(path: &str) -> String {
     path.replace('~', "~0").replace('/', "~1")
 }
 
+/// Every (method, path template) the router serves: the API's and the embedded files.
+fn all_routes() -> Vec<(&'static str, &'static str)> {
+    let files = ui::ASSETS.iter().map(|a| ("GET", a.path));
+    ROUTES.iter().copied().chain(files).collect()
+}
+
 /// The route template a concrete path matches, if any.
 fn template_for(path: &str) -> Option<&'static str> {
     let path = path.split('?').next().unwrap();
     let parts: Vec<&str> = path.split('/').collect();
-    ROUTES.iter().map(|(_, t)| *t).find(|t| {
+    all_routes().into_iter().map(|(_, t)| t).find(|t| {
         let tparts: Vec<&str> = t.split('/').collect();
         tparts.len() == parts.len()
             && tparts
@@ -194,8 +217,22 @@ fn template_for(path: &str) -> Option<&'static str> {
 #[tokio::test]
 async fn routes_router_and_openapi_agree() {
     let api = Api::new(None);
+    // The description the server serves is the generated one, and it is OpenAPI 3.1.
+    let served = api.call(Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(served.body, api.spec);
+    assert!(api.spec["openapi"].as_str().unwrap().starts_with("3.1"));
     let mut documented: Vec<(String, String)> = Vec::new();
-    for (path, item) in api.spec["paths"].as_object().unwrap() {
+    let mut ids = std::collections::BTreeSet::new();
+    for item in served.body["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                !id.is_empty() && ids.insert(id.clone()),
+                "operationId {id:?} is missing or not unique"
+            );
+        }
+    }
+    for (path, item) in served.body["paths"].as_object().unwrap() {
         for method in item
             .as_object()
             .unwrap()
@@ -205,16 +242,21 @@ async fn routes_router_and_openapi_agree() {
             documented.push((method.to_uppercase(), path.clone()));
         }
     }
-    let mut routes: Vec<(String, String)> = ROUTES
+    let routes = all_routes();
+    let mut listed: Vec<(String, String)> = routes
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
     documented.sort();
-    routes.sort();
-    assert_eq!(routes, documented, "ROUTES and the OpenAPI paths differ");
+    listed.sort();
+    assert_eq!(
+        listed, documented,
+        "ROUTES and the OpenAPI paths differ: annotate a new handler with #[utoipa::path] and \
+         list it in control/src/api/doc.rs (or a new file in control::ui::ASSETS)"
+    );
     // Each route is really served: neither the 404 fallback nor 405. And on those
     // paths, every method the router answers is in the table.
-    for (_, template) in ROUTES {
+    for (_, template) in &routes {
         let path = template.replace("{id}", "nosuch0");
         for method in [
             Method::GET,
@@ -227,7 +269,7 @@ async fn routes_router_and_openapi_agree() {
                 continue; // an endless stream; covered by its own test
             }
             let reply = api.send(method.clone(), &path, None, Some(TOKEN)).await;
-            let routed = ROUTES
+            let routed = routes
                 .iter()
                 .any(|(m, t)| t == template && *m == method.as_str());
             let fallback = reply.status == StatusCode::METHOD_NOT_ALLOWED
@@ -275,6 +317,7 @@ async fn reflector_lifecycle_through_the_api() {
     assert_eq!(
         stats["telemetry"],
         json!({"dwell_ns": {"count": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0},
+               "dwell_buckets": {"bounds_ns": [], "le": [], "count": 0, "sum_ns": 0},
                "streams": 0, "untracked_frames": 0, "platform_stamped_frames": 0,
                "loop_timed_out": false})
     );
@@ -356,11 +399,6 @@ async fn bad_input_gets_a_precise_4xx() {
             "{\"interface\": \"lo\",",
             StatusCode::BAD_REQUEST,
             "EOF while parsing",
-        ),
-        (
-            "{\"interface\": \"nosuch0\"}",
-            StatusCode::BAD_REQUEST,
-            "interface \"nosuch0\" does not exist",
         ),
         (
             "{\"interface\": \"lo\", \"mode\": \"ports\"}",
@@ -494,8 +532,22 @@ async fn mutating_calls_need_the_token_and_reads_do_not() {
         .await;
     assert_eq!(
         (wrong.status, wrong.body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid API token"))
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid API token; the API token is in the control plane's configuration")
+        )
     );
+    // RFC 7235: the scheme is case-insensitive.
+    let lower = api
+        .send_with(
+            Method::POST,
+            "/api/v1/reflectors/nosuch9/stop",
+            None,
+            None,
+            &[(header::AUTHORIZATION, &format!("bearer {TOKEN}"))],
+        )
+        .await;
+    assert_eq!(lower.status, StatusCode::NOT_FOUND, "{}", lower.body);
     for (method, path) in [
         (Method::DELETE, "/api/v1/reflectors/lo"),
         (Method::POST, "/api/v1/reload"),
@@ -845,8 +897,19 @@ async fn telemetry_and_streams_are_served_and_exported() {
         (s.body["telemetry"]["streams"] == 3).then_some(s.body)
     })
     .await;
+    let mut telemetry_view = stats["telemetry"].clone();
+    let buckets = telemetry_view
+        .as_object_mut()
+        .unwrap()
+        .remove("dwell_buckets")
+        .unwrap();
     assert_eq!(
-        stats["telemetry"],
+        (&buckets["count"], &buckets["le"][2], &buckets["le"][3]),
+        (&json!(1000), &json!(1), &json!(900)),
+        "{buckets}"
+    );
+    assert_eq!(
+        telemetry_view,
         json!({"dwell_ns": {"count": 1000, "min": 800, "p50": 1500, "p90": 4000, "p99": 9000, "p999": 20000, "max": 42000},
                "streams": 3, "untracked_frames": 5, "platform_stamped_frames": 990,
                "loop_timed_out": false})
@@ -875,7 +938,7 @@ async fn telemetry_and_streams_are_served_and_exported() {
         json!({"src_mac": "00:c0:17:aa:bb:01", "src_ip": "192.0.2.10", "src_port": 50000,
                "dst_port": 862, "signature": "STAMP", "frames": 900, "bytes": 115200,
                "first_seen_ms": 1_700_000_000_000u64, "last_seen_ms": 1_700_000_005_000u64,
-               "sequence": {"lost": 4, "reordered": 2, "duplicated": 1}})
+               "sequence": {"lost": 4, "reordered": 2, "duplicated": 1, "too_late": 0, "restarts": 0}})
     );
     assert_eq!(streams[1]["sequence"], Value::Null);
     assert_eq!(streams[2]["src_ip"], "2001:db8::5");
@@ -939,9 +1002,13 @@ async fn telemetry_and_streams_are_served_and_exported() {
     let text = metrics.body.as_str().unwrap();
     let stamp = r#"reflector="lo",src_mac="00:c0:17:aa:bb:01",src_ip="192.0.2.10",src_port="50000",dst_port="862",signature="STAMP""#;
     for line in [
-        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"0.5\"} 0.0000015".to_owned(),
-        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"0.99\"} 0.000009".to_owned(),
-        "reflector_dwell_seconds{reflector=\"lo\",quantile=\"1\"} 0.000042".to_owned(),
+        "reflector_dwell_seconds_count{reflector=\"lo\"} 1000".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"0.000001\",reflector=\"lo\"} 1".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"0.0000025\",reflector=\"lo\"} 900".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"0.00001\",reflector=\"lo\"} 990".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"0.000025\",reflector=\"lo\"} 990".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"0.00005\",reflector=\"lo\"} 1000".to_owned(),
+        "reflector_dwell_seconds_bucket{le=\"+Inf\",reflector=\"lo\"} 1000".to_owned(),
         "reflector_streams{reflector=\"lo\"} 3.0".to_owned(),
         "reflector_stream_untracked_frames_total{reflector=\"lo\"} 5".to_owned(),
         "reflector_loop_timed_out{reflector=\"lo\"} 0.0".to_owned(),
@@ -1121,4 +1188,317 @@ async fn a_session_shows_when_its_loop_timeout_has_expired() {
     })
     .await;
     assert!(!second_run.contains("--loop-timeout"), "{second_run}");
+}
+
+#[tokio::test]
+async fn reload_refuses_an_empty_or_missing_file_and_waits_for_missing_interfaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.toml");
+    std::fs::write(&path, "[interfaces.lo]\n[interfaces.nosuch0]\n").unwrap();
+    let api = Api::new(Some(path.clone()));
+    let first = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    // From the file as from the API: a missing interface is waited for, not retried.
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "nosuch1"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    for id in ["nosuch0", "nosuch1"] {
+        let view = eventually(
+            "waiting_for_interface",
+            Duration::from_secs(5),
+            async || {
+                let view = api
+                    .call(Method::GET, &format!("/api/v1/reflectors/{id}"), None)
+                    .await
+                    .body;
+                (view["state"] == "waiting_for_interface").then_some(view)
+            },
+        )
+        .await;
+        assert_eq!(
+            view["last_error"],
+            format!("interface \"{id}\" does not exist; the worker starts when it appears")
+        );
+        assert_eq!(view["restarts"], 0);
+    }
+
+    // A truncated (empty) file would stop everything: refused, nothing changes.
+    let before = api.call(Method::GET, "/api/v1/reflectors", None).await.body;
+    for (text, expected) in [
+        ("", "the file is empty (truncated?)"),
+        (
+            "listen = \"127.0.0.1:8080\"\n",
+            "the file names no interfaces",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let bad = api.call(Method::POST, "/api/v1/reload", None).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+        let error = bad.body["error"].as_str().unwrap();
+        assert!(
+            error.contains(expected)
+                && error.contains("write `interfaces = {}`")
+                && error.ends_with("nothing was changed"),
+            "{error}"
+        );
+        let after = api.call(Method::GET, "/api/v1/reflectors", None).await.body;
+        assert_eq!(after.as_array().unwrap().len(), 3, "{after}");
+    }
+
+    // A missing file is the caller's problem to fix (4xx), said precisely.
+    std::fs::remove_file(&path).unwrap();
+    let missing = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(missing.status, StatusCode::CONFLICT, "{}", missing.body);
+    let error = missing.body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "reading {}: No such file or directory",
+            path.display()
+        )) && error.ends_with(
+            "restore the file (or its permissions) and reload again; nothing was changed"
+        ),
+        "{error}"
+    );
+
+    // Saying so empties it on purpose; API-made reflectors stay.
+    std::fs::write(&path, "interfaces = {}\n").unwrap();
+    let emptied = api.call(Method::POST, "/api/v1/reload", None).await;
+    assert_eq!(
+        emptied.body,
+        json!({"added": [], "removed": ["lo", "nosuch0"], "restarted": []})
+    );
+    let left = api.call(Method::GET, "/api/v1/reflectors", None).await.body;
+    assert_eq!(left[0]["id"], "nosuch1", "{left}");
+    let _ = before;
+}
+
+#[tokio::test]
+async fn only_our_host_names_are_answered_and_the_page_cannot_be_framed() {
+    let api = Api::new(None);
+    let get = async |path: &str, host: &str| {
+        api.send_with(Method::GET, path, None, None, &[(header::HOST, host)])
+            .await
+    };
+    for host in [
+        "localhost:8080",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "dash.localhost",
+    ] {
+        for path in ["/", "/api/v1/reflectors"] {
+            assert_eq!(
+                get(path, host).await.status,
+                StatusCode::OK,
+                "{host} {path}"
+            );
+        }
+    }
+    // A rebound name: refused on the dashboard and the API, even with the token.
+    for path in [
+        "/",
+        "/ui/app.js",
+        "/api/v1/reflectors",
+        "/api/v1/openapi.json",
+    ] {
+        let reply = get(path, "evil.example:8080").await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let stop = api
+        .send_with(
+            Method::POST,
+            "/api/v1/reload",
+            None,
+            Some(TOKEN),
+            &[(header::HOST, "evil.example")],
+        )
+        .await;
+    assert_eq!(stop.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        stop.body["error"],
+        "this control plane does not answer to the name \"evil.example\" (a guard against \
+         DNS rebinding); open it by IP address or localhost, or add the name to \
+         allowed_hosts in its config file"
+    );
+    // Monitoring scrapes by any name.
+    for path in ["/metrics", "/health"] {
+        assert_eq!(get(path, "rig1.example.net").await.status, StatusCode::OK);
+    }
+    let page = get("/", "localhost").await;
+    assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[tokio::test]
+async fn configured_host_names_are_answered() {
+    let worker = FakeWorker::new("sleep 10");
+    let supervisor = Supervisor::new(Launcher::new(worker.program.clone()), Bus::default());
+    let state = AppState::new(supervisor, Token::new(TOKEN), None)
+        .with_allowed_hosts(AllowedHosts::new(&["Rig1.Example.net".into()]));
+    let app = router(state);
+    for (host, status) in [
+        ("rig1.example.net:8080", StatusCode::OK),
+        ("RIG1.example.net", StatusCode::OK),
+        ("rig2.example.net", StatusCode::FORBIDDEN),
+    ] {
+        let request = Request::get("/api/v1/reflectors")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn patch_changes_only_what_it_names_and_put_replaces_everything() {
+    let api = Api::new(None);
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "lo", "mode": "mac", "port": 4000, "no_vlan": true, "autostart": false})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let settings = |reply: &Reply| {
+        let s = &reply.body["settings"];
+        (s["mode"].clone(), s["port"].clone(), s["no_vlan"].clone())
+    };
+    let patched = api
+        .call(
+            Method::PATCH,
+            "/api/v1/reflectors/lo",
+            Some(json!({"mode": "all"})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(settings(&patched), (json!("all"), json!(4000), json!(true)));
+    // null: back to the default.
+    let reset = api
+        .call(
+            Method::PATCH,
+            "/api/v1/reflectors/lo",
+            Some(json!({"port": null})),
+        )
+        .await;
+    assert_eq!(settings(&reset), (json!("all"), json!(3842), json!(true)));
+    // PUT is a full replace: what it leaves out takes its default.
+    let replaced = api
+        .call(
+            Method::PUT,
+            "/api/v1/reflectors/lo",
+            Some(json!({"mode": "mac", "port": 5000})),
+        )
+        .await;
+    assert_eq!(
+        settings(&replaced),
+        (json!("mac"), json!(5000), json!(false))
+    );
+    for (body, status, error) in [
+        (
+            json!({"speed": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `speed`",
+        ),
+        (
+            json!({"mode": "ports"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown variant `ports`",
+        ),
+        (
+            json!({"port": 0, "stamp_port": 0}),
+            StatusCode::BAD_REQUEST,
+            "stamp_port",
+        ),
+        (
+            json!(["mode", "all"]),
+            StatusCode::BAD_REQUEST,
+            "a PATCH body is a JSON object of the settings to change",
+        ),
+        (
+            json!({"interface": "eth0"}),
+            StatusCode::BAD_REQUEST,
+            "DELETE it and POST a new one",
+        ),
+    ] {
+        let reply = api
+            .call(Method::PATCH, "/api/v1/reflectors/lo", Some(body.clone()))
+            .await;
+        assert_eq!(reply.status, status, "{body}: {}", reply.body);
+        assert!(
+            reply.body["error"].as_str().unwrap().contains(error),
+            "{body}: {}",
+            reply.body
+        );
+    }
+    let unchanged = api.call(Method::GET, "/api/v1/reflectors/lo", None).await;
+    assert_eq!(
+        settings(&unchanged),
+        (json!("mac"), json!(5000), json!(false))
+    );
+    let missing = api
+        .call(Method::PATCH, "/api/v1/reflectors/eth7", Some(json!({})))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn namespaced_ids_have_no_colon_and_the_old_spelling_still_works() {
+    let api = Api::new(None);
+    let created = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "veth0", "netns": "lab-r", "autostart": false})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["id"], "veth0@lab-r");
+    assert_eq!(
+        created.headers[header::LOCATION],
+        "/api/v1/reflectors/veth0@lab-r"
+    );
+    for path in [
+        "/api/v1/reflectors/veth0@lab-r",
+        "/api/v1/reflectors/lab-r:veth0",
+        "/api/v1/reflectors/lab-r%3Aveth0",
+    ] {
+        let reply = api.call(Method::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        assert_eq!(reply.body["id"], "veth0@lab-r", "{path}");
+    }
+    let patched = api
+        .call(
+            Method::PATCH,
+            "/api/v1/reflectors/lab-r:veth0",
+            Some(json!({"mode": "mac"})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let removed = api
+        .call(Method::DELETE, "/api/v1/reflectors/lab-r:veth0", None)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let bad = api
+        .call(
+            Method::POST,
+            "/api/v1/reflectors",
+            Some(json!({"interface": "a@b"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -64,6 +64,66 @@ async fn sighup_reloads_and_workers_die_with_a_killed_control_plane() {
         async || (!alive(pid)).then_some(()),
     )
     .await;
+    // Its log went to a file: plain text, no terminal colours.
+    let log = std::fs::read_to_string(dir.path().join("control.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escapes in a log file:\n{log:?}"
+    );
+}
+
+/// Run the program to completion, which must be quick and unsuccessful; its stderr.
+fn fails_at_once(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(common::control_binary())
+        .args(args)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    stderr
+}
+
+#[test]
+fn the_demo_on_a_missing_interface_fails_at_once_and_lists_the_real_ones() {
+    let port = common::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let stderr = fails_at_once(&["demo", "nosuch9", "--listen", &listen]);
+    assert!(
+        stderr.contains("no interface named \"nosuch9\"; this machine has ")
+            && stderr.contains("lo")
+            && stderr.contains("`reflector-control demo` builds a virtual lab"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_busy_port_fails_before_the_lab_is_built_and_suggests_listen() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let lab = format!("rflbusy{}", std::process::id() % 10_000);
+    let stderr = fails_at_once(&["demo", "--lab", &lab, "--listen", &addr.to_string()]);
+    let next = format!("127.0.0.1:{}", addr.port() + 1);
+    assert!(
+        stderr.contains(&format!("{addr} is already in use"))
+            && stderr.contains(&format!("--listen {next}")),
+        "{stderr}"
+    );
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&namespaces.stdout).contains(&lab),
+        "the lab was built before the port was checked"
+    );
 }
 
 #[test]
@@ -80,6 +140,13 @@ fn a_bad_config_file_is_refused_at_startup_with_the_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("interfaces.eth0: unknown variant `sideways`"),
+        "{stderr}"
+    );
+    // A truncated file would start nothing without a word: refused at start as well.
+    std::fs::write(&config, "").unwrap();
+    let stderr = fails_at_once(&["--config", config.to_str().unwrap()]);
+    assert!(
+        stderr.contains("the file is empty (truncated?)") && stderr.contains("interfaces = {}"),
         "{stderr}"
     );
 }

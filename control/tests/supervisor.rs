@@ -1,11 +1,11 @@
-//! Supervision against stand-in workers (crashes, stops, stubborn children) and the
-//! real reflector binary (a worker that cannot start).
+//! Supervision against stand-in workers: crashes, stops, stubborn children, workers
+//! that cannot start, and interfaces that do not exist yet.
 
 mod common;
 
 use common::{
-    alive, eventually, final_line, final_line_with, real_reflector, stats_line, stats_line_with,
-    telemetry, FakeWorker,
+    alive, eventually, final_line, final_line_with, stats_line, stats_line_with, telemetry,
+    FakeWorker,
 };
 use control::config::{Mode, ReflectorSettings};
 use control::events::Bus;
@@ -231,19 +231,132 @@ async fn an_unstartable_worker_backs_off_and_the_rest_keep_running() {
     assert!(sup.list().await.is_empty());
 }
 
-#[tokio::test]
-async fn the_real_reflector_on_a_missing_interface_reports_why_and_is_retried() {
-    let sup = supervisor(real_reflector(), fast_backoff());
-    sup.add(settings("nosuch0"), false).await.unwrap();
-    let view = eventually("two restarts", Duration::from_secs(20), async || {
-        sup.get("nosuch0").await.ok().filter(|v| v.restarts >= 2)
-    })
-    .await;
-    let error = view.last_error.unwrap();
-    assert!(
-        error.contains("exit status: 1") && error.contains("no interface named \"nosuch0\""),
-        "{error}"
+/// A network namespace for one test, removed on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let _ = ip(&["netns", "del", name]);
+        assert!(ip(&["netns", "add", name]), "ip netns add {name} failed");
+        Netns(name.into())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.0]);
+    }
+}
+
+/// An interface on the host, removed on drop.
+struct HostLink(String);
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.0]);
+    }
+}
+
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The view of reflector `id` once it waits for its interface.
+async fn waiting(sup: &Supervisor, id: &str) -> ReflectorView {
+    eventually(
+        "waiting_for_interface",
+        Duration::from_secs(5),
+        async || {
+            sup.get(id)
+                .await
+                .ok()
+                .filter(|v| v.state == RunState::WaitingForInterface)
+        },
+    )
+    .await
+}
+
+/// The host reflector `id` while it waits for its interface: no worker was ever started,
+/// nothing restarts, and it says why.
+async fn waits(sup: &Supervisor, id: &str, worker: &FakeWorker) {
+    let view = waiting(sup, id).await;
+    assert_eq!(
+        view.last_error.unwrap(),
+        format!("interface {id:?} does not exist; the worker starts when it appears")
     );
+    // Several looks later: still waiting, and no crash loop.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let view = sup.get(id).await.unwrap();
+    assert_eq!(
+        (view.state, view.restarts),
+        (RunState::WaitingForInterface, 0)
+    );
+    assert_eq!(
+        worker.read("args"),
+        "",
+        "no worker runs without its interface"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_interface_is_waited_for_without_a_crash_loop_and_starts_when_it_appears() {
+    common::require_root();
+    let worker = FakeWorker::new(&format!(
+        "while true; do echo '{}'; sleep 0.1; done",
+        stats_line(3)
+    ));
+    let sup = supervisor(worker.program.clone(), fast_backoff());
+    let tag = std::process::id() % 100_000;
+
+    // On the host.
+    let host = format!("rflw{tag}a");
+    sup.add(settings(&host), false).await.unwrap();
+    waits(&sup, &host, &worker).await;
+    let _link = HostLink(host.clone());
+    assert!(ip(&[
+        "link",
+        "add",
+        &host,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("rflw{tag}b")
+    ]));
+    let view = running(&sup, &host).await;
+    assert_eq!((view.restarts, view.last_error), (0, None));
+    assert!(worker.read("args").starts_with(&host));
+
+    // In a network namespace, where iproute2 looks.
+    let ns = Netns::new(&format!("rflw{tag}"));
+    let in_ns = ReflectorSettings {
+        netns: Some(ns.0.clone()),
+        ..settings("late0")
+    };
+    let id = in_ns.id();
+    sup.add(in_ns, false).await.unwrap();
+    let before = worker.read("args");
+    let view = waiting(&sup, &id).await;
+    assert_eq!(
+        view.last_error.as_deref(),
+        Some(&*format!("interface \"late0\" does not exist in network namespace \"{}\"; the worker starts when it appears", ns.0))
+    );
+    // A stop ends the wait; a start resumes it.
+    assert_eq!(sup.stop(&id).await.unwrap().state, RunState::Stopped);
+    assert_eq!(sup.get(&id).await.unwrap().last_error, None);
+    sup.start(&id).await.unwrap();
+    assert_eq!(
+        sup.get(&id).await.unwrap().state,
+        RunState::WaitingForInterface
+    );
+    assert_eq!(worker.read("args"), before);
+    assert!(ip(&[
+        "-n", &ns.0, "link", "add", "late0", "type", "veth", "peer", "name", "late1"
+    ]));
+    running(&sup, &id).await;
     sup.shutdown().await;
 }
 
@@ -251,9 +364,20 @@ async fn the_real_reflector_on_a_missing_interface_reports_why_and_is_retried() 
 async fn shutdown_stops_every_worker_at_once() {
     let worker = FakeWorker::new("trap '' TERM\nwhile true; do sleep 0.05; done");
     let sup = supervisor(worker.program.clone(), fast_backoff());
-    let ids = ["lo", "dummy0", "dummy1"];
-    for id in ids {
-        sup.add(settings(id), false).await.unwrap();
+    // Three reflectors whose interface exists: lo here and in two namespaces.
+    common::require_root();
+    let tag = std::process::id() % 100_000;
+    let spaces = [
+        Netns::new(&format!("rfls{tag}a")),
+        Netns::new(&format!("rfls{tag}b")),
+    ];
+    sup.add(settings("lo"), false).await.unwrap();
+    for ns in &spaces {
+        let in_ns = ReflectorSettings {
+            netns: Some(ns.0.clone()),
+            ..settings("lo")
+        };
+        sup.add(in_ns, false).await.unwrap();
     }
     let pids = eventually(
         "three running workers",

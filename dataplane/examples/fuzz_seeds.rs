@@ -1,6 +1,6 @@
-//! Writes every reference frame into a directory as a fuzzing seed (a filter-knob byte
-//! of 0 followed by the frame), so the fuzzer starts from frames that reach deep into
-//! the classifier instead of from random bytes.
+//! Writes every reference frame into a directory as a fuzzing seed (a filter-knob byte,
+//! 0 or the directed-broadcast knob, followed by the frame), so the fuzzer starts from
+//! frames that reach deep into the classifier instead of from random bytes.
 //!
 //! Run: `cargo run -p dataplane --example fuzz_seeds -- DIR`
 
@@ -15,7 +15,13 @@ fn main() -> std::io::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let frames = dataplane::reference::reference_frames();
     for (index, frame) in frames.iter().enumerate() {
-        let mut seed = vec![0u8];
+        // The fuzz target's knob 128 turns on the reference interface's broadcasts.
+        let knobs = if frame.filter.broadcasts.is_empty() {
+            0
+        } else {
+            128
+        };
+        let mut seed = vec![knobs];
         seed.extend_from_slice(&frame.bytes);
         std::fs::write(dir.join(format!("reference-{index:03}")), seed)?;
     }

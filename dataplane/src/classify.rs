@@ -12,6 +12,7 @@ use crate::stamp::STAMP_MIN_PAYLOAD;
 use crate::wire::ethernet::is_vlan_tpid;
 use crate::wire::{ipv4, ipv6};
 use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6ExtHeader, Ipv6Packet, UdpDatagram, VlanTag};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A frame that may be reflected: where its layers are and which signature it carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +64,11 @@ pub fn locate(frame: &[u8], filter: &Filter) -> Result<Layout, Reject> {
     let (ethertype, l3, vlan_tags) = walk_vlan_tags(frame, ethernet.ethertype(), filter)?;
     let (ip, l4, udp_len) = match ethertype {
         ETHERTYPE_IPV4 => {
-            let (l4, udp_len) = walk_ipv4(frame, l3)?;
+            let (l4, udp_len) = walk_ipv4(frame, l3, filter)?;
             (IpVersion::V4, l4, udp_len)
         }
         ETHERTYPE_IPV6 if filter.ipv6 => {
-            let (l4, udp_len) = walk_ipv6(frame, l3)?;
+            let (l4, udp_len) = walk_ipv6(frame, l3, filter)?;
             (IpVersion::V6, l4, udp_len)
         }
         ETHERTYPE_IPV6 => return Err(Reject::Ipv6Disabled),
@@ -133,7 +134,7 @@ fn walk_vlan_tags(
 }
 
 /// Returns the UDP header offset and the UDP length implied by the IPv4 header.
-fn walk_ipv4(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
+fn walk_ipv4(frame: &[u8], l3: usize, filter: &Filter) -> Result<(usize, usize), Reject> {
     let packet = &frame[l3..];
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| Reject::Truncated)?;
     let header_len = ip.header_len();
@@ -147,23 +148,24 @@ fn walk_ipv4(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
     if total_len < header_len || total_len > packet.len() {
         return Err(Reject::LengthMismatch);
     }
+    check_trailer(packet.len(), total_len)?;
     if ip.is_fragment() {
         return Err(Reject::Fragment);
     }
     if ip.protocol() != IP_PROTO_UDP {
         return Err(Reject::NotUdp);
     }
-    if ipv4::is_invalid_endpoint(ip.src_addr()) {
-        return Err(Reject::SrcIpInvalid);
-    }
-    if ipv4::is_invalid_endpoint(ip.dst_addr()) {
-        return Err(Reject::DstIpInvalid);
-    }
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    check_endpoints(
+        ipv4_endpoint(src, filter),
+        ipv4_endpoint(dst, filter),
+        src == dst,
+    )?;
     Ok((l3 + header_len, total_len - header_len))
 }
 
 /// Returns the UDP header offset and the UDP length implied by the IPv6 header chain.
-fn walk_ipv6(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
+fn walk_ipv6(frame: &[u8], l3: usize, filter: &Filter) -> Result<(usize, usize), Reject> {
     let ip = Ipv6Packet::new_checked(&frame[l3..]).map_err(|_| Reject::Truncated)?;
     if ip.version() != 6 {
         return Err(Reject::BadIpHeader);
@@ -174,12 +176,13 @@ fn walk_ipv6(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
     if payload_len == 0 || end > frame.len() {
         return Err(Reject::LengthMismatch);
     }
-    if ipv6::is_invalid_endpoint(ip.src_addr()) {
-        return Err(Reject::SrcIpInvalid);
-    }
-    if ipv6::is_invalid_endpoint(ip.dst_addr()) {
-        return Err(Reject::DstIpInvalid);
-    }
+    check_trailer(frame.len() - l3, IPV6_HEADER_LEN + payload_len)?;
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    check_endpoints(
+        ipv6_endpoint(src, filter),
+        ipv6_endpoint(dst, filter),
+        src == dst,
+    )?;
     let mut next = ip.next_header();
     let mut at = l3 + IPV6_HEADER_LEN;
     for _ in 0..=MAX_IPV6_EXT_HEADERS {
@@ -199,6 +202,73 @@ fn walk_ipv6(frame: &[u8], l3: usize) -> Result<(usize, usize), Reject> {
         }
     }
     Err(Reject::NotUdp)
+}
+
+/// A frame ends with its IP datagram (`datagram_len` bytes), or with the padding that
+/// brings a short one up to Ethernet's minimum payload; `from_l3` is the frame's length
+/// from the IP header on. Anything longer carries a trailer the datagram's own lengths
+/// disown, which reflecting would send back as if it were part of the test frame.
+#[inline(always)]
+fn check_trailer(from_l3: usize, datagram_len: usize) -> Result<(), Reject> {
+    if from_l3 > datagram_len.max(ETH_MIN_PAYLOAD) {
+        return Err(Reject::LengthMismatch);
+    }
+    Ok(())
+}
+
+/// What an IP address is, as far as answering from or to it goes. One address is one
+/// kind: invalid before loopback before broadcast.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Host,
+    /// Unspecified, limited broadcast or multicast.
+    Invalid,
+    Loopback,
+    /// A directed broadcast of one of the interface's prefixes.
+    Broadcast,
+}
+
+#[inline(always)]
+fn ipv4_endpoint(addr: Ipv4Addr, filter: &Filter) -> Endpoint {
+    if ipv4::is_invalid_endpoint(addr) {
+        Endpoint::Invalid
+    } else if addr.is_loopback() {
+        Endpoint::Loopback
+    } else if filter.broadcasts.contains(u32::from(addr)) {
+        Endpoint::Broadcast
+    } else {
+        Endpoint::Host
+    }
+}
+
+/// An IPv4-mapped address (::ffff:0:0/96) is judged by its IPv4 part, so a mapped
+/// multicast, loopback or broadcast address is refused as the IPv4 one is.
+#[inline(always)]
+fn ipv6_endpoint(addr: Ipv6Addr, filter: &Filter) -> Endpoint {
+    if let Some(v4) = addr.to_ipv4_mapped() {
+        ipv4_endpoint(v4, filter)
+    } else if ipv6::is_invalid_endpoint(addr) {
+        Endpoint::Invalid
+    } else if addr.is_loopback() {
+        Endpoint::Loopback
+    } else {
+        Endpoint::Host
+    }
+}
+
+/// The IP endpoint checks, in the order every filter applies them: the source's kind,
+/// the destination's, a broadcast on either side, then source == destination.
+#[inline(always)]
+fn check_endpoints(src: Endpoint, dst: Endpoint, same: bool) -> Result<(), Reject> {
+    match (src, dst) {
+        (Endpoint::Invalid, _) => Err(Reject::SrcIpInvalid),
+        (Endpoint::Loopback, _) => Err(Reject::SrcIpLoopback),
+        (_, Endpoint::Invalid) => Err(Reject::DstIpInvalid),
+        (_, Endpoint::Loopback) => Err(Reject::DstIpLoopback),
+        (Endpoint::Broadcast, _) | (_, Endpoint::Broadcast) => Err(Reject::DirectedBroadcast),
+        _ if same => Err(Reject::SrcIpIsDst),
+        _ => Ok(()),
+    }
 }
 
 /// `ip_udp_len` is the UDP length the IP layer implies; the UDP header must agree.

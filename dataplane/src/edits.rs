@@ -7,7 +7,7 @@
 use crate::classify::locate;
 use crate::filter::{DstMacFilter, Filter, DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
 use crate::frame::{signature_payload, FrameBuilder, IpSpec};
-use crate::parse::{IpVersion, Layout, IPV6_EXT_HOP_BY_HOP, TPID_8021Q};
+use crate::parse::{IpVersion, Layout, ETH_MIN_PAYLOAD, IPV6_EXT_HOP_BY_HOP, TPID_8021Q};
 use crate::reference::{FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC};
 use crate::signature::Signature;
 use crate::stamp::STAMP_MIN_PAYLOAD;
@@ -118,6 +118,10 @@ pub fn resize_payload(frame: &mut Vec<u8>, delta: isize) {
     let delta = delta.max(-(layout.payload_len as isize));
     if delta >= 0 {
         frame.splice(end..end, std::iter::repeat_n(0xA5, delta as usize));
+        // Padding that brought a short frame up to the minimum is no longer padding
+        // past a longer datagram: keep only what the minimum still needs.
+        let new_end = end + delta as usize;
+        frame.truncate(new_end.max(layout.l3 + ETH_MIN_PAYLOAD));
     } else {
         frame.drain(end - delta.unsigned_abs()..end);
     }

@@ -23,6 +23,7 @@ pub struct Histogram {
 
 /// The usual summary of a histogram, in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Percentiles {
     pub count: u64,
     pub min: u64,
@@ -31,6 +32,50 @@ pub struct Percentiles {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+/// Upper bounds (ns) of the buckets a [`Buckets`] report carries: 1-2.5-5 steps from
+/// 250 ns to 1 s, wide enough for dwell times and round trips alike. Fixed, so every
+/// report (and every Prometheus series) has the same `le` values.
+pub const REPORT_BOUNDS_NS: [u64; 19] = [
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// A histogram reduced to cumulative counts at [`REPORT_BOUNDS_NS`], the shape of a
+/// Prometheus histogram. A sample counts at the first bound at or above the low end of
+/// its fine bucket: exact for values at a bound, and a value up to one fine bucket
+/// (< 0.8 %) above a bound may count at it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Buckets {
+    /// The upper bounds, ns ([`REPORT_BOUNDS_NS`]), so a reader needs no copy of them;
+    /// empty when nothing was recorded.
+    pub bounds_ns: Vec<u64>,
+    /// Samples at or below each of `bounds_ns`, same order.
+    pub le: Vec<u64>,
+    /// All samples (the `+Inf` bucket).
+    pub count: u64,
+    /// Sum of the samples in ns, each taken at the middle of its fine bucket
+    /// (within 0.4 % of the true sum).
+    pub sum_ns: u64,
 }
 
 impl Default for Histogram {
@@ -99,6 +144,38 @@ impl Histogram {
         }
     }
 
+    /// Cumulative counts at [`REPORT_BOUNDS_NS`] (one pass over the fine buckets).
+    pub fn buckets(&self) -> Buckets {
+        if self.total == 0 {
+            return Buckets::default();
+        }
+        let mut le = vec![0u64; REPORT_BOUNDS_NS.len()];
+        let mut sum: u128 = 0;
+        let mut bound = 0;
+        for (index, &count) in self.counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let low = bucket_low(index);
+            let high = bucket_high(index);
+            sum += u128::from(count) * u128::from(low + (high - low) / 2);
+            // Bucket lows grow with the index, so the first bound at or above this
+            // one's only moves forward.
+            while bound < le.len() && REPORT_BOUNDS_NS[bound] < low {
+                bound += 1;
+            }
+            if let Some(slot) = le.get_mut(bound) {
+                *slot += count;
+            }
+        }
+        for i in 1..le.len() {
+            le[i] += le[i - 1];
+        }
+        Buckets {
+            bounds_ns: REPORT_BOUNDS_NS.to_vec(),
+            le,
+            count: self.total,
+            sum_ns: u64::try_from(sum).unwrap_or(u64::MAX),
+        }
+    }
+
     /// Add `count` samples to bucket `index`, as computed by a twin of the bucketing
     /// elsewhere (the probe's XDP program fills a per-CPU array of these buckets).
     pub fn record_bucket(&mut self, index: usize, count: u64) {
@@ -137,9 +214,43 @@ fn bucket_low(index: usize) -> u64 {
     (SUB_BUCKETS as u64 + mantissa) << exponent
 }
 
+/// The highest value bucket `index` holds.
+fn bucket_high(index: usize) -> u64 {
+    if index + 1 < BUCKETS {
+        bucket_low(index + 1) - 1
+    } else {
+        u64::MAX
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_buckets_are_cumulative_at_fixed_bounds() {
+        assert_eq!(Histogram::default().buckets(), Buckets::default());
+        let mut h = Histogram::default();
+        // Fine buckets are exact below 256 ns.
+        h.record_n(100, 3);
+        h.record(240);
+        h.record(1_000);
+        h.record_n(30_000, 2);
+        h.record(2_000_000_000);
+        let b = h.buckets();
+        assert_eq!(b.count, 8);
+        assert_eq!(b.bounds_ns, REPORT_BOUNDS_NS);
+        assert_eq!(b.le.len(), REPORT_BOUNDS_NS.len());
+        let at = |bound: u64| b.le[REPORT_BOUNDS_NS.iter().position(|&x| x == bound).unwrap()];
+        assert_eq!((at(250), at(500)), (4, 4));
+        // A value at a bound counts there.
+        assert_eq!((at(1_000), at(2_500)), (5, 5));
+        assert_eq!((at(25_000), at(50_000)), (5, 7));
+        assert_eq!(at(1_000_000_000), 7, "2 s is only in +Inf");
+        let exact = 300 + 240 + 1_000 + 60_000 + 2_000_000_000u64;
+        let error = b.sum_ns.abs_diff(exact) as f64 / exact as f64;
+        assert!(error < 0.004, "{} vs {exact}", b.sum_ns);
+    }
 
     #[test]
     fn a_bucket_index_records_its_lowest_value() {

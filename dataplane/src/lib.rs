@@ -12,7 +12,8 @@
 //! - [`reflect`](mod@reflect): in-place address swapping for the `mac`, `mac-ip` and `all` modes.
 //! - [`stamp`]: the STAMP (RFC 8762) session-reflector, answering in place.
 //! - [`safety`]: allow-list, per-source rate limit and loop timeout.
-//! - [`streams`]: bounded per-stream statistics with loss/reorder/duplicate counts.
+//! - [`streams`]: bounded per-stream statistics; [`sequence`]: their loss, reorder and
+//!   duplicate counts.
 //! - [`stats`]: per-worker counters, written by one worker and summed by readers.
 //! - [`telemetry`]: dwell-time histogram and streams, published once a second.
 //! - [`platform`]: the `Platform` trait every OS back end implements.
@@ -39,6 +40,7 @@ pub mod reference;
 pub mod reflect;
 pub mod reject;
 pub mod safety;
+pub mod sequence;
 pub mod signature;
 pub mod stamp;
 pub mod stats;
@@ -49,7 +51,7 @@ pub mod wire;
 pub mod worker;
 
 pub use classify::{classify, Accepted};
-pub use filter::{DstMacFilter, Filter};
+pub use filter::{Broadcasts, DstMacFilter, Filter};
 pub use mac::{MacAddr, Oui};
 pub use parse::{IpVersion, Layout};
 pub use platform::{Flow, Platform};

@@ -11,6 +11,11 @@ pub const ETH_HEADER_LEN: usize = 14;
 pub const ETH_DST: usize = 0;
 pub const ETH_SRC: usize = 6;
 pub const ETH_TYPE: usize = 12;
+/// The shortest Ethernet payload (60-byte minimum frame less the 14-byte header):
+/// senders pad shorter datagrams up to it. Bytes after an IP datagram beyond this
+/// padding make a frame a length mismatch. Counted from the IP header, so a bridge
+/// that tags an already padded frame (adding 4 bytes per tag) keeps it valid.
+pub const ETH_MIN_PAYLOAD: usize = 46;
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_IPV6: u16 = 0x86DD;

@@ -51,6 +51,14 @@ pub trait Platform {
     /// Return frames that will not be sent to the platform's free pool, and drain it.
     fn release_batch(&mut self, frames: &mut Vec<Self::Frame>);
 
+    /// Frames that arrived since the last call but were longer than the platform's
+    /// buffers hold, so never became a [`Platform::Frame`]. The worker counts them as
+    /// received and refused as [`crate::Reject::TooLarge`]: valid frames too long for
+    /// the path are counted, never lost silently. Read once per batch.
+    fn take_too_large(&mut self) -> u64 {
+        0
+    }
+
     /// The kernel's drop counters for this socket since it was opened. A system call:
     /// the worker reads it about once a second and when it stops, never per batch.
     fn kernel_drops(&mut self) -> KernelDrops {
@@ -81,6 +89,9 @@ pub mod memory {
         pub receive_stamp: Option<u64>,
         /// What [`Platform::kernel_drops`] reports, as a kernel socket's counters would.
         pub kernel: KernelDrops,
+        /// Frames too long for its buffers, handed to the worker by the next
+        /// [`Platform::take_too_large`] (as a socket with fixed-size buffers reports them).
+        pub too_large: u64,
     }
 
     impl MemoryPlatform {
@@ -135,6 +146,10 @@ pub mod memory {
 
         fn kernel_drops(&mut self) -> KernelDrops {
             self.kernel
+        }
+
+        fn take_too_large(&mut self) -> u64 {
+            std::mem::take(&mut self.too_large)
         }
     }
 }

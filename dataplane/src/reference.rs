@@ -10,6 +10,9 @@ use crate::reject::Reject;
 use crate::signature::{Signature, SignatureSet};
 use crate::stamp::STAMP_MIN_PAYLOAD;
 
+mod addresses;
+pub use addresses::{reference_filter_with_prefixes, REFERENCE_PREFIXES};
+
 /// The reflector's interface MAC in reference frames (locally administered).
 pub const REFLECTOR_MAC: MacAddr = MacAddr([0x02, 0x52, 0x45, 0x46, 0x4c, 0x01]);
 /// The test head's MAC: inside NetAlly's OUI, as a LinkRunner's would be.
@@ -569,6 +572,7 @@ pub fn reference_frames() -> Vec<ReferenceFrame> {
     b.src_port = 3842;
     b.dst_port = 3843;
     frames.push(no("ipv6 wrong udp port", b.build(), Reject::PortMismatch));
+    frames.extend(addresses::frames());
     frames
 }
 

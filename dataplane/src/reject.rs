@@ -44,13 +44,15 @@ pub enum Reject {
     Ipv6Disabled = 8,
     /// IP version field or IPv4 header length is invalid.
     BadIpHeader = 9,
-    /// IP or UDP length fields disagree with the frame.
+    /// IP or UDP length fields disagree with the frame, or bytes follow the IP datagram
+    /// beyond Ethernet's minimum-frame padding.
     LengthMismatch = 10,
     /// IPv4 or IPv6 fragment.
     Fragment = 11,
-    /// Multicast, broadcast or unspecified source IP.
+    /// Multicast, broadcast or unspecified source IP (also IPv4-mapped in IPv6).
     SrcIpInvalid = 12,
-    /// Multicast, broadcast or unspecified destination IP (it would become the source).
+    /// Multicast, broadcast or unspecified destination IP (it would become the source;
+    /// also IPv4-mapped in IPv6).
     DstIpInvalid = 13,
     /// Not UDP (or an IPv6 header chain the reflector does not walk).
     NotUdp = 14,
@@ -71,6 +73,22 @@ pub enum Reject {
     RateLimited = 20,
     /// Arrived after the loop timeout ended reflection ([`crate::safety`]).
     LoopTimeout = 21,
+    /// A valid frame longer than the packet path can carry back (its buffers, or an
+    /// AF_XDP socket without multi-buffer support): counted rather than lost. Decided
+    /// by the path (the XDP program, the platform), never by [`crate::classify()`].
+    TooLarge = 22,
+    /// Source or destination IP is the directed-broadcast address of an IPv4 prefix
+    /// configured on the interface ([`crate::filter::Broadcasts`]), also IPv4-mapped
+    /// in IPv6: answered, it would go to (or come from) every host of the subnet.
+    DirectedBroadcast = 23,
+    /// Source IP equals destination IP: the answer would go back to the target itself.
+    SrcIpIsDst = 24,
+    /// Loopback source IP (127.0.0.0/8, ::1, or IPv4-mapped 127.0.0.0/8): a martian,
+    /// never seen on a wire from a real host.
+    SrcIpLoopback = 25,
+    /// Loopback destination IP (127.0.0.0/8, ::1, IPv4-mapped 127.0.0.0/8): it would
+    /// become the answer's source.
+    DstIpLoopback = 26,
 }
 
 impl Reject {
@@ -92,6 +110,12 @@ impl Reject {
         )
     }
 
+    /// Decided by the packet path's limits (the frame is valid): never returned by
+    /// [`crate::classify()`] nor by the classic-BPF filter.
+    pub const fn is_path_limit(self) -> bool {
+        matches!(self, Reject::TooLarge)
+    }
+
     /// Stable snake_case name used in stats output and metrics labels.
     pub fn name(self) -> &'static str {
         self.into()
@@ -104,7 +128,7 @@ mod tests {
 
     #[test]
     fn all_lists_every_reason_in_discriminant_order() {
-        assert_eq!(Reject::COUNT, 22);
+        assert_eq!(Reject::COUNT, 27);
         for (i, reason) in Reject::ALL.into_iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason}");
         }
@@ -136,6 +160,11 @@ mod tests {
             (Reject::SourceNotAllowed, "source_not_allowed"),
             (Reject::RateLimited, "rate_limited"),
             (Reject::LoopTimeout, "loop_timeout"),
+            (Reject::TooLarge, "too_large"),
+            (Reject::DirectedBroadcast, "directed_broadcast"),
+            (Reject::SrcIpIsDst, "src_ip_is_dst"),
+            (Reject::SrcIpLoopback, "src_ip_loopback"),
+            (Reject::DstIpLoopback, "dst_ip_loopback"),
         ];
         assert_eq!(expected.len(), Reject::COUNT);
         for (reason, name) in expected {

@@ -141,8 +141,10 @@ mod tests {
             MacAddr([2, 0, 0, 0, 0, 2]),
             Signature::Rfc2544,
         );
-        if let crate::frame::IpSpec::V4 { src: s, .. } = &mut builder.ip {
+        if let crate::frame::IpSpec::V4 { src: s, dst, .. } = &mut builder.ip {
             *s = src;
+            // Outside the sources the tests use: source == destination is refused.
+            *dst = [203, 0, 113, 9];
         }
         let frame = builder.build();
         let layout = classify(&frame, &Filter::default()).unwrap().layout;

@@ -52,6 +52,23 @@ pub enum Signature {
     Stamp = 5,
 }
 
+/// In the API description: a string, one of the signatures' names.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Signature {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                <Signature as strum::VariantNames>::VARIANTS.iter().copied(),
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Signature {}
+
 /// One row of the signature table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureSpec {

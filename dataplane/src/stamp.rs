@@ -5,20 +5,28 @@
 //! "Session-Sender" fields, the received TTL is copied, and the reflector writes its
 //! own sequence number, receive timestamp T2 and transmit timestamp T3. The session
 //! identifier (RFC 8972 SSID, zero when unused) stays where it is. Bytes past the
-//! 44-byte base packet (padding, RFC 8972 TLVs) are echoed unchanged, so the answer has
-//! the sender's length, as the RFC asks for symmetric packets.
+//! 44-byte base packet are RFC 8972 TLVs, answered in place by [`tlv`], so the answer
+//! has the sender's length, as the RFC asks for symmetric packets.
 //!
 //! Writing happens in two steps because T3 is taken just before the batch is sent:
-//! [`answer`] writes everything else, [`write_transmit_time`] writes T3. Each step
-//! patches the UDP checksum incrementally (RFC 1624) over the bytes it changed, and the
-//! IPv4 header checksum for the TTL, so no step re-sums the whole datagram.
+//! [`answer`] writes everything else, [`write_transmit_time`] writes T3 and then the
+//! UDP checksum, summed afresh over the whole (short) answer. Patching the sender's
+//! checksum would carry its errors over: a same-host or VM sender with TX checksum
+//! offload hands over a packet whose checksum field holds only the pseudo-header sum,
+//! and an answer patched from it would be dropped by the sender's kernel. [`answer`]
+//! reports such packets so the worker can count them.
 //!
 //! The packet layout is [`crate::wire::StampPacket`]'s.
 
-use crate::checksum::{ones_complement_sum, replace_in_udp_checksum, update_word};
+pub mod tlv;
+
+use crate::checksum::{ones_complement_sum, udp_pseudo_header_sum, update_word, verifies};
 use crate::parse::{IpVersion, Layout};
+use crate::streams::SessionCounts;
+use crate::wire::stamp::tlv::{SYNC_LOCAL, SYNC_NTP};
 use crate::wire::{Ipv4Packet, Ipv6Packet, StampPacket, UdpDatagram};
 use serde::{Deserialize, Serialize};
+use tlv::TlvContext;
 
 pub use crate::wire::stamp::{NtpTimestamp, STAMP_MIN_PAYLOAD};
 
@@ -61,6 +69,7 @@ pub fn error_estimate(synchronised: bool, error_ns: u64) -> u16 {
     strum::EnumString,
     strum::IntoStaticStr,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 #[strum(
     serialize_all = "kebab-case",
@@ -94,10 +103,12 @@ impl UnknownStampMode {
     }
 }
 
-/// The session-sender's sequence number, read before [`answer`] rewrites the packet.
+/// The session-sender's sequence number and transmit timestamp, read before
+/// [`answer`] rewrites the packet.
 #[inline]
-pub fn sender_sequence(frame: &[u8], layout: &Layout) -> u32 {
-    StampPacket::new_unchecked(&frame[layout.payload()..]).sequence()
+pub fn sender_numbering(frame: &[u8], layout: &Layout) -> (u32, NtpTimestamp) {
+    let packet = StampPacket::new_unchecked(&frame[layout.payload()..]);
+    (packet.sequence(), packet.timestamp())
 }
 
 /// The 44-byte base packet of the STAMP packet `layout` locates in `frame`.
@@ -107,22 +118,32 @@ fn base_packet<'a>(frame: &'a mut [u8], layout: &Layout) -> StampPacket<&'a mut 
     StampPacket::new_unchecked(&mut frame[at..at + STAMP_MIN_PAYLOAD])
 }
 
-/// Turn the sender's test packet into the reflector's answer, all but T3.
+/// What the reflector puts into one answer besides the sender's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer {
+    /// The reflector's sequence number (the sender's, or the session's own count).
+    pub sequence: u32,
+    /// T2.
+    pub receive_time: NtpTimestamp,
+    /// The Error Estimate of T2 and T3 (RFC 4656 section 4.1.2).
+    pub error_estimate: u16,
+    /// The session's counts for a Direct Measurement TLV, if the stream is tracked.
+    pub session: Option<SessionCounts>,
+}
+
+/// Turn the sender's test packet into the reflector's answer, all but T3 and the UDP
+/// checksum. Returns `false` if the packet arrived with a wrong UDP checksum (it is
+/// answered all the same, with a right one).
 ///
 /// `layout` must come from [`crate::classify()`] accepting this frame as
 /// [`crate::Signature::Stamp`] (so the 44-byte base packet is present). Addresses are
 /// not touched here; [`crate::reflect()`] swaps them.
 #[inline]
-pub fn answer(
-    frame: &mut [u8],
-    layout: &Layout,
-    reflector_sequence: u32,
-    receive_time: NtpTimestamp,
-    error_estimate: u16,
-) {
+pub fn answer(frame: &mut [u8], layout: &Layout, answer: &Answer) -> bool {
+    let checksum_ok = udp_checksum_verifies(frame, layout);
+    let received_tos = received_tos(frame, layout);
     let received_ttl = set_answer_ttl(frame, layout);
     let mut packet = base_packet(frame, layout);
-    let before = ones_complement_sum(packet.as_ref(), 0);
     let (sequence, timestamp, estimate) = (
         packet.sequence(),
         packet.timestamp(),
@@ -131,23 +152,93 @@ pub fn answer(
     packet.set_sender_sequence(sequence);
     packet.set_sender_timestamp(timestamp);
     packet.set_sender_error_estimate(estimate);
-    packet.set_sequence(reflector_sequence);
-    packet.set_error_estimate(error_estimate);
-    packet.set_receive_timestamp(receive_time);
+    packet.set_sequence(answer.sequence);
+    packet.set_error_estimate(answer.error_estimate);
+    packet.set_receive_timestamp(answer.receive_time);
     packet.set_sender_ttl(received_ttl);
     packet.clear_answer_mbz();
-    let after = ones_complement_sum(packet.as_ref(), 0);
-    patch_udp_checksum(frame, layout, before, after);
+    let context = TlvContext {
+        // The S bit says the clock follows UTC; the kernel's clock is disciplined by
+        // NTP (chrony, ntpd, timesyncd) on the hosts this runs on.
+        sync_source: if answer.error_estimate >> 15 == 1 {
+            SYNC_NTP
+        } else {
+            SYNC_LOCAL
+        },
+        received_tos,
+        session: answer.session,
+    };
+    let tlvs = &mut frame[layout.payload() + STAMP_MIN_PAYLOAD..layout.end()];
+    if let Some(dscp) = tlv::process(tlvs, &context) {
+        set_dscp(frame, layout, dscp);
+    }
+    checksum_ok
 }
 
-/// Write the transmit timestamp T3 of an [`answer`]ed packet.
+/// Write the transmit timestamp T3 of an [`answer`]ed packet, then its UDP checksum.
 #[inline]
 pub fn write_transmit_time(frame: &mut [u8], layout: &Layout, transmit_time: NtpTimestamp) {
-    let mut packet = base_packet(frame, layout);
-    let before = ones_complement_sum(&packet.timestamp().to_be_bytes(), 0);
-    packet.set_timestamp(transmit_time);
-    let after = ones_complement_sum(&transmit_time.to_be_bytes(), 0);
-    patch_udp_checksum(frame, layout, before, after);
+    base_packet(frame, layout).set_timestamp(transmit_time);
+    let pseudo_header = pseudo_header_sum(frame, layout);
+    let mut udp = UdpDatagram::new_unchecked(&mut frame[layout.l4..layout.end()]);
+    // An IPv4 UDP checksum of 0 means "none" and must stay 0.
+    if udp.checksum() == 0 && layout.ip == IpVersion::V4 {
+        return;
+    }
+    udp.set_checksum(0);
+    let checksum = match !ones_complement_sum(udp.as_ref(), pseudo_header) {
+        0 => 0xFFFF,
+        sum => sum,
+    };
+    udp.set_checksum(checksum);
+}
+
+/// Does the received datagram's UDP checksum verify (or is it an IPv4 "none")?
+fn udp_checksum_verifies(frame: &[u8], layout: &Layout) -> bool {
+    let udp = &frame[layout.l4..layout.end()];
+    let none = layout.ip == IpVersion::V4 && UdpDatagram::new_unchecked(udp).checksum() == 0;
+    none || verifies(udp, pseudo_header_sum(frame, layout))
+}
+
+fn pseudo_header_sum(frame: &[u8], layout: &Layout) -> u32 {
+    let ip = &frame[layout.l3..];
+    let udp_len = layout.end() - layout.l4;
+    match layout.ip {
+        IpVersion::V4 => {
+            let ip = Ipv4Packet::new_unchecked(ip);
+            udp_pseudo_header_sum(&ip.src_addr().octets(), &ip.dst_addr().octets(), udp_len)
+        }
+        IpVersion::V6 => {
+            let ip = Ipv6Packet::new_unchecked(ip);
+            udp_pseudo_header_sum(&ip.src_addr().octets(), &ip.dst_addr().octets(), udp_len)
+        }
+    }
+}
+
+/// DSCP and ECN of the received packet.
+fn received_tos(frame: &[u8], layout: &Layout) -> u8 {
+    let ip = &frame[layout.l3..];
+    match layout.ip {
+        IpVersion::V4 => Ipv4Packet::new_unchecked(ip).tos(),
+        IpVersion::V6 => Ipv6Packet::new_unchecked(ip).traffic_class(),
+    }
+}
+
+/// Give the answer `dscp`, keeping its ECN bits.
+fn set_dscp(frame: &mut [u8], layout: &Layout, dscp: u8) {
+    let ip = &mut frame[layout.l3..];
+    match layout.ip {
+        IpVersion::V4 => {
+            let mut ip = Ipv4Packet::new_unchecked(ip);
+            let tos = dscp << 2 | (ip.tos() & 0x03);
+            ip.set_tos_updating_checksum(tos);
+        }
+        IpVersion::V6 => {
+            let mut ip = Ipv6Packet::new_unchecked(ip);
+            let class = dscp << 2 | (ip.traffic_class() & 0x03);
+            ip.set_traffic_class(class);
+        }
+    }
 }
 
 /// Set the answer's TTL / hop limit, fixing the IPv4 header checksum; returns the
@@ -171,16 +262,6 @@ fn set_answer_ttl(frame: &mut [u8], layout: &Layout) -> u8 {
             received
         }
     }
-}
-
-fn patch_udp_checksum(frame: &mut [u8], layout: &Layout, before: u16, after: u16) {
-    let mut udp = UdpDatagram::new_unchecked(&mut frame[layout.l4..]);
-    let old = udp.checksum();
-    // An IPv4 UDP checksum of 0 means "none" and must stay 0.
-    if old == 0 && layout.ip == IpVersion::V4 {
-        return;
-    }
-    udp.set_checksum(replace_in_udp_checksum(old, before, after));
 }
 
 /// A session-sender's unauthenticated test packet: `sequence`, `timestamp`, error

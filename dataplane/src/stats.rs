@@ -26,6 +26,9 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Reflected frames the platform could not transmit.
     pub tx_errors: u64,
+    /// STAMP packets that arrived with a wrong UDP checksum (answered with a right
+    /// one): typically a same-host or VM sender with TX checksum offload.
+    pub stamp_bad_checksum: u64,
     /// Reflected frames per signature, indexed by [`Signature::index`].
     pub per_signature: [u64; Signature::COUNT],
     /// Refused frames per reason, indexed by [`Reject::index`].
@@ -94,6 +97,7 @@ impl Counters {
             self.rx_bytes,
             self.tx_bytes,
             self.tx_errors,
+            self.stamp_bad_checksum,
             self.kernel.rx_dropped,
             self.kernel.rx_ring_full,
             self.kernel.fill_ring_empty,
@@ -111,6 +115,7 @@ impl Counters {
             &mut self.rx_bytes,
             &mut self.tx_bytes,
             &mut self.tx_errors,
+            &mut self.stamp_bad_checksum,
             &mut self.kernel.rx_dropped,
             &mut self.kernel.rx_ring_full,
             &mut self.kernel.fill_ring_empty,
@@ -122,7 +127,7 @@ impl Counters {
     }
 }
 
-const CELLS: usize = 9 + Signature::COUNT + Reject::COUNT;
+const CELLS: usize = 10 + Signature::COUNT + Reject::COUNT;
 
 /// The published copy of one worker's counters. Cache-line aligned so two workers'
 /// counters never share a line.
@@ -170,6 +175,7 @@ pub fn sum<'a>(workers: impl IntoIterator<Item = &'a SharedCounters>) -> Counter
 /// The wire form of [`Counters`]: named maps instead of positional arrays, so JSON
 /// readers (the control plane, scripts) do not depend on enum order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CountersReport {
     pub received: u64,
     pub reflected: u64,
@@ -177,6 +183,9 @@ pub struct CountersReport {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub tx_errors: u64,
+    /// Absent in lines from before it was reported.
+    #[serde(default)]
+    pub stamp_bad_checksum: u64,
     pub signatures: BTreeMap<String, u64>,
     pub rejects: BTreeMap<String, u64>,
     /// [`KernelDrops`], flat; absent in lines from before they were reported.
@@ -199,6 +208,7 @@ impl From<Counters> for CountersReport {
             rx_bytes: c.rx_bytes,
             tx_bytes: c.tx_bytes,
             tx_errors: c.tx_errors,
+            stamp_bad_checksum: c.stamp_bad_checksum,
             signatures: Signature::ALL
                 .iter()
                 .map(|s| (s.name().to_owned(), c.signature(*s)))
@@ -235,6 +245,7 @@ impl TryFrom<CountersReport> for Counters {
             rx_bytes: report.rx_bytes,
             tx_bytes: report.tx_bytes,
             tx_errors: report.tx_errors,
+            stamp_bad_checksum: report.stamp_bad_checksum,
             kernel: KernelDrops {
                 rx_dropped: report.kernel_rx_dropped,
                 rx_ring_full: report.kernel_rx_ring_full,
@@ -279,6 +290,7 @@ mod tests {
             rx_bytes: seed * 640,
             tx_bytes: seed * 448,
             tx_errors: seed,
+            stamp_bad_checksum: seed * 8,
             kernel: KernelDrops {
                 rx_dropped: seed * 2,
                 rx_ring_full: seed * 5,

@@ -1,7 +1,10 @@
 //! Per-stream statistics: who is sending what, and — for STAMP, whose packets carry a
 //! sequence number — how much of it was lost, reordered or duplicated on the way in.
 //!
-//! A stream is (source MAC, source IP, source port, destination port, signature). Each
+//! A stream is (source MAC, source IP, source port, destination port, signature, and
+//! for STAMP the RFC 8972 session identifier): two SSIDs on one 5-tuple are two STAMP
+//! sessions, each with its own sequence tracking, stateful numbering and Direct
+//! Measurement counts. Reports fold them back into one stream per 5-tuple. Each
 //! worker owns a [`StreamTable`] whose memory is fixed when it is built: the map is
 //! sized for `capacity` streams and never grows, streams idle longer than the idle
 //! timeout are dropped by [`StreamTable::expire`], and frames of new streams that find
@@ -11,8 +14,9 @@
 use crate::classify::Accepted;
 use crate::mac::MacAddr;
 use crate::parse::{IpVersion, Layout};
+use crate::sequence::{Arrival, SequenceTracker};
 use crate::signature::Signature;
-use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, UdpDatagram};
+use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, StampPacket, UdpDatagram};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv6Addr};
@@ -27,6 +31,8 @@ pub struct StreamKey {
     pub src_port: u16,
     pub dst_port: u16,
     pub signature: Signature,
+    /// STAMP session identifier (RFC 8972 section 3); 0 for other signatures.
+    pub ssid: u16,
 }
 
 impl StreamKey {
@@ -35,12 +41,17 @@ impl StreamKey {
     pub fn of(frame: &[u8], accepted: &Accepted) -> StreamKey {
         let layout = &accepted.layout;
         let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
+        let ssid = match accepted.signature {
+            Signature::Stamp => StampPacket::new_unchecked(&frame[layout.payload()..]).ssid(),
+            _ => 0,
+        };
         StreamKey {
             src_mac: EthernetFrame::new_unchecked(frame).src_addr(),
             src_ip: source_ip(frame, layout),
             src_port: udp.src_port(),
             dst_port: udp.dst_port(),
             signature: accepted.signature,
+            ssid,
         }
     }
 }
@@ -58,66 +69,6 @@ pub fn source_ip(frame: &[u8], layout: &Layout) -> [u8; 16] {
     }
 }
 
-/// Loss, reordering and duplication of one sequence-numbered stream, judged against a
-/// 64-packet window behind the highest sequence number seen.
-///
-/// A gap counts its missing numbers as lost; a missing number that arrives later moves
-/// from lost to reordered; a number seen twice inside the window is a duplicate. A
-/// number far below the window (more than [`RESTART_DISTANCE`]), or 0 after other
-/// numbers (STAMP senders number each session from 0), means the sender started a new
-/// run, so tracking restarts there without counting anything.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SequenceTracker {
-    highest: u32,
-    /// Bit i set: `highest - i` has been seen.
-    window: u64,
-    pub lost: u64,
-    pub reordered: u64,
-    pub duplicated: u64,
-}
-
-/// How far behind the highest sequence number a packet may be and still count as
-/// reordered rather than as the start of a new run.
-pub const RESTART_DISTANCE: u32 = 1 << 16;
-
-impl SequenceTracker {
-    pub fn observe(&mut self, sequence: u32) {
-        if self.window == 0 || (sequence == 0 && self.highest != 0) {
-            self.highest = sequence;
-            self.window = 1;
-            return;
-        }
-        let ahead = sequence.wrapping_sub(self.highest);
-        if ahead != 0 && ahead < 1 << 31 {
-            self.lost += u64::from(ahead - 1);
-            self.window = if ahead >= 64 { 0 } else { self.window << ahead };
-            self.window |= 1;
-            self.highest = sequence;
-            return;
-        }
-        let behind = self.highest.wrapping_sub(sequence);
-        if behind >= 64 {
-            if behind > RESTART_DISTANCE {
-                self.highest = sequence;
-                self.window = 1;
-            } else {
-                // Too old for the window: it was counted lost, so it is late instead.
-                self.reordered += 1;
-                self.lost = self.lost.saturating_sub(1);
-            }
-            return;
-        }
-        let bit = 1u64 << behind;
-        if self.window & bit != 0 {
-            self.duplicated += 1;
-        } else {
-            self.window |= bit;
-            self.reordered += 1;
-            self.lost = self.lost.saturating_sub(1);
-        }
-    }
-}
-
 /// One stream's running totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamState {
@@ -128,8 +79,21 @@ pub struct StreamState {
     pub last_seen: u64,
     /// Present once a sequence-numbered (STAMP) frame has been seen.
     pub sequence: Option<SequenceTracker>,
-    /// Answers sent so far: the next stateful STAMP reflector sequence number.
-    pub answers: u32,
+    /// The current STAMP session: since the stream began or the sender last
+    /// restarted its numbering.
+    pub session: SessionCounts,
+}
+
+/// A STAMP session's own counts (RFC 8972 Direct Measurement, RFC 8762 stateful
+/// numbering); they start again at 0 when the sender restarts at 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounts {
+    /// Test packets received, this one included.
+    pub received: u32,
+    /// Answers so far. The worker counts an answer as it builds it, so a Direct
+    /// Measurement TLV's R_TxC includes its own answer, and stateful numbering takes
+    /// the count before it.
+    pub answered: u32,
 }
 
 /// How much a [`StreamTable`] may hold.
@@ -184,15 +148,15 @@ impl StreamTable {
     }
 
     /// Count one frame of `len` bytes at wall-clock `now` (ns since the epoch), with
-    /// its sequence number if it carries one. Returns the stream, or `None` if it is
-    /// not tracked (table full or tracking off).
+    /// its sequence number and sender timestamp if it carries them. Returns the
+    /// stream, or `None` if it is not tracked (table full or tracking off).
     #[inline]
     pub fn record(
         &mut self,
         key: StreamKey,
         len: usize,
         now: u64,
-        sequence: Option<u32>,
+        sequence: Option<(u32, u64)>,
     ) -> Option<&mut StreamState> {
         if !self.is_enabled() {
             return None;
@@ -209,11 +173,12 @@ impl StreamTable {
         state.frames += 1;
         state.bytes += len as u64;
         state.last_seen = now;
-        if let Some(sequence) = sequence {
-            state
-                .sequence
-                .get_or_insert_with(SequenceTracker::default)
-                .observe(sequence);
+        if let Some((sequence, sent_at)) = sequence {
+            let tracker = state.sequence.get_or_insert_with(SequenceTracker::default);
+            if tracker.observe(sequence, sent_at) == Arrival::RunStart {
+                state.session = SessionCounts::default();
+            }
+            state.session.received = state.session.received.wrapping_add(1);
         }
         Some(state)
     }
@@ -235,9 +200,11 @@ impl StreamTable {
 
 /// A stream as published to readers (the stats output, the control plane).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamReport {
     /// `aa:bb:cc:dd:ee:ff`.
     pub src_mac: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub src_ip: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
@@ -251,11 +218,19 @@ pub struct StreamReport {
     pub sequence: Option<SequenceReport>,
 }
 
+/// A stream's [`SequenceTracker`] counts; see [`crate::sequence`] for what each means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SequenceReport {
     pub lost: u64,
     pub reordered: u64,
     pub duplicated: u64,
+    /// Arrivals too far behind to tell late from duplicate (absent from older lines).
+    #[serde(default)]
+    pub too_late: u64,
+    /// Times the sender restarted its numbering.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 impl StreamReport {
@@ -275,6 +250,8 @@ impl StreamReport {
                 lost: s.lost,
                 reordered: s.reordered,
                 duplicated: s.duplicated,
+                too_late: s.too_late,
+                restarts: s.restarts,
             }),
         }
     }
@@ -307,6 +284,8 @@ impl StreamReport {
             mine.lost += theirs.lost;
             mine.reordered += theirs.reordered;
             mine.duplicated += theirs.duplicated;
+            mine.too_late += theirs.too_late;
+            mine.restarts += theirs.restarts;
         }
     }
 }
@@ -314,59 +293,6 @@ impl StreamReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tracker(sequence: &[u32]) -> SequenceTracker {
-        let mut t = SequenceTracker::default();
-        for s in sequence {
-            t.observe(*s);
-        }
-        t
-    }
-
-    #[test]
-    fn in_order_stream_has_no_anomalies() {
-        let t = tracker(&(0..1000).collect::<Vec<_>>());
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
-    }
-
-    #[test]
-    fn gaps_are_lost_until_they_arrive() {
-        let t = tracker(&[0, 1, 4, 5]);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (2, 0, 0));
-        let t = tracker(&[0, 1, 4, 2, 5, 3]);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 2, 0));
-    }
-
-    #[test]
-    fn repeats_are_duplicates() {
-        let t = tracker(&[0, 1, 1, 2, 1, 2]);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 3));
-    }
-
-    #[test]
-    fn a_new_session_from_zero_is_not_a_run_of_duplicates() {
-        let t = tracker(&[0, 1, 2, 3, 0, 1, 2, 3]);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
-    }
-
-    #[test]
-    fn very_late_packets_are_reordered_not_duplicates() {
-        let mut seq: Vec<u32> = (0..200).filter(|s| *s != 10).collect();
-        seq.push(10);
-        let t = tracker(&seq);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 1, 0));
-    }
-
-    #[test]
-    fn sequence_wraps_and_restarts() {
-        let t = tracker(&[u32::MAX - 1, u32::MAX, 0, 1]);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
-        // A sender restarting from 0 after a long run is not a reorder storm.
-        let mut seq: Vec<u32> = (0..100_000).collect();
-        seq.extend(0..10);
-        let t = tracker(&seq);
-        assert_eq!((t.lost, t.reordered, t.duplicated), (0, 0, 0));
-    }
 
     fn key(port: u16) -> StreamKey {
         StreamKey {
@@ -377,6 +303,7 @@ mod tests {
             src_port: port,
             dst_port: 862,
             signature: Signature::Stamp,
+            ssid: 0,
         }
     }
 
@@ -388,8 +315,10 @@ mod tests {
         };
         let mut table = StreamTable::new(limits);
         let second = 1_000_000_000;
-        assert!(table.record(key(1), 100, second, Some(0)).is_some());
-        assert!(table.record(key(1), 100, 2 * second, Some(2)).is_some());
+        assert!(table.record(key(1), 100, second, Some((0, 0))).is_some());
+        assert!(table
+            .record(key(1), 100, 2 * second, Some((2, 1)))
+            .is_some());
         assert!(table.record(key(2), 60, 3 * second, None).is_some());
         assert!(table.record(key(3), 60, 3 * second, None).is_none());
         assert_eq!(table.untracked_frames, 1);

@@ -5,7 +5,8 @@
 //! are larger, so the worker publishes them about once a second under a mutex it only
 //! ever *tries* to take, so a slow reader can delay a publication but never the worker.
 
-use crate::histogram::{Histogram, Percentiles};
+use crate::filter::SharedBroadcasts;
+use crate::histogram::{Buckets, Histogram, Percentiles};
 use crate::stats::SharedCounters;
 use crate::streams::StreamReport;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,7 @@ impl Telemetry {
     pub fn report(&self) -> TelemetryReport {
         TelemetryReport {
             dwell_ns: self.dwell.percentiles(),
+            dwell_buckets: self.dwell.buckets(),
             streams: self.streams.clone(),
             untracked_frames: self.untracked_frames,
             platform_stamped_frames: self.platform_stamped_frames,
@@ -70,6 +72,9 @@ impl Telemetry {
 pub struct TelemetryReport {
     /// Reflector dwell time (receive to transmit hand-off), nanoseconds.
     pub dwell_ns: Percentiles,
+    /// The same dwell times as cumulative counts at fixed bounds (a Prometheus
+    /// histogram).
+    pub dwell_buckets: Buckets,
     /// Streams, busiest first.
     pub streams: Vec<StreamReport>,
     pub untracked_frames: u64,
@@ -82,6 +87,8 @@ pub struct TelemetryReport {
 #[derive(Debug, Default)]
 pub struct WorkerShared {
     pub counters: SharedCounters,
+    /// The other way round: the interface's directed broadcasts, when they change.
+    pub broadcasts: SharedBroadcasts,
     telemetry: Mutex<Telemetry>,
 }
 

@@ -10,7 +10,7 @@
 //! streams and publishes its [`Telemetry`].
 
 use crate::classify::classify;
-use crate::filter::Filter;
+use crate::filter::{Broadcasts, Filter};
 use crate::histogram::Histogram;
 use crate::parse::Layout;
 use crate::platform::{Flow, Platform};
@@ -131,40 +131,46 @@ impl Pipeline {
             return self.refuse(reason);
         }
         let is_stamp = accepted.signature == Signature::Stamp;
-        let sender_sequence = is_stamp.then(|| stamp::sender_sequence(frame, &layout));
+        let sender = is_stamp.then(|| stamp::sender_numbering(frame, &layout));
         // Reading the key costs a few nanoseconds; skip it when tracking is off.
         let stream = if self.streams.is_enabled() {
             let key = StreamKey::of(frame, &accepted);
-            self.streams
-                .record(key, frame.len(), at.wall, sender_sequence)
+            self.streams.record(
+                key,
+                frame.len(),
+                at.wall,
+                sender.map(|(seq, sent)| (seq, sent.0)),
+            )
         } else {
             None
         };
         self.counters.reflected += 1;
         self.counters.tx_bytes += frame.len() as u64;
         self.counters.per_signature[accepted.signature.index()] += 1;
-        let Some(sender_sequence) = sender_sequence else {
+        let Some((sender_sequence, _)) = sender else {
             reflect(frame, &layout, self.mode);
             return Outcome::Send;
         };
-        // Stateful numbering needs the stream's own count; an untracked stream (table
+        // Stateful numbering needs the session's own count; an untracked stream (table
         // full) is answered statelessly rather than not at all.
-        let sequence = match (self.stamp.mode, stream) {
-            (StampMode::Stateful, Some(stream)) => {
-                let next = stream.answers;
-                stream.answers = next.wrapping_add(1);
-                next
-            }
+        let session = stream.map(|stream| {
+            let session = &mut stream.session;
+            session.answered = session.answered.wrapping_add(1);
+            *session
+        });
+        let sequence = match (self.stamp.mode, session) {
+            (StampMode::Stateful, Some(session)) => session.answered.wrapping_sub(1),
             _ => sender_sequence,
         };
-        let receive_time = NtpTimestamp::from_unix_nanos(at.wall);
-        stamp::answer(
-            frame,
-            &layout,
+        let answer = stamp::Answer {
             sequence,
-            receive_time,
-            self.stamp.error_estimate,
-        );
+            receive_time: NtpTimestamp::from_unix_nanos(at.wall),
+            error_estimate: self.stamp.error_estimate,
+            session,
+        };
+        if !stamp::answer(frame, &layout, &answer) {
+            self.counters.stamp_bad_checksum += 1;
+        }
         // An answer goes back to the sender's socket whatever the ITO mode says.
         reflect(frame, &layout, Mode::All);
         Outcome::SendStampAnswer(layout)
@@ -187,6 +193,17 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Refuse frames from or to these directed broadcasts from now on.
+    pub fn set_broadcasts(&mut self, list: Broadcasts) {
+        self.filter.broadcasts = list;
+    }
+
+    /// Frames the platform received but could not hold ([`Platform::take_too_large`]).
+    fn count_too_large(&mut self, frames: u64) {
+        self.counters.received += frames;
+        self.counters.per_reject[Reject::TooLarge.index()] += frames;
+    }
+
     #[inline]
     fn refuse(&mut self, reason: Reject) -> Outcome {
         self.counters.per_reject[reason.index()] += 1;
@@ -206,6 +223,8 @@ pub struct Worker<P: Platform> {
     /// Frames whose receive time came from the platform, not the batch clock.
     platform_stamped: u64,
     next_publish: u64,
+    /// The version of `shared.broadcasts` the pipeline's filter holds.
+    broadcasts_seen: u64,
     received: Vec<P::Frame>,
     to_send: Vec<P::Frame>,
     /// Byte length of each frame in `to_send`, to uncount the ones TX refuses.
@@ -229,6 +248,7 @@ impl<P: Platform> Worker<P> {
             dwell: Histogram::default(),
             platform_stamped: 0,
             next_publish: 0,
+            broadcasts_seen: 0,
             received: Vec::with_capacity(batch),
             to_send: Vec::with_capacity(batch),
             to_send_lens: Vec::with_capacity(batch),
@@ -255,6 +275,17 @@ impl<P: Platform> Worker<P> {
     /// Receive and process one batch.
     pub fn poll(&mut self) -> Result<Flow, P::Error> {
         let flow = self.platform.recv_batch(&mut self.received)?;
+        if let Some(list) = self
+            .shared
+            .broadcasts
+            .changed_since(&mut self.broadcasts_seen)
+        {
+            self.pipeline.set_broadcasts(list);
+        }
+        let too_large = self.platform.take_too_large();
+        if too_large > 0 {
+            self.pipeline.count_too_large(too_large);
+        }
         let at = self.now();
         if self
             .deadline

@@ -27,7 +27,7 @@ fn now_nanos() -> u64 {
 }
 
 /// A STAMP test packet: sequence `seq`, sender timestamp `1 s after the epoch`,
-/// `padding` extra bytes of 0xA5.
+/// `padding` zero bytes after the base packet (a sender without RFC 8972 TLVs).
 fn stamp_frame(seq: u32, ipv6: bool, padding: usize) -> FrameBuilder {
     let mut b = if ipv6 {
         FrameBuilder::ipv6(HEAD_MAC, REFLECTOR_MAC, Signature::Stamp)
@@ -35,7 +35,7 @@ fn stamp_frame(seq: u32, ipv6: bool, padding: usize) -> FrameBuilder {
         FrameBuilder::ipv4(HEAD_MAC, REFLECTOR_MAC, Signature::Stamp)
     };
     b.payload = sender_packet(seq, NtpTimestamp::from_unix_nanos(1_000_000_000), 44);
-    b.payload.extend(std::iter::repeat_n(0xA5, padding));
+    b.payload.extend(std::iter::repeat_n(0, padding));
     b
 }
 
@@ -137,9 +137,13 @@ fn stamp_answers_carry_every_rfc8762_field_and_valid_checksums() {
                 EthernetFrame::new_unchecked(answer_frame).dst_addr(),
                 HEAD_MAC
             );
-            assert!(answer_frame[layout.payload() + 44..layout.end()]
-                .iter()
-                .all(|b| *b == 0xA5));
+            assert!(
+                answer_frame[layout.payload() + 44..layout.end()]
+                    .iter()
+                    .all(|b| *b == 0),
+                "zero padding is not read as TLVs"
+            );
+            assert_eq!(counters.stamp_bad_checksum, 0);
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use dataplane::platform::memory::MemoryPlatform;
 use dataplane::reference::{reference_frames, NETALLY_PROBEOT_FRAME, NETALLY_PROBEOT_REFLECTED};
-use dataplane::{KernelDrops, Mode, Reject, Signature, Worker, WorkerConfig, WorkerShared};
+use dataplane::{
+    Counters, KernelDrops, Mode, Reject, Signature, Worker, WorkerConfig, WorkerShared,
+};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -114,6 +116,26 @@ fn the_kernels_drops_reach_the_published_counters() {
         fill_ring_empty: 1,
         tx_invalid: 0,
     };
+    let counters = published_after_run(platform);
+    assert_eq!(counters.kernel.lost(), 21);
+    assert_eq!(counters.kernel.fill_ring_empty, 1);
+    assert_eq!(counters.received, 3);
+}
+
+#[test]
+fn frames_too_large_for_the_platform_are_received_and_refused() {
+    let mut platform = MemoryPlatform::new(16, [NETALLY_PROBEOT_FRAME.to_vec()]);
+    platform.too_large = 2;
+    let counters = published_after_run(platform);
+    assert_eq!(counters.received, 3);
+    assert_eq!(counters.reflected, 1);
+    assert_eq!(counters.reject(Reject::TooLarge), 2);
+    assert_eq!(counters.received, counters.reflected + counters.rejected());
+}
+
+/// Run a worker reflecting in `mac` mode over `platform` to its end; the counters it
+/// published.
+fn published_after_run(platform: MemoryPlatform) -> Counters {
     let shared = Arc::new(WorkerShared::default());
     let mut worker = Worker::new(
         platform,
@@ -121,8 +143,32 @@ fn the_kernels_drops_reach_the_published_counters() {
         shared.clone(),
     );
     worker.run(&AtomicBool::new(false)).unwrap();
-    let counters = shared.counters.snapshot();
-    assert_eq!(counters.kernel.lost(), 21);
-    assert_eq!(counters.kernel.fill_ring_empty, 1);
-    assert_eq!(counters.received, 3);
+    shared.counters.snapshot()
+}
+
+/// A directed broadcast stored in the worker's shared state while it runs (an address
+/// was added to the interface) is refused from the next batch on.
+#[test]
+fn worker_picks_up_new_directed_broadcasts_between_batches() {
+    let to_broadcast = reference_frames()
+        .into_iter()
+        .find(|f| f.expected == Err(Reject::DirectedBroadcast))
+        .expect("a directed-broadcast reference frame")
+        .bytes;
+    let platform = MemoryPlatform::new(1, std::iter::repeat_n(to_broadcast, 3));
+    let shared = Arc::new(WorkerShared::default());
+    let mut worker = Worker::new(
+        platform,
+        &WorkerConfig::new(dataplane::reference::reference_filter(), Mode::All),
+        shared.clone(),
+    );
+    worker.poll().unwrap();
+    assert_eq!(worker.counters().reflected, 1, "no broadcast learned yet");
+    let learned = dataplane::reference::reference_filter_with_prefixes().broadcasts;
+    shared.broadcasts.store(learned);
+    worker.poll().unwrap();
+    assert_eq!(worker.counters().reject(Reject::DirectedBroadcast), 1);
+    shared.broadcasts.store(dataplane::Broadcasts::NONE);
+    worker.poll().unwrap();
+    assert_eq!(worker.counters().reflected, 2, "the prefix is gone again");
 }

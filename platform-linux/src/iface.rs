@@ -183,6 +183,22 @@ pub fn pin_current_thread(cpu: usize) -> Result<()> {
     })
 }
 
+/// Give the calling thread the lowest real-time priority (SCHED_FIFO 1). A worker that
+/// sleeps in poll(2) then runs as soon as a frame wakes it, instead of waiting out the
+/// time slice of whatever else runs on its CPU: on a busy CPU that wait was 1-5 ms, the
+/// whole tail of the reflector's added latency. It still sleeps when idle, and the
+/// kernel's RT throttling (`kernel.sched_rt_runtime_us`) keeps 5% of the CPU for other
+/// tasks even when a flood keeps it busy.
+pub fn prioritise_current_thread() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a valid sched_param for the whole call; pid 0 is the calling
+    // thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 const BPFFS: &str = "/sys/fs/bpf";
 
 /// Mount bpffs on `/sys/fs/bpf` unless it already is: libbpf and bpftool expect it there

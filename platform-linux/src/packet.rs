@@ -13,8 +13,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Frames per recvmmsg/sendmmsg call.
 pub const BATCH: usize = 64;
-/// Room per frame: any Ethernet frame up to a 9000-byte jumbo.
+/// Room per frame: any Ethernet frame up to a 9000-byte jumbo with VLAN tags (the 9018
+/// bytes of a 9000-byte MTU plus Ethernet and one tag, with room to spare).
 pub const SLOT_LEN: usize = 9216;
+/// The longest untagged frame a slot holds: the kernel hands over the frame without its
+/// outer VLAN tag, and the tag's room is kept free to put it back.
+pub const MAX_FRAME_LEN: usize = SLOT_LEN - VLAN_TAG_LEN;
 
 /// A raw socket bound to one interface, seeing every EtherType.
 pub struct PacketSocket {
@@ -181,7 +185,8 @@ impl PacketSocket {
         let n = n as usize;
         for (i, (len, header)) in lens.iter_mut().zip(&headers[..n]).enumerate() {
             let slot = &mut slots[i * SLOT_LEN..(i + 1) * SLOT_LEN];
-            // A frame larger than a slot is cut; length 0 makes sure nobody reflects it.
+            // A frame larger than a slot is cut; length 0 marks it (never a real length)
+            // so that nobody reflects it and a reflector counts it as too large.
             *len = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 0
             } else {
@@ -300,6 +305,8 @@ pub struct AfPacketPlatform {
     lens: [usize; BATCH],
     /// The kernel's drops so far, summed: each read of PACKET_STATISTICS resets them.
     kernel: KernelDrops,
+    /// Frames longer than a slot since the last `take_too_large`.
+    too_large: u64,
 }
 
 impl AfPacketPlatform {
@@ -309,6 +316,7 @@ impl AfPacketPlatform {
             slots: vec![0; BATCH * SLOT_LEN],
             lens: [0; BATCH],
             kernel: KernelDrops::default(),
+            too_large: 0,
         })
     }
 
@@ -335,7 +343,10 @@ impl Platform for AfPacketPlatform {
         if n == 0 && self.socket.wait_readable(IDLE_POLL_MS)? {
             n = self.socket.recv_many(&mut self.slots, &mut self.lens)?;
         }
-        frames.extend(0..n);
+        let lens = &self.lens[..n];
+        // Cut frames (length 0) are counted, not handed to the worker.
+        frames.extend((0..n).filter(|&i| lens[i] != 0));
+        self.too_large += lens.iter().filter(|&&len| len == 0).count() as u64;
         Ok(Flow::Open)
     }
 
@@ -357,6 +368,10 @@ impl Platform for AfPacketPlatform {
 
     fn release_batch(&mut self, frames: &mut Vec<usize>) {
         frames.clear();
+    }
+
+    fn take_too_large(&mut self) -> u64 {
+        std::mem::take(&mut self.too_large)
     }
 
     fn kernel_drops(&mut self) -> KernelDrops {

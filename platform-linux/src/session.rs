@@ -6,7 +6,7 @@
 use crate::iface;
 use crate::xsk::{AfXdpPlatform, SocketOptions};
 use crate::{Error, Result};
-use dataplane::Filter;
+use dataplane::{Broadcasts, Filter};
 use settings::XdpMode;
 use xdp_filter::{AttachedMode, Verdicts, XdpFilter, XdpLink};
 
@@ -31,6 +31,11 @@ pub struct SessionInfo {
     pub zero_copy: bool,
     pub busy_poll: bool,
     pub queues: u32,
+    /// Whether the sockets take frames longer than a UMEM chunk (AF_XDP multi-buffer).
+    pub multi_buffer: bool,
+    /// The longest test frame the sockets take; the XDP program counts longer ones as
+    /// `too_large` (frames it reflects itself have no such limit).
+    pub max_frame_len: u32,
 }
 
 /// The XDP program attached to an interface, steering test frames to the sockets.
@@ -63,12 +68,18 @@ impl XdpSession {
             });
         }
 
-        let program = XdpFilter::load(filter, options.reflection)?;
         // Sockets first, program second: a test frame that arrives in between finds no
-        // socket and goes to the stack instead of being dropped.
+        // socket and goes to the stack instead of being dropped. The program also needs
+        // to know the longest frame the sockets take.
         let sockets = (0..queues)
             .map(|queue| AfXdpPlatform::open(ifname, queue, options.socket))
             .collect::<Result<Vec<_>>>()?;
+        let max_frame_len = sockets
+            .iter()
+            .map(AfXdpPlatform::max_frame_len)
+            .min()
+            .expect("at least one queue");
+        let program = XdpFilter::load(filter, options.reflection, max_frame_len)?;
         for socket in &sockets {
             program.register_socket(socket.queue(), socket.fd())?;
         }
@@ -79,6 +90,8 @@ impl XdpSession {
             zero_copy: sockets.iter().all(AfXdpPlatform::is_zero_copy),
             busy_poll: options.socket.busy_poll,
             queues,
+            multi_buffer: sockets.iter().all(AfXdpPlatform::is_multi_buffer),
+            max_frame_len,
         };
         tracing::info!(?info, "XDP session open");
         Ok((
@@ -93,6 +106,11 @@ impl XdpSession {
 
     pub fn info(&self) -> &SessionInfo {
         &self.info
+    }
+
+    /// Refuse frames from or to these directed broadcasts in the kernel from now on.
+    pub fn set_broadcasts(&self, list: &Broadcasts) -> Result<()> {
+        Ok(self.program.set_broadcasts(list)?)
     }
 
     /// The XDP program's verdicts: the frames it rejected never reach a worker, so

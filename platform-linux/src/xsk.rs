@@ -10,9 +10,17 @@
 //! Every frame is always in exactly one place, so none is ever lost or handed out twice.
 //! The worker reflects frames inside the UMEM, so a received frame goes back out without
 //! a copy; in zero-copy mode the NIC DMAs straight into and out of it.
+//!
+//! Jumbo frames: the socket is bound with `XDP_USE_SG` where the kernel (6.6+) and the
+//! driver allow it, and a frame longer than a chunk arrives as a chain of buffers
+//! ([`chain`]). Where they do not, the socket takes frames of one chunk and the XDP
+//! program counts longer ones as `too_large` ([`AfXdpPlatform::max_frame_len`]).
+
+mod chain;
 
 use crate::rx_stamp::StampClock;
 use crate::{Error, Result};
+use chain::{continued, Chains};
 use dataplane::{Flow, KernelDrops, Platform};
 use settings::ZeroCopy;
 use std::ffi::CString;
@@ -25,13 +33,21 @@ use xsk_rs::config::{
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
-/// Frames per UMEM. Twice the ring size, so the fill ring can be kept full while a
-/// ring's worth of frames is in flight on the TX side.
-const FRAME_COUNT: u32 = 4096;
 /// Entries per ring (fill, completion, RX, TX).
 const RING_SIZE: u32 = 2048;
-/// 4 KiB frames hold anything up to the ~3.5 KB a single-buffer XDP program accepts.
+/// Frames per UMEM: enough for all four rings at once, so the fill ring stays full
+/// however many frames wait on the TX and completion rings. With half as many (two
+/// rings' worth), frames in flight on the TX side left the fill ring short whenever the
+/// RX ring filled up, and the kernel dropped frames for want of a buffer before the RX
+/// ring was full (`kernel_fill_ring_empty`, docs/PERFORMANCE.md).
+const FRAME_COUNT: u32 = 4 * RING_SIZE;
+/// UMEM chunk size: a page, the most the kernel takes without huge pages. Longer
+/// frames are chained over several chunks.
 const FRAME_SIZE: u32 = 4096;
+/// The longest frame a multi-buffer socket takes: every jumbo MTU in common use (9000
+/// to 9216 bytes, some NICs up to about 16 000) with Ethernet and VLAN headers. The
+/// worker assembles a chained frame in a buffer this long.
+pub const MULTI_BUFFER_MAX_FRAME_LEN: u32 = 16 * 1024;
 /// Frames per `recv_batch`.
 const BATCH: usize = 64;
 /// How long `recv_batch` sleeps in poll(2) when no frame is waiting. Short enough for a
@@ -67,6 +83,9 @@ pub struct AfXdpPlatform {
     stamp_clock: StampClock,
     /// The kernel's counters at the last successful read.
     kernel: KernelDrops,
+    /// Multi-buffer frames; without `XDP_USE_SG`, only the length limit.
+    chains: Chains,
+    multi_buffer: bool,
     zero_copy: bool,
     busy_poll: bool,
     ifname: String,
@@ -74,9 +93,31 @@ pub struct AfXdpPlatform {
 }
 
 impl AfXdpPlatform {
-    /// Create a UMEM and a socket bound to `ifname` queue `queue`. No XDP program is
-    /// loaded by this: the caller registers [`AfXdpPlatform::fd`] in its own XSKMAP.
+    /// Create a UMEM and a socket bound to `ifname` queue `queue`, with multi-buffer
+    /// support if the kernel and driver grant it. No XDP program is loaded by this: the
+    /// caller registers [`AfXdpPlatform::fd`] in its own XSKMAP.
     pub fn open(ifname: &str, queue: u32, options: SocketOptions) -> Result<AfXdpPlatform> {
+        Self::open_with(ifname, queue, options, true).or_else(|multi_buffer| {
+            // Before Linux 6.6 the flag is unknown (EINVAL); in zero-copy mode a driver
+            // without multi-buffer support refuses it (EOPNOTSUPP).
+            let platform = Self::open_with(ifname, queue, options, false)?;
+            tracing::info!(
+                ifname,
+                queue,
+                error = %multi_buffer,
+                max_frame_len = platform.max_frame_len(),
+                "AF_XDP multi-buffer (XDP_USE_SG) refused: longer frames are counted as too_large"
+            );
+            Ok(platform)
+        })
+    }
+
+    fn open_with(
+        ifname: &str,
+        queue: u32,
+        options: SocketOptions,
+        multi_buffer: bool,
+    ) -> Result<AfXdpPlatform> {
         let error = |what: &'static str| {
             let ifname = ifname.to_owned();
             move |source: io::Error| Error::Socket {
@@ -99,6 +140,9 @@ impl AfXdpPlatform {
         })?;
 
         let mut bind = BindFlags::XDP_USE_NEED_WAKEUP;
+        if multi_buffer {
+            bind |= BindFlags::XDP_USE_SG;
+        }
         match options.zero_copy {
             // Neither flag: the kernel tries zero-copy and falls back to copy mode.
             ZeroCopy::Auto => {}
@@ -126,6 +170,16 @@ impl AfXdpPlatform {
             })?;
         let (fill, completion) =
             rings.expect("a fresh UMEM's first socket gets the fill and completion rings");
+        let chains = if multi_buffer {
+            Chains::new(
+                FRAME_COUNT as usize,
+                FRAME_SIZE as usize,
+                MULTI_BUFFER_MAX_FRAME_LEN as usize,
+            )
+        } else {
+            // What a chunk holds after the headroom the kernel keeps for XDP.
+            Chains::none(FRAME_SIZE as usize, umem_config.mtu() as usize)
+        };
 
         let mut platform = AfXdpPlatform {
             umem,
@@ -137,6 +191,8 @@ impl AfXdpPlatform {
             completed: vec![FrameDesc::default(); RING_SIZE as usize],
             stamp_clock: StampClock::default(),
             kernel: KernelDrops::default(),
+            chains,
+            multi_buffer,
             zero_copy: false,
             busy_poll: options.busy_poll,
             ifname: ifname.to_owned(),
@@ -167,6 +223,17 @@ impl AfXdpPlatform {
 
     pub fn ifname(&self) -> &str {
         &self.ifname
+    }
+
+    /// Whether the socket takes frames longer than a UMEM chunk as chains of buffers.
+    pub fn is_multi_buffer(&self) -> bool {
+        self.multi_buffer
+    }
+
+    /// The longest frame this socket takes: the XDP program counts longer test frames
+    /// as too large instead of redirecting them.
+    pub fn max_frame_len(&self) -> u32 {
+        self.chains.max_frame_len() as u32
     }
 
     /// Whether the kernel granted zero-copy (XDP_OPTIONS_ZEROCOPY), not just whether it
@@ -247,14 +314,44 @@ impl AfXdpPlatform {
         Ok(())
     }
 
+    /// Read up to a batch of descriptors; returns how many frames they made.
     fn consume_rx(&mut self, frames: &mut Vec<FrameDesc>) -> usize {
         let start = frames.len();
-        frames.resize(start + BATCH, FrameDesc::default());
+        // The rest of a chain the last batch ended in comes first.
+        self.chains.take_partial(frames);
+        let read_from = frames.len();
+        let room = BATCH.saturating_sub(read_from - start).max(1);
+        frames.resize(read_from + room, FrameDesc::default());
         // SAFETY: the RX ring belongs to this socket's UMEM; the descriptors it yields
         // are owned by the worker until handed to send_batch or release_batch.
-        let n = unsafe { self.rx.consume(&mut frames[start..]) };
-        frames.truncate(start + n);
-        n
+        let n = unsafe { self.rx.consume(&mut frames[read_from..]) };
+        frames.truncate(read_from + n);
+        if self.multi_buffer {
+            self.chains.link(frames, start, &mut self.free);
+        }
+        frames.len() - start
+    }
+
+    /// `send_batch` for a batch with chained frames: each frame's buffers go on the TX
+    /// ring together or not at all.
+    fn send_chained(&mut self, frames: &[FrameDesc]) -> io::Result<usize> {
+        let mut sent = 0;
+        'frames: for first in frames {
+            for _ in 0..MAX_TX_KICKS {
+                self.reclaim_completed();
+                let buffers = self.chains.outgoing(first);
+                // SAFETY: as in `send_batch`; the frame's buffers are the worker's and
+                // go to the kernel together.
+                if unsafe { self.tx.produce(buffers) } == buffers.len() {
+                    sent += 1;
+                    continue 'frames;
+                }
+                self.kick_tx()?;
+            }
+            break;
+        }
+        self.kick_tx()?;
+        Ok(sent)
     }
 }
 
@@ -297,6 +394,9 @@ impl Platform for AfXdpPlatform {
     }
 
     fn with_frame<R>(&mut self, frame: &mut FrameDesc, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        if continued(frame) {
+            return self.chains.with_frame(&self.umem, frame, f);
+        }
         // SAFETY: `frame` came from this socket's RX ring and is owned by the worker
         // until it is sent or released, so no other reference to its bytes exists.
         let mut data = unsafe { self.umem.data_mut(frame) };
@@ -304,6 +404,15 @@ impl Platform for AfXdpPlatform {
     }
 
     fn send_batch(&mut self, frames: &mut Vec<FrameDesc>) -> io::Result<usize> {
+        if frames.iter().any(continued) {
+            let sent = self.send_chained(frames)?;
+            // Frames the TX ring had no room for go back to the free list, all buffers.
+            let unsent = &frames[sent..];
+            self.chains.release_continued(unsent, &mut self.free);
+            self.free.extend_from_slice(unsent);
+            frames.clear();
+            return Ok(sent);
+        }
         let mut sent = 0;
         for _ in 0..MAX_TX_KICKS {
             self.reclaim_completed();
@@ -324,7 +433,12 @@ impl Platform for AfXdpPlatform {
     }
 
     fn release_batch(&mut self, frames: &mut Vec<FrameDesc>) {
+        self.chains.release_continued(frames, &mut self.free);
         self.free.append(frames);
+    }
+
+    fn take_too_large(&mut self) -> u64 {
+        self.chains.take_too_large()
     }
 
     fn kernel_drops(&mut self) -> KernelDrops {

@@ -4,7 +4,11 @@
 //! buffer, so the reflector wakes up only for test frames. It mirrors the classifier
 //! step by step: MAC checks, up to [`MAX_VLAN_TAGS`] VLAN tags, IPv4 (any header
 //! length) or IPv6 (with the same bounded walk over hop-by-hop, routing and
-//! destination-options headers) and the UDP length. Then, when STAMP is enabled, a
+//! destination-options headers), where the frame ends (no bytes past the datagram
+//! beyond Ethernet's minimum-frame padding), the IP endpoints (unspecified, broadcast,
+//! multicast, loopback, the interface's directed broadcasts [`Filter::broadcasts`],
+//! IPv4-mapped addresses by their IPv4 part, source equal to destination) and the UDP
+//! length. Then, when STAMP is enabled, a
 //! frame to [`Filter::stamp_port`] is refused if it also comes from that port (another
 //! reflector's answer), else admitted if its UDP payload holds a STAMP test packet
 //! ([`STAMP_MIN_PAYLOAD`] bytes) and refused otherwise; any other frame must
@@ -51,9 +55,9 @@ pub fn compile(filter: &Filter) -> Result<Vec<Insn>, CompileError> {
     let udp = asm.label();
 
     link_layer(&mut asm, filter, ipv4, ipv6);
-    ipv4_section(&mut asm, ipv4, udp);
+    ipv4_section(&mut asm, filter, ipv4, udp);
     if filter.ipv6 {
-        ipv6_section(&mut asm, ipv6, udp);
+        ipv6_section(&mut asm, filter, ipv6, udp);
     }
     udp_section(&mut asm, filter, udp);
     asm.finish()
@@ -75,6 +79,8 @@ const M_END: u32 = 5;
 /// IPv6: offset of the header being walked, and its type.
 const M_AT: u32 = 6;
 const M_NEXT: u32 = 7;
+/// A word held for a comparison with X (source against destination address).
+const M_TMP: u32 = 8;
 
 /// Ethernet addresses, VLAN tags and the EtherType dispatch. Ends with `ret #0`.
 fn link_layer(asm: &mut Asm, filter: &Filter, ipv4: Label, ipv6: Label) {
@@ -166,7 +172,7 @@ fn link_layer(asm: &mut Asm, filter: &Filter, ipv4: Label, ipv6: Label) {
 
 /// IPv4 header checks, mirroring `walk_ipv4`. Entered with X = header length and
 /// M_L3 set. Ends with `ret #0`.
-fn ipv4_section(asm: &mut Asm, start: Label, udp: Label) {
+fn ipv4_section(asm: &mut Asm, filter: &Filter, start: Label, udp: Label) {
     let reject = asm.label();
     asm.bind(start);
     asm.stx(M_HLEN);
@@ -186,19 +192,19 @@ fn ipv4_section(asm: &mut Asm, start: Label, udp: Label) {
     asm.tax();
     asm.ld(op::W | op::LEN, 0);
     asm.jump(op::JGE | op::X, 0, Next, reject.into());
+    reject_trailer(asm, reject);
     asm.ldx_mem(M_L3);
     asm.ld(op::H | op::IND, IPV4_FRAG as u32);
     asm.jset(u32::from(IPV4_MF_AND_OFFSET), reject.into(), Next);
     asm.ld(op::B | op::IND, IPV4_PROTOCOL as u32);
     asm.jeq(u32::from(IP_PROTO_UDP), Next, reject.into());
-    for field in [IPV4_SRC, IPV4_DST] {
-        // Unspecified, limited broadcast, multicast (224.0.0.0/4).
-        asm.ld(op::W | op::IND, field as u32);
-        asm.jeq(0, reject.into(), Next);
-        asm.jeq(u32::MAX, reject.into(), Next);
-        asm.alu(op::AND, 0xF000_0000);
-        asm.jeq(0xE000_0000, reject.into(), Next);
-    }
+    endpoint_checks(asm, |asm, refuse| {
+        for field in [IPV4_SRC, IPV4_DST] {
+            asm.ld(op::W | op::IND, field as u32);
+            reject_ipv4_endpoint(asm, filter, refuse);
+        }
+        reject_same_addresses(asm, IPV4_SRC, IPV4_DST, 1, refuse);
+    });
     asm.ld(op::MEM, M_TOTAL);
     asm.ldx_mem(M_HLEN);
     asm.alu_x(op::SUB);
@@ -213,7 +219,7 @@ fn ipv4_section(asm: &mut Asm, start: Label, udp: Label) {
 
 /// IPv6 header and extension-header walk, mirroring `walk_ipv6`. Entered with M_L3
 /// set. Ends with `ret #0`.
-fn ipv6_section(asm: &mut Asm, start: Label, udp: Label) {
+fn ipv6_section(asm: &mut Asm, filter: &Filter, start: Label, udp: Label) {
     let reject = asm.label();
     let found_udp = asm.label();
     asm.bind(start);
@@ -230,20 +236,14 @@ fn ipv6_section(asm: &mut Asm, start: Label, udp: Label) {
     asm.tax();
     asm.ld(op::W | op::LEN, 0);
     asm.jump(op::JGE | op::X, 0, Next, reject.into());
+    reject_trailer(asm, reject);
     asm.ldx_mem(M_L3);
-    for field in [IPV6_SRC, IPV6_DST] {
-        // Multicast (ff00::/8) or unspecified (::).
-        let valid = asm.label();
-        let field = field as u32;
-        asm.ld(op::B | op::IND, field);
-        asm.jeq(0xFF, reject.into(), Next);
-        for word in 0..4 {
-            asm.ld(op::W | op::IND, field + 4 * word);
-            let all_zero = if word == 3 { reject.into() } else { Next };
-            asm.jeq(0, all_zero, valid.into());
+    endpoint_checks(asm, |asm, refuse| {
+        for field in [IPV6_SRC, IPV6_DST] {
+            reject_ipv6_endpoint(asm, filter, field as u32, refuse);
         }
-        asm.bind(valid);
-    }
+        reject_same_addresses(asm, IPV6_SRC, IPV6_DST, 4, refuse);
+    });
     asm.ld(op::B | op::IND, IPV6_NEXT_HEADER as u32);
     asm.st(M_NEXT);
     asm.txa();
@@ -289,6 +289,98 @@ fn ipv6_section(asm: &mut Asm, start: Label, udp: Label) {
     asm.ja(udp);
     asm.bind(reject);
     asm.ret(0);
+}
+
+/// `check_trailer`: entered with X = the offset just past the IP datagram, which the
+/// frame must not outrun by more than the padding up to Ethernet's minimum payload.
+/// Leaves X = M_L3.
+fn reject_trailer(asm: &mut Asm, reject: Label) {
+    let padded_end = asm.label();
+    asm.ld(op::MEM, M_L3);
+    asm.alu(op::ADD, ETH_MIN_PAYLOAD as u32);
+    asm.jump(op::JGT | op::X, 0, Next, padded_end.into());
+    // The minimum payload ends later than the datagram: the frame may run to it.
+    asm.tax();
+    asm.bind(padded_end);
+    asm.ld(op::W | op::LEN, 0);
+    asm.jump(op::JGT | op::X, 0, reject.into(), Next);
+    asm.ldx_mem(M_L3);
+}
+
+/// `check_endpoints`, emitted by `body` with a `ret #0` of its own (`refuse`) right
+/// after it, so its jumps stay short however many broadcast addresses it compares.
+/// Entered and left with X = M_L3.
+fn endpoint_checks(asm: &mut Asm, body: impl FnOnce(&mut Asm, Label)) {
+    let refuse = asm.label();
+    let passed = asm.label();
+    body(asm, refuse);
+    asm.ja(passed);
+    asm.bind(refuse);
+    asm.ret(0);
+    asm.bind(passed);
+}
+
+/// `ipv4_endpoint`: refuse A if it is unspecified, limited broadcast, one of the
+/// interface's directed broadcasts, loopback (127.0.0.0/8) or multicast (224.0.0.0/4).
+fn reject_ipv4_endpoint(asm: &mut Asm, filter: &Filter, refuse: Label) {
+    asm.jeq(0, refuse.into(), Next);
+    asm.jeq(u32::MAX, refuse.into(), Next);
+    for &broadcast in filter.broadcasts.as_u32s() {
+        asm.jeq(broadcast, refuse.into(), Next);
+    }
+    asm.alu(op::AND, 0xFF00_0000);
+    asm.jeq(0x7F00_0000, refuse.into(), Next);
+    asm.alu(op::AND, 0xF000_0000);
+    asm.jeq(0xE000_0000, refuse.into(), Next);
+}
+
+/// `ipv6_endpoint` for the address at `field`: an IPv4-mapped one (::ffff:0:0/96) by
+/// its IPv4 part, any other refused if multicast (ff00::/8), unspecified or loopback.
+fn reject_ipv6_endpoint(asm: &mut Asm, filter: &Filter, field: u32, refuse: Label) {
+    let native = asm.label();
+    let host = asm.label();
+    asm.ld(op::W | op::IND, field);
+    asm.jeq(0, Next, native.into());
+    asm.ld(op::W | op::IND, field + 4);
+    asm.jeq(0, Next, native.into());
+    asm.ld(op::W | op::IND, field + 8);
+    asm.jeq(0xFFFF, Next, native.into());
+    asm.ld(op::W | op::IND, field + 12);
+    reject_ipv4_endpoint(asm, filter, refuse);
+    asm.ja(host);
+    asm.bind(native);
+    asm.ld(op::B | op::IND, field);
+    asm.jeq(0xFF, refuse.into(), Next);
+    // :: and ::1: twelve zero bytes, then 0 or 1.
+    for word in 0..3 {
+        asm.ld(op::W | op::IND, field + 4 * word);
+        asm.jeq(0, Next, host.into());
+    }
+    asm.ld(op::W | op::IND, field + 12);
+    asm.jge(2, host.into(), refuse.into());
+    asm.bind(host);
+}
+
+/// Refuse the frame if the `words` 32-bit words at `src` equal those at `dst`.
+/// Entered and left with X = M_L3.
+fn reject_same_addresses(asm: &mut Asm, src: usize, dst: usize, words: usize, refuse: Label) {
+    let differ = asm.label();
+    for word in 0..words {
+        let at = 4 * word as u32;
+        asm.ldx_mem(M_L3);
+        asm.ld(op::W | op::IND, dst as u32 + at);
+        asm.st(M_TMP);
+        asm.ld(op::W | op::IND, src as u32 + at);
+        asm.ldx_mem(M_TMP);
+        let equal = if word + 1 == words {
+            refuse.into()
+        } else {
+            Next
+        };
+        asm.jump(op::JEQ | op::X, 0, equal, differ.into());
+    }
+    asm.bind(differ);
+    asm.ldx_mem(M_L3);
 }
 
 /// UDP length (`check_udp_length`); then STAMP by ports and length, or the ITO port,

@@ -31,7 +31,8 @@ use dataplane::filter::{DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT};
 use dataplane::frame::{signature_payload, FrameBuilder};
 use dataplane::parse::{be16, ETH_HEADER_LEN, ETH_TYPE, TPID_8021AD, TPID_8021Q};
 use dataplane::reference::{
-    reference_filter, reference_frames, ReferenceFrame, FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC,
+    reference_filter, reference_filter_with_prefixes, reference_frames, ReferenceFrame,
+    FOREIGN_MAC, HEAD_MAC, REFLECTOR_MAC,
 };
 use dataplane::signature::{Signature, SignatureSet};
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
@@ -467,6 +468,7 @@ fn second_configuration_admits_exactly_what_classify_accepts() {
             .collect(),
         ipv6: false,
         vlan: false,
+        broadcasts: reference_filter_with_prefixes().broadcasts,
     };
     let frames = reference_frames();
     let cases = cases_under(&frames, &filter);

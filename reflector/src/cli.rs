@@ -15,12 +15,23 @@ use settings::{
     parse_prefix, Backend, Naming, Settings, XdpMode, ZeroCopy, DEFAULT_RATE_BURST, MAX_SECONDS,
 };
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
+
+/// `--version`: version, git commit and back ends (the same text as reflector-control's).
+static LONG_VERSION: LazyLock<String> = LazyLock::new(|| {
+    settings::build_info::long_version(env!("CARGO_PKG_VERSION"), env!("REFLECTOR_GIT_COMMIT"))
+});
 
 /// A high-performance reflector for NetAlly/Fluke ITO, RFC 2544 and Y.1564 test frames
 /// and STAMP (RFC 8762) session-senders.
 #[derive(Debug, Parser)]
-#[command(name = "reflector", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "reflector",
+    version,
+    long_version = LONG_VERSION.as_str(),
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -198,6 +209,12 @@ pub struct OutputArgs {
     #[arg(long)]
     pub csv: bool,
 
+    /// A live terminal dashboard (keys: q quit, p pause, r reset deltas, s sort
+    /// streams); the final totals are printed as usual. Without a terminal on stdout,
+    /// the usual lines.
+    #[arg(long, conflicts_with_all = ["json", "csv", "read"])]
+    pub tui: bool,
+
     /// Seconds between live statistics lines; 0 prints only the final totals.
     #[arg(long, default_value = "1", value_parser = parse_seconds, value_name = "SECS")]
     pub stats_interval: Duration,
@@ -205,9 +222,10 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     pub fn format(&self) -> Format {
-        match (self.json, self.csv) {
-            (true, _) => Format::Json,
-            (_, true) => Format::Csv,
+        match (self.json, self.csv, self.tui) {
+            (true, _, _) => Format::Json,
+            (_, true, _) => Format::Csv,
+            (_, _, true) if crate::tui::available() => Format::Tui,
             _ => Format::Human,
         }
     }

@@ -4,7 +4,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broadcasts;
 pub mod cli;
+pub mod link;
 pub mod live;
 #[cfg(target_os = "linux")]
 pub mod live_linux;
@@ -13,3 +15,4 @@ pub mod live_macos;
 pub mod offline;
 pub mod probe;
 pub mod report;
+pub mod tui;

@@ -2,6 +2,7 @@
 //! program itself (`xdp-tx`, STAMP still through AF_XDP), or AF_PACKET; `--backend auto`
 //! picks between the first two ([`settings::Settings::backend_choice`]).
 
+use crate::broadcasts::{interface_broadcasts, BroadcastWatch};
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::Reporter;
@@ -18,14 +19,31 @@ use std::process::ExitCode;
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let mac = iface::mac_address(interface)?;
     let mut config = args.worker_config(Some(mac))?;
+    config.filter.broadcasts = interface_broadcasts(interface)?;
     config.stamp.error_estimate = platform_linux::clock::stamp_error_estimate();
     let filter = config.filter;
     let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
     let cpus = iface::allowed_cpus()?;
     // Worker `i` runs on the i-th allowed CPU (wrapping), next to its queue's IRQ on a
-    // NIC whose queues are spread one per CPU.
+    // NIC whose queues are spread one per CPU. A worker that sleeps until frames arrive
+    // also gets a real-time priority, so it wakes at once even when its CPU is busy
+    // (docs/PERFORMANCE.md: without it, the RTT's p99 at 1 kpps was ~4 ms). A busy-polling
+    // worker never sleeps, and with that priority would starve the kernel's own work on
+    // its CPU.
+    let busy_poll = args.live.busy_poll;
     let pin = move |worker: usize| -> Result<()> {
-        Ok(iface::pin_current_thread(cpus[worker % cpus.len()])?)
+        let cpu = cpus[worker % cpus.len()];
+        iface::pin_current_thread(cpu)?;
+        if !busy_poll {
+            if let Err(e) = iface::prioritise_current_thread() {
+                tracing::warn!(
+                    "cannot give worker {worker} real-time priority (SCHED_FIFO 1): {e}; \
+                     its latency may show millisecond tails when CPU {cpu} is busy \
+                     (grant CAP_SYS_NICE or run as root)"
+                );
+            }
+        }
+        Ok(())
     };
 
     let (backend, reason) = args.settings().backend_choice();
@@ -51,11 +69,20 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 busy_poll: Some(info.busy_poll),
                 queues: info.queues,
                 reason,
+                max_frame_len: Some(info.max_frame_len),
             })?;
             let workers = Workers::spawn(sockets, &config, pin)?;
-            workers.report_until_stopped(&mut reporter, args.output.stats_interval, |totals| {
-                add_kernel_verdicts(&session, totals)
-            })?;
+            let broadcasts = BroadcastWatch::new(interface, filter.broadcasts).on_change(|list| {
+                if let Err(e) = session.set_broadcasts(list) {
+                    tracing::warn!("cannot update the XDP program's directed broadcasts: {e}");
+                }
+            });
+            workers.report_until_stopped(
+                &mut reporter,
+                args.output.stats_interval,
+                |totals| add_kernel_verdicts(&session, totals),
+                broadcasts,
+            )?;
         }
         LiveBackend::AfPacket => {
             iface::check_af_xdp_privileges()?;
@@ -65,10 +92,17 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 backend: "af_packet".into(),
                 interface: interface.to_owned(),
                 queues: 1,
+                max_frame_len: Some(platform_linux::packet::MAX_FRAME_LEN as u32),
                 ..PlatformInfo::default()
             })?;
             let workers = Workers::spawn(vec![platform], &config, pin)?;
-            workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;
+            let broadcasts = BroadcastWatch::new(interface, config.filter.broadcasts);
+            workers.report_until_stopped(
+                &mut reporter,
+                args.output.stats_interval,
+                |_| {},
+                broadcasts,
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! `reflector IFACE` on macOS: one worker on `/dev/bpf`, behind a classic-BPF filter
 //! generated from the same settings as the shared classifier.
 
+use crate::broadcasts::{interface_broadcasts, BroadcastWatch};
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::Reporter;
@@ -17,7 +18,8 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         (Err(_), Some(_)) => None,
         (Err(e), None) => return Err(e.into()),
     };
-    let config = args.worker_config(mac)?;
+    let mut config = args.worker_config(mac)?;
+    config.filter.broadcasts = interface_broadcasts(interface)?;
     let filter = config.filter;
     let platform = BpfPlatform::open(interface, &filter)
         .with_context(|| format!("starting the /dev/bpf reflector on {interface}"))?;
@@ -38,7 +40,15 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let _stamp_port = quiet_host_stack_on_stamp_port(&config);
     // One device, one worker: /dev/bpf has no per-queue steering to spread over threads.
     let workers = Workers::spawn(vec![platform], &config, |_| Ok(()))?;
-    workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {})?;
+    // The classic-BPF program keeps the broadcasts it was compiled with; frames to a
+    // new one pass it, and the worker refuses them with the same reason.
+    let broadcasts = BroadcastWatch::new(interface, config.filter.broadcasts);
+    workers.report_until_stopped(
+        &mut reporter,
+        args.output.stats_interval,
+        |_| {},
+        broadcasts,
+    )?;
 
     if let Some(stats) = kernel.read().filter(|s| s.dropped > 0) {
         eprintln!(

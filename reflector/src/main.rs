@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use reflector::cli::{Cli, Command, ReflectArgs};
 use reflector::offline::reflect_file;
 use reflector::probe::ProbeArgs;
@@ -14,9 +14,26 @@ mod parent_watch;
 fn main() -> ExitCode {
     parent_watch::die_with_parent();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+        .with_env_filter(
+            // Warnings by default (a down link, a refused fallback); RUST_LOG=info for more.
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        // Held back while a --tui dashboard is up, so log lines cannot garble it.
+        .with_writer(reflector::tui::log_writer)
+        .with_ansi(settings::error_text::colour_logs())
         .init();
+    if let Some(rendered) = settings::manual::render_if_requested(Cli::command) {
+        return match rendered {
+            Ok(files) => {
+                files.iter().for_each(|f| println!("{}", f.display()));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("reflector: rendering the man pages and completions: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     let outcome = match cli.command {
         Some(Command::Probe(args)) => run_probe(&args),
@@ -25,7 +42,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("reflector: {error:#}");
+            eprintln!(
+                "reflector: {}",
+                settings::error_text::one_line(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
@@ -50,6 +70,9 @@ fn run_reflector(args: ReflectArgs) -> Result<ExitCode> {
         .interface
         .clone()
         .context("name an interface, or use --read/--write")?;
+    if args.output.tui && args.output.stats_interval.is_zero() {
+        anyhow::bail!("--tui redraws every --stats-interval: give it more than 0 seconds");
+    }
     live::run(&interface, &args)
 }
 
@@ -74,11 +97,20 @@ fn run_probe(args: &ProbeArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = reflector::probe::run(args)?;
+    let report = if args.tui && reflector::tui::available() {
+        reflector::tui::watch_probe(args)?
+    } else if let Some(every) = args.interval {
+        reflector::probe::run_printing(args, every)?
+    } else {
+        reflector::probe::run(args, &reflector::probe::Progress::new()?)?
+    };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{report}");
+    }
+    if report.sent > 0 && report.received == 0 {
+        eprintln!("reflector probe: {}", args.nothing_came_back_hint());
     }
     Ok(
         if report.sent > 0 && report.lost == 0 && report.malformed == 0 {

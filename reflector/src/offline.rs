@@ -16,6 +16,8 @@ pub enum OfflineError {
         "{path} holds {linktype} frames; the reflector reads Ethernet (DLT_EN10MB) captures only"
     )]
     NotEthernet { path: String, linktype: String },
+    #[error("--read and --write both name {path}; writing would truncate the capture before it is read: write to another file")]
+    SameFile { path: String },
     #[error("reading capture: {0}")]
     Read(pcap::Error),
     #[error("writing capture: {0}")]
@@ -43,6 +45,9 @@ impl PcapFilePlatform {
 
     pub fn open(input: &Path, output: &Path) -> Result<Self, OfflineError> {
         let path = input.display().to_string();
+        if same_file(input, output) {
+            return Err(OfflineError::SameFile { path });
+        }
         let capture = Capture::from_file(input).map_err(|source| OfflineError::Open {
             path: path.clone(),
             source,
@@ -127,6 +132,16 @@ impl Platform for PcapFilePlatform {
 }
 
 /// Reflect every frame of `input` into `output`; returns the totals and telemetry.
+/// Whether two paths reach one file, through symbolic or hard links too. A path that
+/// does not exist yet (the usual `--write`) is never the input.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 pub fn reflect_file(
     input: &Path,
     output: &Path,

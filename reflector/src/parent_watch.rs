@@ -15,7 +15,10 @@ pub fn die_with_parent() {
         // Orphaned before the request took effect: nobody reads what we would print.
         Ok(false) => std::process::exit(1),
         Err(error) => {
-            eprintln!("reflector: {error:#}");
+            eprintln!(
+                "reflector: {}",
+                settings::error_text::one_line(error.as_ref())
+            );
             std::process::exit(1);
         }
     }

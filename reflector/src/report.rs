@@ -1,11 +1,13 @@
-//! Statistics output: human-readable lines, CSV, or JSON lines. The JSON form is the
-//! interface the control plane reads from each worker process: its types are
-//! [`settings::events`].
+//! Statistics output: human-readable lines, CSV, JSON lines, or the terminal dashboard
+//! (`--tui`). The JSON form is the interface the control plane reads from each worker
+//! process: its types are [`settings::events`]. The dashboard is handed the very
+//! events the JSON lines print, so both always show the same numbers.
 
+use crate::tui::{ReflectorDashboard, ReflectorView};
 use dataplane::{Counters, KernelDrops, Reject, Signature, TelemetryReport};
 use settings::events::{Event, PlatformInfo, Rates};
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How statistics are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +15,8 @@ pub enum Format {
     Human,
     Json,
     Csv,
+    /// The terminal dashboard; the final totals are then printed as with `Human`.
+    Tui,
 }
 
 /// Prints statistics in the chosen format.
@@ -23,6 +27,8 @@ pub struct Reporter<W: Write> {
     last: Counters,
     last_at: Instant,
     csv_header_done: bool,
+    /// The running dashboard (`Format::Tui`, between `started` and `finish`).
+    dashboard: Option<ReflectorDashboard>,
 }
 
 impl<W: Write> Reporter<W> {
@@ -35,6 +41,7 @@ impl<W: Write> Reporter<W> {
             last: Counters::default(),
             last_at: now,
             csv_header_done: false,
+            dashboard: None,
         }
     }
 
@@ -44,31 +51,29 @@ impl<W: Write> Reporter<W> {
                 platform: platform.clone(),
             }),
             Format::Csv => Ok(()),
-            Format::Human => {
-                // e.g. "af_xdp (auto: stream tracking needs user space; ...)".
-                let mut detail = vec![match &platform.reason {
-                    Some(reason) => format!("{} ({reason})", platform.backend),
-                    None => platform.backend.clone(),
-                }];
-                detail.extend(platform.xdp_mode.as_ref().map(|m| format!("xdp {m}")));
-                detail.extend(
-                    platform
-                        .zero_copy
-                        .map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()),
-                );
-                detail.extend(
-                    platform
-                        .busy_poll
-                        .filter(|b| *b)
-                        .map(|_| "busy-poll".to_owned()),
-                );
-                writeln!(
-                    self.out,
-                    "reflecting on {} ({}), {} queue(s)",
-                    platform.interface,
-                    detail.join(", "),
-                    platform.queues
-                )
+            Format::Human => writeln!(self.out, "{}", platform_line(platform)),
+            Format::Tui => {
+                // The line stays on the normal screen, above the final totals.
+                writeln!(self.out, "{}", platform_line(platform))?;
+                self.out.flush()?;
+                let mut view = ReflectorView::default();
+                view.take(&Event::Started {
+                    platform: platform.clone(),
+                });
+                self.dashboard = Some(ReflectorDashboard::start(view)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Wait up to `timeout` between statistics; true when the user asked the dashboard
+    /// to quit (there is nothing to ask without one).
+    pub fn wait(&mut self, timeout: Duration) -> std::io::Result<bool> {
+        match &mut self.dashboard {
+            Some(dashboard) => dashboard.wait(timeout),
+            None => {
+                std::thread::sleep(timeout);
+                Ok(false)
             }
         }
     }
@@ -88,6 +93,18 @@ impl<W: Write> Reporter<W> {
                 telemetry: telemetry.clone(),
             }),
             Format::Csv => self.csv_row(elapsed_s, &rates, now, telemetry),
+            Format::Tui => {
+                let event = Event::Stats {
+                    elapsed_s,
+                    rates,
+                    counters: *now,
+                    telemetry: telemetry.clone(),
+                };
+                if let Some(dashboard) = &mut self.dashboard {
+                    dashboard.update(|view| view.take(&event));
+                }
+                Ok(())
+            }
             Format::Human => {
                 let signatures: Vec<String> = Signature::ALL
                     .iter()
@@ -95,12 +112,16 @@ impl<W: Write> Reporter<W> {
                     .map(|s| format!("{s} {}", now.signature(*s)))
                     .collect();
                 let dwell = telemetry.dwell_ns;
-                // Only when the kernel dropped something, so the usual line stays short.
-                let kernel = if now.kernel.any() {
+                // Only when non-zero (kernel drops, bad STAMP checksums), so the usual line
+                // stays short.
+                let mut kernel = if now.kernel.any() {
                     format!(" | kernel {}", kernel_summary(&now.kernel))
                 } else {
                     String::new()
                 };
+                if now.stamp_bad_checksum > 0 {
+                    kernel += &format!(" | stamp_bad_checksum {}", now.stamp_bad_checksum);
+                }
                 writeln!(
                     self.out,
                     "[{elapsed_s:7.1}s] rx {:>10}  tx {:>10}  {:>9.1} Mbps | reflected {} rejected {} tx_errors {}{kernel} | dwell p50 {} p99 {} | streams {}{} | {}",
@@ -126,6 +147,8 @@ impl<W: Write> Reporter<W> {
         totals: &Counters,
         telemetry: &TelemetryReport,
     ) -> std::io::Result<()> {
+        // Back to the normal screen (where the start line is) for the totals.
+        self.dashboard = None;
         let elapsed = self.start.elapsed();
         let rates = Rates::between(&Counters::default(), totals, elapsed);
         let elapsed_s = elapsed.as_secs_f64();
@@ -137,7 +160,7 @@ impl<W: Write> Reporter<W> {
                 telemetry: telemetry.clone(),
             }),
             Format::Csv => self.csv_row(elapsed_s, &rates, totals, telemetry),
-            Format::Human => {
+            Format::Human | Format::Tui => {
                 writeln!(self.out, "totals after {elapsed_s:.1}s:")?;
                 writeln!(
                     self.out,
@@ -153,6 +176,13 @@ impl<W: Write> Reporter<W> {
                 writeln!(self.out, "  tx errors  {:>12}", totals.tx_errors)?;
                 if totals.kernel.any() {
                     writeln!(self.out, "  kernel     {}", kernel_summary(&totals.kernel))?;
+                }
+                if totals.stamp_bad_checksum > 0 {
+                    writeln!(
+                        self.out,
+                        "  STAMP packets with a wrong UDP checksum (answered) {}",
+                        totals.stamp_bad_checksum
+                    )?;
                 }
                 for s in Signature::ALL.iter().filter(|s| totals.signature(**s) > 0) {
                     writeln!(
@@ -205,8 +235,8 @@ impl<W: Write> Reporter<W> {
         for s in telemetry.streams.iter().take(HUMAN_STREAMS) {
             let sequence = s.sequence.map_or(String::new(), |q| {
                 format!(
-                    "  lost {} reordered {} duplicated {}",
-                    q.lost, q.reordered, q.duplicated
+                    "  lost {} reordered {} duplicated {} too_late {} restarts {}",
+                    q.lost, q.reordered, q.duplicated, q.too_late, q.restarts
                 )
             });
             writeln!(
@@ -310,9 +340,44 @@ impl<W: Write> Reporter<W> {
     }
 }
 
+/// How the platform runs, as the human start line and the dashboard's header show it:
+/// e.g. "reflecting on eth0 (af_xdp (auto: ...), xdp native, zero-copy), 4 queue(s)".
+pub(crate) fn platform_line(platform: &PlatformInfo) -> String {
+    let mut detail = vec![match &platform.reason {
+        Some(reason) => format!("{} ({reason})", platform.backend),
+        None => platform.backend.clone(),
+    }];
+    detail.extend(platform.xdp_mode.as_ref().map(|m| format!("xdp {m}")));
+    detail.extend(
+        platform
+            .zero_copy
+            .map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()),
+    );
+    detail.extend(
+        platform
+            .busy_poll
+            .filter(|b| *b)
+            .map(|_| "busy-poll".to_owned()),
+    );
+    // What the path carries; the in-kernel back end limits the STAMP packets alone.
+    detail.extend(platform.max_frame_len.map(|n| {
+        if platform.backend == settings::LiveBackend::XdpTx.name() {
+            format!("STAMP frames up to {n} B")
+        } else {
+            format!("frames up to {n} B")
+        }
+    }));
+    format!(
+        "reflecting on {} ({}), {} queue(s)",
+        platform.interface,
+        detail.join(", "),
+        platform.queues
+    )
+}
+
 /// The kernel's drops at the workers' sockets, for the human stats line and totals:
 /// frames lost before a worker saw them, then why.
-fn kernel_summary(k: &KernelDrops) -> String {
+pub(crate) fn kernel_summary(k: &KernelDrops) -> String {
     format!(
         "dropped {} (rx ring full {}, no buffer {}) fill ring empty {} tx invalid {}",
         k.lost(),
@@ -326,7 +391,7 @@ fn kernel_summary(k: &KernelDrops) -> String {
 /// Streams listed in the human-readable totals (all of them are in `--json`).
 const HUMAN_STREAMS: usize = 20;
 
-fn human_ns(ns: u64) -> String {
+pub(crate) fn human_ns(ns: u64) -> String {
     match ns {
         n if n >= 1_000_000 => format!("{:.2} ms", n as f64 / 1e6),
         n if n >= 1_000 => format!("{:.1} µs", n as f64 / 1e3),
@@ -334,7 +399,7 @@ fn human_ns(ns: u64) -> String {
     }
 }
 
-fn human_pps(pps: f64) -> String {
+pub(crate) fn human_pps(pps: f64) -> String {
     match pps {
         p if p >= 1e6 => format!("{:.2} Mpps", p / 1e6),
         p if p >= 1e3 => format!("{:.1} kpps", p / 1e3),

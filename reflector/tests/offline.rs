@@ -162,3 +162,56 @@ fn bad_files_get_clear_errors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn each_cause_of_an_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pcap");
+    std::fs::write(&garbage, b"this is not a capture file at all").unwrap();
+    let output = dir.path().join("out.pcap");
+    let run = reflector(&[
+        "--read",
+        garbage.to_str().unwrap(),
+        "--write",
+        output.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("cannot open capture"), "{stderr}");
+    let line = stderr.lines().last().unwrap_or_default();
+    let libpcap_causes = line.matches("libpcap error").count();
+    assert_eq!(libpcap_causes, 1, "the cause is repeated: {line}");
+}
+
+#[test]
+fn the_same_file_for_read_and_write_is_refused_and_left_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("in.pcap");
+    write_pcap(
+        &capture,
+        &[NETALLY_PROBEOT_FRAME.to_vec()],
+        Linktype::ETHERNET,
+    );
+    let before = std::fs::read(&capture).unwrap();
+    let symlink = dir.path().join("link.pcap");
+    std::os::unix::fs::symlink(&capture, &symlink).unwrap();
+    let hardlink = dir.path().join("hard.pcap");
+    std::fs::hard_link(&capture, &hardlink).unwrap();
+
+    for write in [&capture, &symlink, &hardlink] {
+        let run = reflector(&[
+            "--read",
+            capture.to_str().unwrap(),
+            "--write",
+            write.to_str().unwrap(),
+        ]);
+        assert!(
+            !run.status.success(),
+            "--write {} accepted",
+            write.display()
+        );
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("--read and --write both name"), "{stderr}");
+        assert_eq!(std::fs::read(&capture).unwrap(), before, "input changed");
+    }
+}

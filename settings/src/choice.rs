@@ -49,6 +49,7 @@ macro_rules! choice {
             strum::VariantNames,
         )]
         #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "kebab-case")]
         #[strum(
             serialize_all = "kebab-case",

@@ -2,7 +2,7 @@
 //! probe --json` prints ([`ProbeReport`]): the interface the control plane and the
 //! tests read.
 
-use dataplane::histogram::Percentiles;
+use dataplane::histogram::{Buckets, Percentiles};
 use dataplane::{Counters, TelemetryReport};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// How the platform is actually running (what the kernel granted, not what was asked).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlatformInfo {
     /// e.g. "af_xdp", "bpf", "pcap".
     pub backend: String,
@@ -22,10 +23,17 @@ pub struct PlatformInfo {
     /// Why this back end runs, when `--backend auto` chose it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The longest frame (bytes, without FCS) the back end's buffers take, where they
+    /// set a limit: longer test frames are counted as `too_large`. With `xdp_tx` it
+    /// bounds the STAMP packets the workers answer; the kernel reflects the rest
+    /// whatever their length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame_len: Option<u32>,
 }
 
 /// Packet and bit rates over one interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rates {
     pub rx_pps: f64,
     pub tx_pps: f64,
@@ -72,6 +80,7 @@ pub enum Event {
 
 /// What the probe measured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeReport {
     pub sent: u64,
     /// Distinct sequence numbers that came back correctly reflected.
@@ -86,6 +95,10 @@ pub struct ProbeReport {
     pub malformed: u64,
     /// Round-trip time in nanoseconds.
     pub rtt_ns: Percentiles,
+    /// The round-trip times as a Prometheus-shaped histogram (cumulative counts at
+    /// fixed bounds); absent in reports from before it was added.
+    #[serde(default)]
+    pub rtt_buckets: Buckets,
     pub send_seconds: f64,
     pub tx_pps: f64,
 }
@@ -103,6 +116,9 @@ impl fmt::Display for ProbeReport {
             "received {}  lost {}  reordered {}  duplicated {}  malformed {}",
             self.received, self.lost, self.reordered, self.duplicated, self.malformed
         )?;
+        if self.received == 0 {
+            return write!(f, "rtt us: none (nothing came back)");
+        }
         let r = &self.rtt_ns;
         write!(
             f,
@@ -132,6 +148,7 @@ mod tests {
                 busy_poll: Some(false),
                 queues: 4,
                 reason: None,
+                max_frame_len: None,
             },
         };
         assert_eq!(

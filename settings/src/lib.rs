@@ -9,11 +9,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build_info;
 pub mod choice;
 mod error;
+pub mod error_text;
 pub mod events;
 mod field;
 mod limits;
+#[cfg(feature = "manual")]
+pub mod manual;
 mod prefix;
 mod settings;
 mod worker_args;

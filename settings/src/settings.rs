@@ -7,7 +7,9 @@ use crate::field::{Field, Naming};
 use crate::limits::{
     DEFAULT_RATE_BURST, MAX_ALLOW_PREFIXES, MAX_RATE_LIMIT_PPS, MAX_SECONDS, MAX_STREAMS,
 };
-use dataplane::filter::{DstMacFilter, DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT, NETALLY_OUI};
+use dataplane::filter::{
+    Broadcasts, DstMacFilter, DEFAULT_STAMP_PORT, DEFAULT_UDP_PORT, NETALLY_OUI,
+};
 use dataplane::safety::{RateLimit, Safety};
 use dataplane::streams::StreamLimits;
 use dataplane::worker::StampConfig;
@@ -237,6 +239,8 @@ impl Settings {
                 signatures: self.signature_set(),
                 ipv6: !self.no_ipv6,
                 vlan: !self.no_vlan,
+                // Learned from the interface by the live runners.
+                broadcasts: Broadcasts::NONE,
             },
             mode: self.mode,
             stamp: StampConfig {

@@ -7,15 +7,20 @@
 
 #![forbid(unsafe_code)]
 
-use dataplane::{Counters, Signature, TelemetryReport};
+use dataplane::{
+    classify, Counters, DstMacFilter, Filter, MacAddr, Reject, Signature, TelemetryReport,
+};
+use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
 use settings::events::{Event, PlatformInfo, ProbeReport};
+use settings::XdpMode;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use netlab::{Lab, HEAD_IP, HEAD_MAC, REFLECTOR_IP, REFLECTOR_MAC};
+use xdp_filter::{XdpLink, XdpTxBaseline};
 
 /// The `reflector` binary cargo built next to this test.
 pub fn reflector_binary() -> PathBuf {
@@ -230,6 +235,38 @@ impl Rig {
         false
     }
 
+    /// Send `frames` raw from the head's end, as they are (no padding, any addresses),
+    /// and count the UDP frames from `reflector_mac` that come back within `window`.
+    pub fn inject_and_count_answers(
+        &self,
+        frames: &[&[u8]],
+        reflector_mac: MacAddr,
+        window: Duration,
+    ) -> usize {
+        let head = &self.lab.head;
+        head.run(|| {
+            let socket = PacketSocket::open(&head.interface).expect("packet socket on the head");
+            send_all(&socket, frames);
+            count_frames_from(&socket, reflector_mac, window)
+        })
+        .expect("enter the head's namespace")
+    }
+
+    /// Add (`"add"`) or remove (`"del"`) `prefix` (`203.0.113.7/24`) on the reflector's
+    /// interface.
+    pub fn reflector_address(&self, action: &str, prefix: &str) {
+        let reflector = &self.lab.reflector;
+        must(Command::new("ip").args([
+            "-n",
+            &reflector.netns,
+            "address",
+            action,
+            prefix,
+            "dev",
+            &reflector.interface,
+        ]));
+    }
+
     /// Ping the reflector's address from the head: does the host stack still answer?
     pub fn ping(&self) -> bool {
         self.lab
@@ -240,6 +277,99 @@ impl Rig {
             .status()
             .expect("run ping")
             .success()
+    }
+}
+
+/// Send every one of `frames` from `socket` as it is, in bursts of up to a batch; what
+/// the device queue does not take at once goes with the next burst.
+pub fn send_all(socket: &PacketSocket, frames: &[&[u8]]) {
+    let mut pending = frames;
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < give_up,
+            "the head could not send its frames"
+        );
+        let sent = socket
+            .send_many(pending.iter().take(BATCH).copied())
+            .expect("send the frames");
+        pending = &pending[sent..];
+        if sent == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// UDP frames whose source MAC is `mac` seen on `socket` within `window`.
+fn count_frames_from(socket: &PacketSocket, mac: MacAddr, window: Duration) -> usize {
+    let mut seen = 0;
+    for_each_udp_frame_from(socket, mac, window, |_| seen += 1);
+    seen
+}
+
+/// Run `f` on every UDP frame whose source MAC is `mac` seen on `socket` within
+/// `window`. (The reflector's host stack answers some refused frames itself, with ICMP
+/// errors and ARP; those are not reflections.)
+pub fn for_each_udp_frame_from(
+    socket: &PacketSocket,
+    mac: MacAddr,
+    window: Duration,
+    mut f: impl FnMut(&[u8]),
+) {
+    let any_udp = Filter {
+        dst_mac: DstMacFilter::AnyUnicast,
+        src_oui: None,
+        udp_port: 0,
+        ..Filter::default()
+    };
+    let is_udp = |frame: &[u8]| {
+        matches!(
+            classify(frame, &any_udp),
+            Ok(_) | Err(Reject::NoSignature | Reject::StampTooShort)
+        )
+    };
+    let mut slots = vec![0u8; BATCH * SLOT_LEN];
+    let mut lens = vec![0usize; BATCH];
+    let deadline = Instant::now() + window;
+    while Instant::now() < deadline {
+        if !socket.wait_readable(50).expect("poll the head socket") {
+            continue;
+        }
+        let n = socket.recv_many(&mut slots, &mut lens).expect("receive");
+        for (slot, &len) in slots.chunks(SLOT_LEN).zip(&lens).take(n) {
+            let frame = &slot[..len];
+            if len >= 12 && frame[6..12] == mac.0 && is_udp(frame) {
+                f(frame);
+            }
+        }
+    }
+}
+
+/// An XDP program on the head's end, for as long as frames an XDP program on the
+/// reflector's end sends back with XDP_TX must arrive: veth drops them unless the peer
+/// runs one too (a physical NIC needs none). It is the XDP_TX baseline bouncing UDP
+/// port 1, which no test uses, so it passes every frame on to the head's sockets; being
+/// multi-buffer aware, it attaches in native mode at any MTU.
+pub struct HeadXdpReceiver {
+    _program: XdpTxBaseline,
+    _link: XdpLink,
+}
+
+impl Rig {
+    pub fn receive_xdp_tx_on_head(&self) -> HeadXdpReceiver {
+        let head = &self.lab.head;
+        head.run(|| {
+            let ifindex = platform_linux::iface::ifindex(&head.interface).expect("head ifindex");
+            let program = XdpTxBaseline::load(1).expect("load the head's XDP program");
+            let link = program
+                .attach(ifindex, XdpMode::Native)
+                .expect("attach the head's XDP program");
+            HeadXdpReceiver {
+                _program: program,
+                _link: link,
+            }
+        })
+        .expect("enter the head's namespace")
     }
 }
 
@@ -332,6 +462,18 @@ impl Reflector {
             }
         }
         panic!("the reflector printed no final totals");
+    }
+
+    /// Stop as [`Reflector::stop`] does; also return what it wrote to stderr (its
+    /// warnings), which must stay short enough for the pipe.
+    pub fn stop_with_stderr(mut self) -> (Counters, String) {
+        let mut stderr = self.child.stderr.take().expect("piped stderr");
+        let counters = self.stop();
+        let mut text = String::new();
+        stderr
+            .read_to_string(&mut text)
+            .expect("read the reflector's stderr");
+        (counters, text)
     }
 
     /// Kill with SIGKILL: no chance to clean up.

@@ -251,8 +251,91 @@ fn zero_copy_on_where_unsupported_is_explained() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--zero-copy auto"), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("error code returned when creating AF_XDP socket")
+            .count(),
+        1,
+        "each cause is printed once: {stderr}"
+    );
     assert!(
         !rig.xdp_attached(),
         "a failed start left a program attached"
+    );
+}
+
+/// A probe to the wrong MAC says what to check instead of only `lost N`.
+#[test]
+fn a_probe_that_gets_nothing_back_says_what_to_check() {
+    let rig = Rig::new("nothing");
+    let reflector = rig.start_reflector(&[]);
+    let output = rig
+        .lab
+        .head
+        .exec(reflector_binary())
+        .args(["probe", &rig.lab.head.interface])
+        .args([
+            "--to",
+            "02:00:00:00:00:99",
+            "--count",
+            "20",
+            "--wait",
+            "0.3",
+        ])
+        .output()
+        .expect("run the probe");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "lost frames must fail the probe"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("lost 20"), "{stdout}");
+    assert!(stdout.contains("none (nothing came back)"), "{stdout}");
+    for hint in [
+        "--to 02:00:00:00:00:99",
+        "dst_mac_mismatch",
+        "src_oui_mismatch",
+        "port_mismatch",
+    ] {
+        assert!(stderr.contains(hint), "hint lacks {hint}: {stderr}");
+    }
+    assert_eq!(reflector.stop().reflected, 0);
+}
+
+/// A reflector on a link without carrier says so at start, and again whenever the
+/// link changes, instead of running at 0 pps in silence.
+#[test]
+fn a_down_link_is_reported_at_start_and_on_change() {
+    let rig = Rig::new("linkdown");
+    let set_head_link = |state: &str| {
+        must(
+            rig.lab
+                .head
+                .exec("ip")
+                .args(["link", "set", "dev", &rig.lab.head.interface, state]),
+        );
+    };
+    set_head_link("down");
+    let reflector = rig.start_reflector(&[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    set_head_link("up");
+    std::thread::sleep(Duration::from_millis(2500));
+    let report = rig.probe(&["--count", "50", "--wait", "0.3"]);
+    assert_eq!(report.received, 50, "the link came back: {report:?}");
+    set_head_link("down");
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, stderr) = reflector.stop_with_stderr();
+    let interface = &rig.lab.reflector.interface;
+    let no_carrier = format!("interface {interface} is up but has no carrier");
+    assert_eq!(
+        stderr.matches(&no_carrier).count(),
+        2,
+        "warned at start and when the link went down again: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("interface {interface} is up again")),
+        "{stderr}"
     );
 }

@@ -4,8 +4,7 @@
 use dataplane::reference::{
     reference_filter, reference_frames, REFLECTOR_MAC as REFERENCE_REFLECTOR_MAC,
 };
-use dataplane::{classify, DstMacFilter, Filter, MacAddr, Reject};
-use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
+use dataplane::Reject;
 use reflector_tests::*;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -33,19 +32,9 @@ fn never_reflect_rules_hold_on_the_wire() {
 
     // The reference frames are addressed to the lab's reflector.
     assert_eq!(REFERENCE_REFLECTOR_MAC.to_string(), REFLECTOR_MAC);
-    let head = &rig.lab.head;
-    let came_back = head
-        .run(|| {
-            let socket = PacketSocket::open(&head.interface).expect("packet socket on the head");
-            for chunk in frames.chunks(BATCH) {
-                let sent = socket
-                    .send_many(chunk.iter().map(|f| f.bytes.as_slice()))
-                    .expect("inject the reference frames");
-                assert_eq!(sent, chunk.len());
-            }
-            count_frames_from(&socket, REFERENCE_REFLECTOR_MAC, Duration::from_millis(700))
-        })
-        .expect("enter the head's namespace");
+    let bytes: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
+    let came_back =
+        rig.inject_and_count_answers(&bytes, REFERENCE_REFLECTOR_MAC, Duration::from_millis(700));
     let totals = reflector.stop();
 
     assert_eq!(came_back, accepted, "exactly the accepted frames come back");
@@ -60,41 +49,6 @@ fn never_reflect_rules_hold_on_the_wire() {
             assert_eq!(totals.reject(*reason), *count, "{reason}");
         }
     }
-}
-
-/// UDP frames whose source MAC is `mac` seen on `socket` within `window`. (The
-/// reflector's host stack answers some refused frames itself, with ICMP errors and
-/// ARP; those are not reflections.)
-fn count_frames_from(socket: &PacketSocket, mac: MacAddr, window: Duration) -> usize {
-    let any_udp = Filter {
-        dst_mac: DstMacFilter::AnyUnicast,
-        src_oui: None,
-        udp_port: 0,
-        ..Filter::default()
-    };
-    let is_udp = |frame: &[u8]| {
-        matches!(
-            classify(frame, &any_udp),
-            Ok(_) | Err(Reject::NoSignature | Reject::StampTooShort)
-        )
-    };
-    let mut slots = vec![0u8; BATCH * SLOT_LEN];
-    let mut lens = vec![0usize; BATCH];
-    let deadline = Instant::now() + window;
-    let mut seen = 0;
-    while Instant::now() < deadline {
-        if !socket.wait_readable(50).expect("poll the head socket") {
-            continue;
-        }
-        let n = socket.recv_many(&mut slots, &mut lens).expect("receive");
-        seen += slots
-            .chunks(SLOT_LEN)
-            .zip(&lens)
-            .take(n)
-            .filter(|(slot, len)| **len >= 12 && slot[6..12] == mac.0 && is_udp(&slot[..**len]))
-            .count();
-    }
-    seen
 }
 
 #[test]

@@ -6,8 +6,6 @@
 use dataplane::{Reject, Signature};
 use reflector_tests::*;
 use settings::events::ProbeReport;
-use settings::XdpMode;
-use xdp_filter::{XdpLink, XdpTxBaseline};
 
 /// The in-kernel back end with the one feature it cannot run turned off.
 const XDP_TX: [&str; 4] = ["--backend", "xdp-tx", "--max-streams", "0"];
@@ -20,28 +18,15 @@ const SIGNATURES: [Signature; Signature::BYTE_SIGNATURES] = [
     Signature::Y1564,
 ];
 
-/// A lab whose head can receive XDP_TX: veth drops frames an XDP program transmits
-/// unless the peer runs an XDP program too (a physical NIC needs none). The one here is
-/// the XDP_TX baseline bouncing UDP port 1, which nothing in these tests uses: it
-/// passes every frame on to the probe's socket.
+/// A lab whose head can receive XDP_TX (see [`HeadXdpReceiver`]).
 struct TxRig {
     rig: Rig,
-    _head_program: (XdpTxBaseline, XdpLink),
+    _head_program: HeadXdpReceiver,
 }
 
 fn rig(name: &str) -> TxRig {
     let rig = Rig::new(name);
-    let head = &rig.lab.head;
-    let head_program = head
-        .run(|| {
-            let ifindex = platform_linux::iface::ifindex(&head.interface).expect("head ifindex");
-            let program = XdpTxBaseline::load(1).expect("load the head's XDP program");
-            let link = program
-                .attach(ifindex, XdpMode::Native)
-                .expect("attach the head's XDP program");
-            (program, link)
-        })
-        .expect("enter the head's namespace");
+    let head_program = rig.receive_xdp_tx_on_head();
     TxRig {
         rig,
         _head_program: head_program,

@@ -7,8 +7,9 @@
 
 use crate::skel::reflector_types as types;
 use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
+use dataplane::filter::MAX_BROADCASTS;
 use dataplane::signature::SIGNATURES;
-use dataplane::{DstMacFilter, Filter, Mode, Signature};
+use dataplane::{Broadcasts, DstMacFilter, Filter, Mode, Signature};
 
 /// Where the program sends the test frames it accepts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,8 +22,14 @@ pub enum Reflection {
     InKernel(Mode),
 }
 
-/// The `cfg` the XDP program classifies with, built from `filter`.
-pub(crate) fn program_config(filter: &Filter, reflection: Reflection) -> Result<types::config> {
+/// The `cfg` the XDP program classifies with, built from `filter`. Test frames longer
+/// than `max_frame_len` (what the AF_XDP sockets take) are counted as `too_large`
+/// instead of being redirected.
+pub(crate) fn program_config(
+    filter: &Filter,
+    reflection: Reflection,
+    max_frame_len: u32,
+) -> Result<types::config> {
     check_table_fits()?;
     // All zero, the value the program starts from.
     let mut cfg = types::config::default();
@@ -43,6 +50,7 @@ pub(crate) fn program_config(filter: &Filter, reflection: Reflection) -> Result<
     cfg.stamp_enabled = filter.signatures.contains(Signature::Stamp).into();
     cfg.stamp_port = filter.stamp_port;
     cfg.stamp_index = Signature::Stamp.index() as u8;
+    cfg.max_frame_len = max_frame_len;
     if let Reflection::InKernel(mode) = reflection {
         cfg.in_kernel = 1;
         cfg.swap_ip = (mode != Mode::Mac).into();
@@ -57,6 +65,17 @@ pub(crate) fn program_config(filter: &Filter, reflection: Reflection) -> Result<
         row.bytes[..spec.bytes.len()].copy_from_slice(spec.bytes);
     }
     Ok(cfg)
+}
+
+/// The value of the program's `broadcasts` map (`struct broadcasts`): the count, then
+/// every slot of the address array, each a native-endian u32 as the program compares it.
+pub(crate) fn broadcasts_value(list: &Broadcasts) -> Vec<u8> {
+    let mut slots = [0u32; MAX_BROADCASTS];
+    slots[..list.len()].copy_from_slice(list.as_u32s());
+    std::iter::once(list.len() as u32)
+        .chain(slots)
+        .flat_map(u32::to_ne_bytes)
+        .collect()
 }
 
 /// The C program holds a fixed-size copy of the table (and an XDP_TX counter per row
@@ -80,6 +99,23 @@ mod tests {
     use dataplane::reference::reference_filter;
     use dataplane::SignatureSet;
 
+    const ANY_LENGTH: u32 = u32::MAX;
+
+    #[test]
+    fn broadcasts_value_is_the_count_then_every_slot() {
+        let list = Broadcasts::new(["192.0.2.255".parse().unwrap()]);
+        let value = broadcasts_value(&list);
+        assert_eq!(value.len(), 4 * (1 + MAX_BROADCASTS));
+        assert_eq!(value[..4], 1u32.to_ne_bytes());
+        assert_eq!(value[4..8], 0xc000_02ffu32.to_ne_bytes());
+        assert!(value[8..].iter().all(|b| *b == 0));
+        assert_eq!(
+            std::mem::size_of::<types::broadcasts>(),
+            value.len(),
+            "struct broadcasts in reflector.bpf.c changed"
+        );
+    }
+
     #[test]
     fn signature_table_fits_the_program() {
         check_table_fits().expect("dataplane's signature table outgrew reflector.bpf.c");
@@ -90,7 +126,7 @@ mod tests {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Rfc2544]);
         filter.ipv6 = false;
-        let cfg = program_config(&filter, Reflection::AfXdp).unwrap();
+        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!(cfg.dst_mac_exact, 1);
         assert_eq!(cfg.ipv6, 0);
         assert_eq!(cfg.vlan, u8::from(filter.vlan));
@@ -98,6 +134,7 @@ mod tests {
         assert_eq!(cfg.stamp_enabled, 0);
         assert_eq!(cfg.stamp_port, filter.stamp_port);
         assert_eq!(cfg.in_kernel, 0);
+        assert_eq!(cfg.max_frame_len, ANY_LENGTH);
         for (row, spec) in cfg.signatures.iter().zip(SIGNATURES.iter()) {
             assert_eq!(row.enabled, u8::from(spec.signature == Signature::Rfc2544));
             assert_eq!(row.index as usize, spec.signature.index());
@@ -113,10 +150,10 @@ mod tests {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Stamp]);
         filter.stamp_port = 8620;
-        let cfg = program_config(&filter, Reflection::AfXdp).unwrap();
+        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 8620));
         assert!(cfg.signatures.iter().all(|row| row.enabled == 0));
-        let cfg = program_config(&reference_filter(), Reflection::AfXdp).unwrap();
+        let cfg = program_config(&reference_filter(), Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 862));
         assert!(cfg.signatures[..SIGNATURES.len()]
             .iter()
@@ -126,7 +163,8 @@ mod tests {
     #[test]
     fn in_kernel_reflection_swaps_what_the_mode_says() {
         let swaps = |mode| {
-            let cfg = program_config(&reference_filter(), Reflection::InKernel(mode)).unwrap();
+            let cfg = program_config(&reference_filter(), Reflection::InKernel(mode), ANY_LENGTH)
+                .unwrap();
             assert_eq!(cfg.in_kernel, 1);
             assert_eq!(cfg.stamp_index as usize, Signature::Stamp.index());
             (cfg.swap_ip, cfg.swap_ports)
@@ -141,7 +179,7 @@ mod tests {
         let mut filter = reference_filter();
         filter.dst_mac = DstMacFilter::AnyUnicast;
         filter.src_oui = None;
-        let cfg = program_config(&filter, Reflection::AfXdp).unwrap();
+        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.dst_mac_exact, cfg.src_oui_enabled), (0, 0));
     }
 }

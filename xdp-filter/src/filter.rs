@@ -3,10 +3,10 @@
 //! it on test input.
 
 use crate::attach::XdpLink;
-use crate::config::{program_config, Reflection};
+use crate::config::{broadcasts_value, program_config, Reflection};
 use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
 use crate::{bpf_error, Error, Result, MAX_QUEUES, MAX_SIGNATURES};
-use dataplane::{Counters, Filter, Reject, Signature};
+use dataplane::{Broadcasts, Counters, Filter, Reject, Signature};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput};
 use settings::XdpMode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -92,11 +92,27 @@ pub struct XdpFilter {
 
 impl XdpFilter {
     /// Load the program with `filter` and `reflection` compiled into its read-only
-    /// configuration.
-    pub fn load(filter: &Filter, reflection: Reflection) -> Result<XdpFilter> {
-        let cfg = program_config(filter, reflection)?;
+    /// configuration. Test frames longer than `max_frame_len`, the most the AF_XDP
+    /// sockets take, are counted as [`Reject::TooLarge`] and passed to the stack.
+    pub fn load(filter: &Filter, reflection: Reflection, max_frame_len: u32) -> Result<XdpFilter> {
+        let cfg = program_config(filter, reflection, max_frame_len)?;
         let skel = skel::load::<ReflectorSkelBuilder>(|rodata| rodata.cfg = cfg)?;
-        Ok(XdpFilter { skel })
+        let program = XdpFilter { skel };
+        program.set_broadcasts(&filter.broadcasts)?;
+        Ok(program)
+    }
+
+    /// Refuse frames from or to these directed-broadcast addresses from now on (the
+    /// interface's IPv4 prefixes changed). The program may see the old list or the new
+    /// one for a frame or two while the kernel copies it in.
+    pub fn set_broadcasts(&self, list: &Broadcasts) -> Result<()> {
+        self.skel
+            .maps
+            .broadcasts
+            .update(&0u32.to_ne_bytes(), &broadcasts_value(list), MapFlags::ANY)
+            .map_err(bpf_error(
+                "write the directed-broadcast addresses into their map",
+            ))
     }
 
     /// Attach to `ifindex`. The program stays attached while the returned link lives.

@@ -443,12 +443,67 @@ fn the_shipped_example_config_is_valid() {
 }
 
 #[test]
+fn the_packaged_default_config_is_valid_and_starts_nothing() {
+    let config = Config::parse(include_str!("../../../deploy/control.toml")).unwrap();
+    assert!(config.reflectors.is_empty());
+    assert_eq!(
+        config.listen.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:8080")
+    );
+}
+
+#[test]
 fn namespaced_reflectors_get_qualified_ids() {
     let s = ReflectorForm {
         netns: Some("lab-r".into()),
         ..form("veth0")
     };
-    assert_eq!(s.id(), "lab-r:veth0");
-    assert_eq!(s.validate().unwrap().id(), "lab-r:veth0");
+    assert_eq!(s.id(), "veth0@lab-r");
+    assert_eq!(canonical_id("lab-r:veth0"), "veth0@lab-r");
+    assert_eq!(canonical_id("veth0@lab-r"), "veth0@lab-r");
+    assert_eq!(s.validate().unwrap().id(), "veth0@lab-r");
     assert_eq!(form("eth0").id(), "eth0");
+}
+
+#[test]
+fn a_file_without_interfaces_is_refused_unless_it_says_none_are_meant() {
+    for text in ["", "  \n", "\n\n"] {
+        let err = Config::parse(text).unwrap_err();
+        assert!(
+            err.contains("the file is empty (truncated?)") && err.contains("`interfaces = {}`"),
+            "{text:?}: {err}"
+        );
+    }
+    for text in [
+        "# truncated",
+        "listen = \"127.0.0.1:8080\"\n[defaults]\nmode = \"mac\"\n",
+    ] {
+        let err = Config::parse(text).unwrap_err();
+        assert!(
+            err.contains("names no interfaces") && err.contains("`interfaces = {}`"),
+            "{text:?}: {err}"
+        );
+    }
+    for text in [NO_INTERFACES, "listen = \"127.0.0.1:8080\"\n[interfaces]\n"] {
+        let config = Config::parse(text).unwrap();
+        assert!(config.reflectors.is_empty(), "{text:?}");
+    }
+}
+
+#[test]
+fn allowed_hosts_are_host_names() {
+    let config =
+        Config::parse("allowed_hosts = [\"rig1.example.net\", \"Dash.\"]\ninterfaces = {}\n")
+            .unwrap();
+    assert_eq!(config.allowed_hosts, ["rig1.example.net", "Dash."]);
+    for (bad, index) in [("http://rig1", 0), ("rig1:8080", 0), ("a..b", 0), ("-x", 0)] {
+        let text = format!("allowed_hosts = [{bad:?}]\ninterfaces = {{}}\n");
+        let err = Config::parse(&text).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "allowed_hosts[{index}]: {bad:?} is not a host name"
+            )),
+            "{err}"
+        );
+    }
 }

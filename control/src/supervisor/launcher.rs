@@ -59,7 +59,20 @@ impl Launcher {
         settings: &ReflectorSettings,
         loop_timeout: Option<Duration>,
     ) -> std::io::Result<Child> {
-        let mut command = match &settings.netns {
+        self.spawn_args(
+            settings.netns.as_deref(),
+            settings.worker_args_with_loop_timeout(loop_timeout),
+        )
+    }
+
+    /// Start the binary with `args`, in network namespace `netns` if given, its
+    /// stdout and stderr piped to us (reflectors, and probes: `reflector probe ...`).
+    pub(crate) fn spawn_args<I, S>(&self, netns: Option<&str>, args: I) -> std::io::Result<Child>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut command = match netns {
             // `ip netns exec` enters the namespace and then execs the worker, so the
             // pid we hold is the worker's own, signals reach it directly, and its
             // parent is still us.
@@ -71,17 +84,20 @@ impl Launcher {
             None => Command::new(&self.program),
         };
         command
-            .args(settings.worker_args_with_loop_timeout(loop_timeout))
+            .args(args)
             .env(PARENT_PID_ENV, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: Ctrl-C on the terminal reaches the control plane
+            // only, which stops probes first (for their verdict), then the workers.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
     }
 
     /// SIGTERM, then SIGKILL once the grace period is over.
-    pub(super) async fn terminate(&self, child: &mut Child) -> std::io::Result<ExitStatus> {
+    pub(crate) async fn terminate(&self, child: &mut Child) -> std::io::Result<ExitStatus> {
         // `id()` is None once the child is reaped, so the pid cannot have been reused.
         if let Some(pid) = child.id() {
             // Failing means it has exited already; the wait below reaps it.

@@ -9,9 +9,11 @@
 //! - `task`: one reflector's task, its phases, and the handler of its requests;
 //! - `request`: the requests and answers between the two;
 //! - `record`: the shared record a task writes and the views are built from;
+//! - `interface`: whether a reflector's interface exists (else it waits for it);
 //! - `launcher`: the worker command line, spawn, SIGTERM then SIGKILL;
 //! - `output`: the worker's stdout events and stderr logs.
 
+mod interface;
 mod launcher;
 mod output;
 mod record;
@@ -20,5 +22,6 @@ mod request;
 mod task;
 
 pub use launcher::{Backoff, Launcher, PARENT_PID_ENV};
+pub(crate) use output::{exit_message, Output};
 pub use registry::Supervisor;
 pub use request::SupervisorError;

@@ -12,7 +12,7 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::task::JoinHandle;
 
 /// The output of one worker.
-pub(super) struct Output {
+pub(crate) struct Output {
     /// The reflector's id, for the logs.
     id: String,
     /// None once stdout has closed.
@@ -45,17 +45,23 @@ impl Output {
     }
 
     /// Take one stdout line into the record.
-    pub fn apply(&self, shared: &Shared, line: &str) {
+    pub(super) fn apply(&self, shared: &Shared, line: &str) {
         apply_line(shared, &self.id, line);
     }
 
     /// Once the worker has exited: take in what it printed last, its final totals
     /// above all, and return the last line of its stderr.
-    pub async fn finish(mut self, shared: &Shared) -> Option<String> {
+    pub(super) async fn finish(self, shared: &Shared) -> Option<String> {
+        let id = self.id.clone();
+        self.finish_with(|line| apply_line(shared, &id, line)).await
+    }
+
+    /// [`Output::finish`] for any child: `apply` takes each last stdout line.
+    pub async fn finish_with(mut self, mut apply: impl FnMut(&str)) -> Option<String> {
         if let Some(mut lines) = self.stdout.take() {
             let drain = async {
                 while let Ok(Some(line)) = lines.next_line().await {
-                    apply_line(shared, &self.id, &line);
+                    apply(&line);
                 }
             };
             // Bounded, in case something the worker started still holds its stdout open.
@@ -132,7 +138,7 @@ async fn follow_stderr(id: String, stderr: BufReader<ChildStderr>) -> Option<Str
 }
 
 /// Why a worker died: its exit status and the last thing it said.
-pub(super) fn exit_message(
+pub(crate) fn exit_message(
     status: std::io::Result<ExitStatus>,
     last_stderr: Option<String>,
 ) -> String {

@@ -5,7 +5,7 @@ use super::launcher::Launcher;
 use super::record::Shared;
 use super::request::{Order, Request, SupervisorError};
 use super::task;
-use crate::config::ReflectorSettings;
+use crate::config::{canonical_id, ReflectorSettings};
 use crate::events::{Bus, Notice};
 use crate::views::{ReflectorView, ReloadSummary, StatsView, StreamsView};
 use std::collections::BTreeMap;
@@ -41,6 +41,11 @@ impl Supervisor {
 
     pub fn bus(&self) -> &Bus {
         &self.bus
+    }
+
+    /// How workers are started: probes are started the same way.
+    pub fn launcher(&self) -> &Arc<Launcher> {
+        &self.launcher
     }
 
     /// Add a reflector; it starts at once if its settings say `autostart`.
@@ -150,6 +155,7 @@ impl Supervisor {
 
     /// Stop the worker and forget the reflector.
     pub async fn remove(&self, id: &str) -> Result<(), SupervisorError> {
+        let id = &*canonical_id(id);
         let handle = self
             .handles
             .lock()
@@ -222,6 +228,7 @@ impl Supervisor {
     }
 
     async fn shared(&self, id: &str) -> Result<Shared, SupervisorError> {
+        let id = &*canonical_id(id);
         let handles = self.handles.lock().await;
         handles
             .get(id)
@@ -230,6 +237,7 @@ impl Supervisor {
     }
 
     async fn send(&self, id: &str, request: Request) -> Result<ReflectorView, SupervisorError> {
+        let id = &*canonical_id(id);
         let (shared, done) = {
             let handles = self.handles.lock().await;
             let handle = handles

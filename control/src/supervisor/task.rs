@@ -3,10 +3,12 @@
 //! counters carried forward, so totals survive restarts), and acts on the registry's
 //! requests, answering each once it has taken effect.
 
+use super::interface;
 use super::launcher::Launcher;
 use super::output::{exit_message, Output};
 use super::record::Shared;
 use super::request::{answer, Order, Reply, Request, SupervisorError};
+use crate::config::ReflectorSettings;
 use crate::views::RunState;
 use dataplane::{Counters, TelemetryReport};
 use settings::events::Rates;
@@ -25,6 +27,9 @@ enum Phase {
     /// A worker died or could not be spawned: spawn the next at `until`, unless a
     /// request comes first.
     BackingOff { until: tokio::time::Instant },
+    /// A worker is wanted but its interface does not exist: look again at `until`
+    /// (and spawn once it does), unless a request comes first.
+    WaitingForInterface { until: tokio::time::Instant },
     /// A worker runs: follow its output until it exits or a request ends it.
     Running(Box<Worker>),
 }
@@ -73,10 +78,16 @@ impl Task {
                 let order = self.next_order().await;
                 self.handle(Phase::Stopped, order).await
             }
-            Phase::Starting => Some(self.spawn()),
+            Phase::Starting => Some(self.start().await),
             Phase::BackingOff { until } => tokio::select! {
                 () = tokio::time::sleep_until(until) => Some(Phase::Starting),
                 order = self.next_order() => self.handle(Phase::BackingOff { until }, order).await,
+            },
+            Phase::WaitingForInterface { until } => tokio::select! {
+                () = tokio::time::sleep_until(until) => Some(Phase::Starting),
+                order = self.next_order() => {
+                    self.handle(Phase::WaitingForInterface { until }, order).await
+                }
             },
             Phase::Running(mut worker) => tokio::select! {
                 line = worker.output.next_line() => {
@@ -115,7 +126,7 @@ impl Task {
                 answer(done, Err(self.already_started()));
                 Some(phase)
             }
-            // Start while backing off means "retry now".
+            // Start while backing off (or waiting for the interface) means "retry now".
             (_, Request::Start(None)) => {
                 self.waiting.push(done);
                 Some(Phase::Starting)
@@ -147,7 +158,40 @@ impl Task {
         }
     }
 
-    /// Spawn a worker, then answer the requests waiting for that.
+    /// Spawn a worker if its interface exists, else wait for the interface; then
+    /// answer the requests waiting for either.
+    async fn start(&mut self) -> Phase {
+        let settings = self.shared.lock().settings.clone();
+        let phase = if interface::exists(&settings).await {
+            self.spawn()
+        } else {
+            self.wait_for_interface(&settings)
+        };
+        for done in self.waiting.drain(..) {
+            answer(done, Ok(()));
+        }
+        phase
+    }
+
+    /// Look for the interface again shortly; the state and message change (and are
+    /// announced) only on the way in, not at every look.
+    fn wait_for_interface(&mut self, settings: &ReflectorSettings) -> Phase {
+        if self.shared.lock().state != RunState::WaitingForInterface {
+            let message = interface::missing(settings);
+            tracing::warn!(reflector = %settings.id(), "{message}");
+            self.shared.update(|r| {
+                r.state = RunState::WaitingForInterface;
+                r.last_error = Some(message);
+            });
+        }
+        // Once it appears, the first worker is not held back by earlier failures.
+        self.next_delay = self.launcher.backoff.initial;
+        Phase::WaitingForInterface {
+            until: tokio::time::Instant::now() + interface::POLL,
+        }
+    }
+
+    /// Spawn a worker.
     fn spawn(&mut self) -> Phase {
         let (settings, loop_timeout) = {
             let record = self.shared.lock();
@@ -156,7 +200,7 @@ impl Task {
                 .map(|d| d.saturating_duration_since(Instant::now()));
             (record.settings.clone(), left)
         };
-        let phase = match self.launcher.spawn(&settings, loop_timeout) {
+        match self.launcher.spawn(&settings, loop_timeout) {
             Ok(mut child) => {
                 self.shared.update(|r| {
                     r.state = RunState::Starting;
@@ -180,11 +224,7 @@ impl Task {
                 self.shared.update(|r| r.last_error = Some(message));
                 self.back_off()
             }
-        };
-        for done in self.waiting.drain(..) {
-            answer(done, Ok(()));
         }
-        phase
     }
 
     /// The worker exited on its own: record why, and restart it after a back-off.
@@ -254,6 +294,10 @@ impl Task {
         };
         if changed {
             self.shared.update(|r| {
+                // "Starts when it appears" no longer holds for a stopped reflector.
+                if r.state == RunState::WaitingForInterface {
+                    r.last_error = None;
+                }
                 r.state = RunState::Stopped;
                 r.loop_deadline = None;
             });

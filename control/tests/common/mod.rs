@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
-use dataplane::histogram::Percentiles;
+use dataplane::histogram::{Histogram, Percentiles};
 use dataplane::streams::{SequenceReport, StreamReport};
 use dataplane::{Signature, TelemetryReport};
 use settings::events::{Event, PlatformInfo, Rates};
@@ -121,7 +121,13 @@ pub fn final_line_with(received: u64, telemetry: TelemetryReport) -> String {
 /// it: dwell 1.5 µs median, 9 µs p99, 42 µs max; the STAMP stream (busiest) with
 /// sequence numbers, the RFC 2544 one without, 5 untracked frames.
 pub fn telemetry() -> TelemetryReport {
+    let mut dwell = Histogram::default();
+    dwell.record(800);
+    dwell.record_n(1_500, 899);
+    dwell.record_n(9_000, 90);
+    dwell.record_n(42_000, 10);
     TelemetryReport {
+        dwell_buckets: dwell.buckets(),
         dwell_ns: Percentiles {
             count: 1000,
             min: 800,
@@ -142,6 +148,7 @@ pub fn telemetry() -> TelemetryReport {
                     lost: 4,
                     reordered: 2,
                     duplicated: 1,
+                    ..SequenceReport::default()
                 }),
             ),
             stream("192.0.2.20", 3842, 3842, Signature::Rfc2544, 600, None),
@@ -403,4 +410,47 @@ impl Drop for ControlProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A chromedriver process, killed when dropped.
+pub struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Headless Chromium over WebDriver, its window `width` x `height`. Needs the Debian
+/// packages `chromium` and `chromium-driver`; fails (never skips) without them.
+pub async fn browser((width, height): (u32, u32)) -> (Driver, fantoccini::Client) {
+    let port = free_port();
+    let driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver not found: apt-get install chromium chromium-driver");
+    let driver = Driver(driver);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", format!("--window-size={width},{height}")]}),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let client = eventually(
+        "chromedriver to accept a session",
+        Duration::from_secs(30),
+        async || {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            fantoccini::ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+                .ok()
+        },
+    )
+    .await;
+    (driver, client)
 }

@@ -3,7 +3,7 @@
 //! whole per-frame pipeline (policy, streams, STAMP answers) must not panic either.
 #![no_main]
 
-use dataplane::reference::reference_filter;
+use dataplane::reference::{reference_filter, reference_filter_with_prefixes};
 use dataplane::worker::{BatchTime, Pipeline};
 use dataplane::{classify, reflect, Filter, Mode, StampMode, WorkerConfig};
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
         udp_port: if knobs & 2 != 0 { 0 } else { 3842 },
         ipv6: knobs & 4 == 0,
         vlan: knobs & 8 == 0,
+        broadcasts: if knobs & 128 != 0 {
+            reference_filter_with_prefixes().broadcasts
+        } else {
+            Default::default()
+        },
         ..reference_filter()
     };
     let mode = Mode::ALL[usize::from(knobs >> 4) % Mode::ALL.len()];

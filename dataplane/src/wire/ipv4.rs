@@ -1,7 +1,7 @@
 //! IPv4 header.
 
 use super::{read, swap_fields, write};
-use crate::checksum::internet_checksum;
+use crate::checksum::{internet_checksum, update_word};
 use crate::parse::{be16, IPV4_MF_AND_OFFSET, IPV4_MIN_HEADER_LEN};
 use std::net::Ipv4Addr;
 
@@ -10,6 +10,8 @@ mod field {
     use std::ops::Range;
 
     pub const VERSION_IHL: usize = 0;
+    /// DSCP (upper 6 bits) and ECN (lower 2).
+    pub const TOS: usize = 1;
     pub const TOTAL_LEN: usize = IPV4_TOTAL_LEN;
     pub const IDENT: usize = IPV4_IDENT;
     pub const FLAGS_FRAGMENT: usize = IPV4_FRAG;
@@ -38,6 +40,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     #[inline(always)]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VERSION_IHL] & 0x0F) * 4
+    }
+
+    /// The DSCP (upper 6 bits) and ECN (lower 2) byte.
+    #[inline(always)]
+    pub fn tos(&self) -> u8 {
+        self.buffer.as_ref()[field::TOS]
     }
 
     /// Header and payload length in bytes.
@@ -98,6 +106,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Version 4 and the IHL for a header of `header_len` bytes (a multiple of 4).
     pub fn set_version_and_header_len(&mut self, header_len: usize) {
         self.buffer.as_mut()[field::VERSION_IHL] = 0x40 | (header_len / 4) as u8;
+    }
+
+    /// Set the DSCP/ECN byte, keeping the header checksum valid (RFC 1624).
+    pub fn set_tos_updating_checksum(&mut self, tos: u8) {
+        let data = self.buffer.as_mut();
+        let old = u16::from_be_bytes([data[field::VERSION_IHL], data[field::TOS]]);
+        data[field::TOS] = tos;
+        let new = u16::from_be_bytes([data[field::VERSION_IHL], tos]);
+        let checksum = update_word(self.checksum(), old, new);
+        self.set_checksum(checksum);
     }
 
     pub fn set_total_len(&mut self, len: u16) {

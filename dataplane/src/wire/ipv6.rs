@@ -41,6 +41,13 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
+    /// DSCP (upper 6 bits) and ECN (lower 2), split across the first two bytes.
+    #[inline(always)]
+    pub fn traffic_class(&self) -> u8 {
+        let data = self.buffer.as_ref();
+        data[field::VERSION] << 4 | data[field::VERSION + 1] >> 4
+    }
+
     #[inline(always)]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
@@ -69,6 +76,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 
     pub fn set_next_header(&mut self, next_header: u8) {
         self.buffer.as_mut()[field::NEXT_HEADER] = next_header;
+    }
+
+    /// Set the traffic class, keeping version and flow label.
+    pub fn set_traffic_class(&mut self, class: u8) {
+        let data = self.buffer.as_mut();
+        data[field::VERSION] = 0x60 | class >> 4;
+        data[field::VERSION + 1] = class << 4 | (data[field::VERSION + 1] & 0x0F);
     }
 
     #[inline(always)]

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The SSID is RFC 8972's session identifier, zero when unused. Bytes past the 44-byte
-//! base packet (padding, RFC 8972 TLVs) are not the view's business.
+//! base packet are RFC 8972 TLVs, in the sender's packet and in the answer alike; their
+//! layout is in [`tlv`].
 
 use super::{read, write};
 use crate::parse::be16;
@@ -35,6 +36,43 @@ mod field {
     pub const SENDER_TTL: usize = 40;
     /// The must-be-zero runs of an answer.
     pub const ANSWER_MBZ: [Range<usize>; 2] = [38..40, 41..44];
+}
+
+/// RFC 8972 section 4: each TLV is Flags (1 byte), Type (1), Length (2, the Value's
+/// length), Value. Offsets are from the TLV's first byte.
+pub mod tlv {
+    pub const HEADER_LEN: usize = 4;
+    pub const FLAGS: usize = 0;
+    pub const TYPE: usize = 1;
+    pub const LENGTH: usize = 2;
+
+    /// Flags: the reflector did not understand the TLV.
+    pub const UNRECOGNIZED: u8 = 0x80;
+    /// Flags: the TLV is malformed (its Length is wrong for its type or runs past the
+    /// packet).
+    pub const MALFORMED: u8 = 0x40;
+
+    /// Types (RFC 8972 section 5.1 registry) the reflector implements, with the Value
+    /// lengths it accepts.
+    pub const EXTRA_PADDING: u8 = 1;
+    /// Sync Src In, Timestamp In, Sync Src Out, Timestamp Out (one byte each).
+    pub const TIMESTAMP_INFO: u8 = 3;
+    pub const TIMESTAMP_INFO_LEN: usize = 4;
+    /// DSCP1 (6 bits), DSCP2 (6), ECN (2), RP (2), Reserved (16).
+    pub const CLASS_OF_SERVICE: u8 = 4;
+    pub const CLASS_OF_SERVICE_LEN: usize = 4;
+    /// S_TxC, R_RxC, R_TxC (4 bytes each).
+    pub const DIRECT_MEASUREMENT: u8 = 5;
+    pub const DIRECT_MEASUREMENT_LEN: usize = 12;
+    /// Access ID (4 bits), Resv (4), Return Code (8), Reserved (16).
+    pub const ACCESS_REPORT: u8 = 6;
+    pub const ACCESS_REPORT_LEN: usize = 4;
+
+    /// Synchronization sources (RFC 8972 section 5.4).
+    pub const SYNC_NTP: u8 = 1;
+    pub const SYNC_LOCAL: u8 = 5;
+    /// Timestamping methods (RFC 8972 section 5.5).
+    pub const TIMESTAMP_SW_LOCAL: u8 = 2;
 }
 
 /// An NTP 64-bit timestamp: seconds since 1900 in the high half, fraction below.

@@ -284,3 +284,35 @@ fn generated_worker_args_parse_back_into_the_same_settings() {
         assert_eq!(parsed.output.stats_interval, Duration::from_secs(1));
     }
 }
+
+#[test]
+fn tui_is_refused_with_the_machine_formats_pcap_files_and_the_search() {
+    for args in [
+        &["eth0", "--tui", "--json"][..],
+        &["eth0", "--csv", "--tui"],
+        &["--read", "in.pcap", "--write", "out.pcap", "--tui"],
+        &[
+            "probe",
+            "eth0",
+            "--to",
+            "02:52:45:46:4c:01",
+            "--tui",
+            "--json",
+        ],
+        &[
+            "probe",
+            "eth0",
+            "--to",
+            "02:52:45:46:4c:01",
+            "--tui",
+            "--search",
+        ],
+    ] {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot be used with") && err.contains("--tui"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(parse(&["eth0", "--tui"]).unwrap().reflect.output.tui);
+}

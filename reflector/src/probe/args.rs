@@ -91,9 +91,46 @@ pub struct ProbeArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// Watch the run on a live terminal dashboard (q stops it early); the report is
+    /// printed as usual when you quit. Without a terminal on stdout, just the report.
+    #[arg(long, conflicts_with_all = ["json", "search"])]
+    pub tui: bool,
+
+    /// With --json: also print the report so far every SECONDS (cumulative, one JSON
+    /// line each) before the final one, for a program watching the run
+    /// (reflector-control's probes).
+    #[arg(long, value_name = "SECONDS", requires = "json", conflicts_with = "search",
+          value_parser = parse_interval)]
+    pub interval: Option<f64>,
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.1..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0.1 to 3600"
+        )),
+    }
 }
 
 impl ProbeArgs {
+    /// What to check when not one frame came back: each likely cause with the
+    /// reflector counter that shows it.
+    pub fn nothing_came_back_hint(&self) -> String {
+        format!(
+            "nothing came back. Check: --to {to} is the MAC of the reflector's interface \
+             (its `dst_mac_mismatch` counter grows if not); the source MAC is inside the \
+             reflector's OUI filter (`src_oui_mismatch`; send with --src-mac 00:c0:17:.. or \
+             run the reflector with --no-oui-filter); the reflector listens on UDP port \
+             {port} (`port_mismatch`); the reflector accepts {signature} (`no_signature`); \
+             the reflector is running and the link between them is up",
+            to = self.to,
+            port = self.port,
+            signature = self.signature,
+        )
+    }
+
     /// One line for logs: who the probe talks to.
     pub fn describe(&self, src_mac: &MacAddr, frame_len: usize) -> String {
         format!(

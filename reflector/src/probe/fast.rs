@@ -8,14 +8,14 @@
 //! and scheduling delays.
 
 use super::tracker::{report_counts, Returns};
-use super::{linux::planned_count, ProbeArgs, ProbeFrames};
+use super::{linux::planned_count, ProbeArgs, ProbeFrames, Progress, RunInfo};
 use anyhow::{bail, Context, Result};
+use dataplane::frame::FCS_LEN;
 use dataplane::parse::UDP_CHECKSUM;
 use platform_linux::iface;
 use settings::events::ProbeReport;
 use settings::XdpMode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use xdp_filter::{ProbeHead, ProbeTemplate};
 
@@ -26,30 +26,20 @@ const CALL_SECONDS: f64 = 0.5;
 /// Generator runs in the first call, before the speed is known.
 const FIRST_CALL_RUNS: u32 = 1 << 16;
 
-/// Send, wait for late returns, report. Stops early on SIGINT/SIGTERM.
-pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
-    run_until(args, &*stop_on_signal()?)
-}
-
-/// A flag SIGINT and SIGTERM set.
-pub(super) fn stop_on_signal() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
-    Ok(stop)
-}
-
-/// One run that stops early when `stop` is set.
-pub(super) fn run_until(args: &ProbeArgs, stop: &AtomicBool) -> Result<ProbeReport> {
+/// Send, wait for late returns, report; stops early when `progress` is stopped.
+pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
     let src_mac = match args.src_mac {
         Some(mac) => mac,
         None => iface::mac_address(&args.interface)?,
     };
     let frames = ProbeFrames::new(args, src_mac)?;
     let (count, time_limit) = plan(args)?;
-    tracing::info!("{} (fast engine)", args.describe(&src_mac, frames.len()));
+    let describe = format!("{} (fast engine)", args.describe(&src_mac, frames.len()));
+    tracing::info!("{describe}");
+    progress.begin(RunInfo {
+        describe,
+        wire_bytes: frames.len() + FCS_LEN,
+    });
 
     let mut first = Vec::new();
     frames.stamp(&mut first, 0);
@@ -78,26 +68,26 @@ pub(super) fn run_until(args: &ProbeArgs, stop: &AtomicBool) -> Result<ProbeRepo
             )
         })?;
 
-    generate(&head, count, time_limit, stop)?;
+    generate(&head, count, time_limit, progress)?;
     std::thread::sleep(Duration::from_secs_f64(args.wait.max(0.0)));
+    measured(&head)
+}
 
+/// The report from the head's counters: the final one, and the live ones before it.
+fn measured(head: &ProbeHead) -> Result<ProbeReport> {
     let generated = head.generated()?;
     let counts = head.counts()?;
-    let mut rtt = head.rtt()?.percentiles();
-    // The histogram gives a bucket's lower bound; the kernel kept the exact maximum.
-    rtt.max = counts.rtt_max;
+    let rtt = head.rtt()?;
     let returns = Returns {
         received: counts.received,
         reordered: counts.reordered,
         duplicated: counts.duplicated,
         malformed: counts.malformed,
     };
-    Ok(report_counts(
-        generated.frames,
-        returns,
-        rtt,
-        generated.seconds,
-    ))
+    let mut report = report_counts(generated.frames, returns, &rtt, generated.seconds);
+    // The histogram gives a bucket's lower bound; the kernel kept the exact maximum.
+    report.rtt_ns.max = counts.rtt_max;
+    Ok(report)
 }
 
 /// Frames to send, and for how long at most.
@@ -119,14 +109,16 @@ fn plan(args: &ProbeArgs) -> Result<(u32, Option<Duration>)> {
     Ok((count, limit))
 }
 
-/// Run the generator until it has sent `count` frames, `time_limit` has passed or a
-/// signal came. It paces itself; this loop sizes the calls and prints a line a second.
+/// Run the generator until it has sent `count` frames, `time_limit` has passed or
+/// `progress` is stopped. It paces itself; this loop sizes the calls, publishes the
+/// report so far after each and logs a line a second.
 fn generate(
     head: &ProbeHead,
     count: u32,
     time_limit: Option<Duration>,
-    stop: &AtomicBool,
+    progress: &Progress,
 ) -> Result<()> {
+    let stop = progress.stop_flag();
     let start = Instant::now();
     let mut runs = FIRST_CALL_RUNS;
     let mut last_line = (start, 0u64, 0u64);
@@ -144,6 +136,7 @@ fn generate(
         let took = call.elapsed().as_secs_f64();
         let sent = head.generated()?.frames - before;
         tracing::debug!(runs, sent, took, "generator call");
+        progress.publish(measured(head)?);
         // Runs per frame sent (1 at full rate, more when pacing declines runs), to stop
         // the last call close to the frame limit.
         let runs_per_frame = f64::from(runs) / sent.max(1) as f64;

@@ -1,8 +1,9 @@
 //! `reflector probe` on Linux: a sender thread paces stamped frames out of an AF_PACKET
 //! socket while the calling thread collects the reflections.
 
-use super::{report, ProbeArgs, ProbeFrames, SequenceTracker};
+use super::{report, ProbeArgs, ProbeFrames, Progress, RunInfo, SequenceTracker, PUBLISH_EVERY};
 use anyhow::{bail, Context, Result};
+use dataplane::frame::FCS_LEN;
 use dataplane::histogram::Histogram;
 use platform_linux::iface;
 use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
@@ -17,23 +18,23 @@ const SEND_TIME_SLOTS: usize = 1 << 20;
 /// Frames a run without --count may send at most (its sequence bitmap is 16 MiB).
 const CONTINUOUS_LIMIT: u32 = 1 << 27;
 
-/// Send, collect, report. Runs until the count is sent (or SIGINT/SIGTERM) and the
-/// `--wait` time for late reflections has passed.
-pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
+/// Send, collect, report. Runs until the count is sent (or `progress` is stopped) and
+/// the `--wait` time for late reflections has passed.
+pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
     let src_mac = match args.src_mac {
         Some(mac) => mac,
         None => iface::mac_address(&args.interface)?,
     };
     let frames = ProbeFrames::new(args, src_mac)?;
     let count = planned_count(args)?;
-    tracing::info!("{}", args.describe(&src_mac, frames.len()));
+    let describe = args.describe(&src_mac, frames.len());
+    tracing::info!("{describe}");
+    progress.begin(RunInfo {
+        describe,
+        wire_bytes: frames.len() + FCS_LEN,
+    });
     let socket = Arc::new(PacketSocket::open(&args.interface)?);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
+    let stop = Arc::clone(progress.stop_flag());
     let send_times: Arc<Vec<AtomicU64>> =
         Arc::new((0..SEND_TIME_SLOTS).map(|_| AtomicU64::new(0)).collect());
     let sent = Arc::new(AtomicU64::new(0));
@@ -78,7 +79,18 @@ pub fn run(args: &ProbeArgs) -> Result<ProbeReport> {
     let mut scratch = Vec::with_capacity(frames.len());
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
     let mut deadline: Option<Instant> = None;
+    let mut published = epoch;
     loop {
+        if published.elapsed() >= PUBLISH_EVERY {
+            published = Instant::now();
+            progress.publish(report(
+                sent.load(Ordering::Acquire),
+                &tracker,
+                malformed,
+                &rtt,
+                epoch.elapsed().as_secs_f64(),
+            ));
+        }
         if deadline.is_none() && sending_done.load(Ordering::Acquire) {
             deadline = Some(Instant::now() + wait);
         }

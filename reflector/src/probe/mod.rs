@@ -9,12 +9,18 @@ mod args;
 #[cfg(target_os = "linux")]
 mod fast;
 #[cfg(target_os = "linux")]
+mod json_progress;
+#[cfg(target_os = "linux")]
 pub mod linux;
+mod progress;
 #[cfg(target_os = "linux")]
 mod search;
 mod tracker;
 
 pub use args::{Engine, ProbeArgs};
+#[cfg(target_os = "linux")]
+pub use json_progress::run_printing;
+pub use progress::{Progress, RunInfo, PUBLISH_EVERY};
 pub use tracker::{report, SequenceTracker};
 
 use dataplane::checksum::{ones_complement_sum, replace_in_udp_checksum};
@@ -172,12 +178,12 @@ impl ProbeFrames {
     }
 }
 
-/// Run the probe with the engine `args` names.
+/// Run the probe with the engine `args` names, publishing to `progress` as it goes.
 #[cfg(target_os = "linux")]
-pub fn run(args: &ProbeArgs) -> anyhow::Result<settings::events::ProbeReport> {
+pub fn run(args: &ProbeArgs, progress: &Progress) -> anyhow::Result<settings::events::ProbeReport> {
     match args.engine {
-        Engine::Socket => linux::run(args),
-        Engine::Fast => fast::run(args),
+        Engine::Socket => linux::run(args, progress),
+        Engine::Fast => fast::run_until(args, progress),
     }
 }
 

@@ -6,13 +6,13 @@
 //! between the highest rate known to pass and the lowest known to lose, one trial of
 //! `--duration` seconds each, until it is narrower than [`PRECISION`] of the rate.
 
-use super::fast::{run_until, stop_on_signal};
-use super::{Engine, ProbeArgs};
+use super::fast::run_until;
+use super::{Engine, ProbeArgs, Progress};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use settings::events::ProbeReport;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 /// The search stops when the interval is narrower than this fraction of its top.
 const PRECISION: f64 = 0.01;
@@ -63,23 +63,24 @@ pub fn search(args: &ProbeArgs) -> Result<SearchTable> {
     } else {
         args.sizes.clone()
     };
-    let stop = stop_on_signal()?;
+    let progress = Progress::new()?;
     let mut table = SearchTable { search: Vec::new() };
     for size in sizes {
-        if stop.load(Ordering::Relaxed) {
+        if progress.stop_flag().load(Ordering::Relaxed) {
             break;
         }
-        table.search.push(search_size(args, size, &stop)?);
+        table.search.push(search_size(args, size, &progress)?);
     }
     Ok(table)
 }
 
-fn search_size(args: &ProbeArgs, size: u16, stop: &AtomicBool) -> Result<SizeResult> {
+fn search_size(args: &ProbeArgs, size: u16, progress: &Progress) -> Result<SizeResult> {
+    let stop = progress.stop_flag();
     let trial = |rate: u64| -> Result<Trial> {
         let mut trial_args = args.clone();
         trial_args.size = Some(size);
         trial_args.rate = rate;
-        let report = run_until(&trial_args, stop)?;
+        let report = run_until(&trial_args, progress)?;
         tracing::info!(
             size,
             rate,

@@ -1,6 +1,6 @@
 //! Counting what came back: loss, reordering, duplication, and the final report.
 
-use dataplane::histogram::{Histogram, Percentiles};
+use dataplane::histogram::Histogram;
 use settings::events::ProbeReport;
 
 /// Counts loss, reordering and duplication from the sequence numbers that came back.
@@ -63,7 +63,7 @@ pub fn report(
             duplicated: tracker.duplicated,
             malformed,
         },
-        rtt.percentiles(),
+        rtt,
         send_seconds,
     )
 }
@@ -80,7 +80,7 @@ pub struct Returns {
 pub fn report_counts(
     sent: u64,
     returns: Returns,
-    rtt_ns: Percentiles,
+    rtt: &Histogram,
     send_seconds: f64,
 ) -> ProbeReport {
     ProbeReport {
@@ -90,7 +90,8 @@ pub fn report_counts(
         reordered: returns.reordered,
         duplicated: returns.duplicated,
         malformed: returns.malformed,
-        rtt_ns,
+        rtt_ns: rtt.percentiles(),
+        rtt_buckets: rtt.buckets(),
         send_seconds,
         tx_pps: if send_seconds > 0.0 {
             sent as f64 / send_seconds

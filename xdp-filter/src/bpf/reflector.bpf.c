@@ -4,7 +4,8 @@
  *
  * Every frame is judged by the same checks, in the same order, with the same first-failure
  * reason as the Rust classifier, so the per-reason counters here and in user space mean the
- * same thing: MACs, VLAN tags, the IPv4 or IPv6 header, the UDP length; then a frame to the
+ * same thing: MACs, VLAN tags, the IPv4 or IPv6 header (lengths, no bytes past the datagram
+ * beyond the minimum-frame padding, fragments, the IP endpoints), the UDP length; then a frame to the
  * STAMP port is a STAMP test packet (refused if it also comes from the STAMP port, as
  * another reflector's answer does; else accepted if its payload holds one), and any other
  * frame must pass the ITO port, the source OUI and the signature table, in that order.
@@ -20,13 +21,24 @@
  * Nothing is decided here that Rust does not configure: header offsets, protocol numbers,
  * limits and reject indices come from the generated `dataplane.h`, and the filter settings
  * and the whole signature table are read-only data written by `config.rs` before loading.
+ * The one exception is learned, not configured: the interface's directed-broadcast addresses,
+ * in the `broadcasts` map that user space rewrites when they change.
  * Because `cfg` is frozen read-only data, the verifier sees its values as constants and
  * prunes the branches a configuration never takes.
  *
  * Packet accesses: the verifier wants a pointer comparison with data_end before each read.
  * Where the classifier's own length checks already prove the bytes exist, such a
- * comparison can never fail; it is marked "verifier guard" and returns Truncated so that,
- * were it ever reachable, the frame would still be refused.
+ * comparison can never fail (unless a multi-buffer frame's linear part ended inside the
+ * headers, which drivers avoid); it is marked "verifier guard" and returns Truncated so
+ * that, were it ever reachable, the frame would still be refused.
+ *
+ * Jumbo frames: the program is multi-buffer aware (`xdp.frags`), which is what lets it
+ * attach in native mode at an MTU above about 3.5 KB. A long frame then arrives as a
+ * linear part (data..data_end, where drivers put at least the first 1.5 KB, so every
+ * header this program reads) plus fragments; the length checks compare the IP and UDP
+ * lengths with the whole frame's length (`struct frame`'s `len`), the header reads stay
+ * in the linear part. A test frame longer than the AF_XDP socket can take
+ * (`cfg.max_frame_len`) is counted as TooLarge and passed, never dropped silently.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -85,6 +97,9 @@ struct config {
 	__u8 in_kernel;
 	__u8 swap_ip;
 	__u8 swap_ports;
+	/* The longest frame the AF_XDP sockets take (multi-buffer or not); frames reflected
+	 * with XDP_TX have no such limit. */
+	__u32 max_frame_len;
 	struct signature signatures[MAX_SIGNATURES];
 };
 
@@ -106,9 +121,27 @@ struct {
 	__type(value, __u64);
 } verdicts SEC(".maps");
 
+/*
+ * The directed-broadcast addresses of the interface's IPv4 prefixes
+ * (dataplane::filter::Broadcasts, as u32::from(Ipv4Addr)). Not in `cfg`: user space
+ * rewrites it whenever the interface's addresses change (`XdpFilter::set_broadcasts`).
+ */
+struct broadcasts {
+	__u32 len;
+	__u32 addrs[MAX_BROADCASTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct broadcasts);
+} broadcasts SEC(".maps");
+
 struct frame {
 	__u8 *data;
-	__u8 *end;
+	__u8 *end; /* of the linear part, which holds the headers */
+	__u32 len; /* of the whole frame, fragments included */
 };
 
 /* What `reflect` needs of an accepted frame: dataplane::parse::Layout and the signature. */
@@ -135,24 +168,128 @@ static __always_inline int mac_eq(const __u8 *a, const volatile __u8 *b)
 	       a[4] == b[4] && a[5] == b[5];
 }
 
-/* dataplane::parse::is_invalid_ipv4_endpoint */
-static __always_inline int is_invalid_ipv4_endpoint(const __u8 *a)
+static __always_inline __u32 be32_at(const __u8 *p)
 {
-	int unspecified = (a[0] | a[1] | a[2] | a[3]) == 0;
-	int broadcast = (a[0] & a[1] & a[2] & a[3]) == 0xff;
-	int multicast = (a[0] & 0xf0) == 0xe0;
-	return unspecified || broadcast || multicast;
+	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
 }
 
-/* dataplane::parse::is_invalid_ipv6_endpoint */
-static __always_inline int is_invalid_ipv6_endpoint(const __u8 *a)
-{
-	__u8 any = 0;
+/* classify::Endpoint: what an IP address is, as far as answering from or to it goes. */
+enum endpoint {
+	ENDPOINT_HOST,
+	ENDPOINT_INVALID, /* unspecified, limited broadcast, multicast */
+	ENDPOINT_LOOPBACK,
+	ENDPOINT_BROADCAST, /* a directed broadcast of the interface's prefixes */
+};
 
+/* Broadcasts::contains, on the list user space keeps in the `broadcasts` map. */
+static __always_inline int is_directed_broadcast(__u32 addr)
+{
+	__u32 key = 0;
+	const struct broadcasts *list = bpf_map_lookup_elem(&broadcasts, &key);
+
+	if (!list)
+		return 0;
+	for (__u32 i = 0; i < MAX_BROADCASTS; i++) {
+		if (i >= list->len)
+			break;
+		if (list->addrs[i] == addr)
+			return 1;
+	}
+	return 0;
+}
+
+/* classify::ipv4_endpoint, for an address in host order (u32::from(Ipv4Addr)). */
+static __always_inline enum endpoint ipv4_endpoint(__u32 a)
+{
+	if (a == 0 || a == 0xffffffff || (a >> 28) == 0xe)
+		return ENDPOINT_INVALID;
+	if ((a >> 24) == 127)
+		return ENDPOINT_LOOPBACK;
+	if (is_directed_broadcast(a))
+		return ENDPOINT_BROADCAST;
+	return ENDPOINT_HOST;
+}
+
+/* classify::ipv6_endpoint, for an address as four host-order words: an IPv4-mapped
+ * address (::ffff:0:0/96) is its IPv4 part. */
+static __always_inline enum endpoint ipv6_endpoint(const __u32 *a)
+{
+	if (a[0] == 0 && a[1] == 0 && a[2] == 0xffff)
+		return ipv4_endpoint(a[3]);
+	if ((a[0] >> 24) == 0xff || (a[0] | a[1] | a[2] | a[3]) == 0)
+		return ENDPOINT_INVALID;
+	if ((a[0] | a[1] | a[2]) == 0 && a[3] == 1)
+		return ENDPOINT_LOOPBACK;
+	return ENDPOINT_HOST;
+}
+
+/*
+ * The two addresses of a frame for `check_endpoints`, as IPv6 addresses in host-order
+ * words; an IPv4 frame's as IPv4-mapped ones, which `ipv6_endpoint` judges exactly as
+ * `ipv4_endpoint` judges the IPv4 address (and they are equal exactly when those are).
+ */
+struct endpoints {
+	__u32 src[4];
+	__u32 dst[4];
+};
+
+/* Fill `e` from `words` 32-bit words at `src` and at `dst`, right-aligned (IPv4: one). */
+static __always_inline void read_endpoints(struct endpoints *e, const __u8 *src, const __u8 *dst,
+					   int words)
+{
+	e->src[0] = e->dst[0] = 0;
+	e->src[1] = e->dst[1] = 0;
+	e->src[2] = e->dst[2] = 0xffff;
 #pragma unroll
-	for (int i = 0; i < 16; i++)
-		any |= a[i];
-	return a[0] == 0xff || any == 0;
+	for (int i = 0; i < 4; i++) {
+		if (i < 4 - words)
+			continue;
+		e->src[i] = be32_at(src + 4 * (i - (4 - words)));
+		e->dst[i] = be32_at(dst + 4 * (i - (4 - words)));
+	}
+}
+
+/*
+ * classify::check_endpoints: the source's kind, the destination's, a broadcast on either
+ * side, then source == destination.
+ *
+ * A global function (not static, never inlined), like check_trailer: the verifier checks
+ * it once, on its own, and the caller goes on along one path (an unknown verdict) rather
+ * than one per outcome, which multiplied by the paths through the rest of the program
+ * exceeds the verifier's budget.
+ */
+__noinline __u32 check_endpoints(const struct endpoints *e)
+{
+	if (!e)
+		return REJECT_TRUNCATED;
+	enum endpoint src = ipv6_endpoint(e->src);
+	enum endpoint dst = ipv6_endpoint(e->dst);
+	int same = e->src[0] == e->dst[0] && e->src[1] == e->dst[1] && e->src[2] == e->dst[2] &&
+		   e->src[3] == e->dst[3];
+
+	if (src == ENDPOINT_INVALID)
+		return REJECT_SRC_IP_INVALID;
+	if (src == ENDPOINT_LOOPBACK)
+		return REJECT_SRC_IP_LOOPBACK;
+	if (dst == ENDPOINT_INVALID)
+		return REJECT_DST_IP_INVALID;
+	if (dst == ENDPOINT_LOOPBACK)
+		return REJECT_DST_IP_LOOPBACK;
+	if (src == ENDPOINT_BROADCAST || dst == ENDPOINT_BROADCAST)
+		return REJECT_DIRECTED_BROADCAST;
+	if (same)
+		return REJECT_SRC_IP_IS_DST;
+	return PASSED;
+}
+
+/* classify::check_trailer: the frame (`from_l3` bytes from the IP header on) ends with
+ * the datagram or with the padding up to Ethernet's minimum payload. Global, as
+ * check_endpoints is, so the lengths' ranges do not split the caller's paths. */
+__noinline __u32 check_trailer(__u32 from_l3, __u32 datagram_len)
+{
+	__u32 allowed = datagram_len > ETH_MIN_PAYLOAD ? datagram_len : ETH_MIN_PAYLOAD;
+
+	return from_l3 > allowed ? REJECT_LENGTH_MISMATCH : PASSED;
 }
 
 /* classify::check_macs (the source OUI is checked later). The caller has checked the
@@ -229,16 +366,20 @@ static __always_inline __u32 walk_ipv4(const struct frame *f, __u32 l3, __u32 *l
 	if (ip + header_len > f->end)
 		return REJECT_TRUNCATED;
 	__u32 total_len = be16_at(ip + IPV4_TOTAL_LEN);
-	if (total_len < header_len || ip + total_len > f->end)
+	if (total_len < header_len || l3 + total_len > f->len)
 		return REJECT_LENGTH_MISMATCH;
+	__u32 verdict = check_trailer(f->len - l3, total_len);
+	if (verdict != PASSED)
+		return verdict;
 	if (be16_at(ip + IPV4_FRAG) & IPV4_MF_AND_OFFSET)
 		return REJECT_FRAGMENT;
 	if (ip[IPV4_PROTOCOL] != IP_PROTO_UDP)
 		return REJECT_NOT_UDP;
-	if (is_invalid_ipv4_endpoint(ip + IPV4_SRC))
-		return REJECT_SRC_IP_INVALID;
-	if (is_invalid_ipv4_endpoint(ip + IPV4_DST))
-		return REJECT_DST_IP_INVALID;
+	struct endpoints endpoints;
+	read_endpoints(&endpoints, ip + IPV4_SRC, ip + IPV4_DST, 1);
+	verdict = check_endpoints(&endpoints);
+	if (verdict != PASSED)
+		return verdict;
 	*l4 = l3 + header_len;
 	*udp_len = total_len - header_len;
 	return PASSED;
@@ -256,12 +397,16 @@ static __always_inline __u32 walk_ipv6(const struct frame *f, __u32 l3, __u32 *l
 	__u32 payload_len = be16_at(ip + IPV6_PAYLOAD_LEN);
 	__u32 end = l3 + IPV6_HEADER_LEN + payload_len;
 	/* A zero payload length announces a jumbogram, which never fits an Ethernet frame. */
-	if (payload_len == 0 || f->data + end > f->end)
+	if (payload_len == 0 || end > f->len)
 		return REJECT_LENGTH_MISMATCH;
-	if (is_invalid_ipv6_endpoint(ip + IPV6_SRC))
-		return REJECT_SRC_IP_INVALID;
-	if (is_invalid_ipv6_endpoint(ip + IPV6_DST))
-		return REJECT_DST_IP_INVALID;
+	__u32 verdict = check_trailer(f->len - l3, IPV6_HEADER_LEN + payload_len);
+	if (verdict != PASSED)
+		return verdict;
+	struct endpoints endpoints;
+	read_endpoints(&endpoints, ip + IPV6_SRC, ip + IPV6_DST, 4);
+	verdict = check_endpoints(&endpoints);
+	if (verdict != PASSED)
+		return verdict;
 
 	__u8 next = ip[IPV6_NEXT_HEADER];
 	__u32 at = l3 + IPV6_HEADER_LEN;
@@ -281,7 +426,7 @@ static __always_inline __u32 walk_ipv6(const struct frame *f, __u32 l3, __u32 *l
 		if (at + 8 > end)
 			return REJECT_LENGTH_MISMATCH;
 		const __u8 *ext = f->data + at;
-		if (ext + 2 > f->end) /* verifier guard: at + 8 <= end <= frame length */
+		if (ext + 2 > f->end) /* verifier guard: at + 8 <= end <= len */
 			return REJECT_TRUNCATED;
 		next = ext[0];
 		at += ((__u32)ext[1] + 1) * 8;
@@ -301,7 +446,7 @@ static __always_inline __u32 check_udp_length(const struct frame *f, __u32 l4, _
 	if (ip_udp_len < UDP_HEADER_LEN)
 		return REJECT_LENGTH_MISMATCH;
 	const __u8 *udp = f->data + l4;
-	if (udp + UDP_HEADER_LEN > f->end) /* verifier guard: l4 + ip_udp_len <= frame length */
+	if (udp + UDP_HEADER_LEN > f->end) /* verifier guard: l4 + ip_udp_len <= len */
 		return REJECT_TRUNCATED;
 	if (be16_at(udp + UDP_LENGTH) != ip_udp_len)
 		return REJECT_LENGTH_MISMATCH;
@@ -482,11 +627,11 @@ static __always_inline int transmit(const struct frame *f, const struct layout *
 	}
 	/* Counted before the driver sends it: a failed XDP_TX shows as xdp_exception. */
 	count(VERDICT_TX + lay->signature);
-	count_n(VERDICT_TX_BYTES, f->end - f->data);
+	count_n(VERDICT_TX_BYTES, f->len);
 	return XDP_TX;
 }
 
-SEC("xdp")
+SEC("xdp.frags")
 int xdp_reflector(struct xdp_md *ctx)
 {
 	/* First, so the stamp does not include our own parsing. Reflecting in the kernel,
@@ -495,6 +640,7 @@ int xdp_reflector(struct xdp_md *ctx)
 	struct frame f = {
 		.data = (__u8 *)(long)ctx->data,
 		.end = (__u8 *)(long)ctx->data_end,
+		.len = bpf_xdp_get_buff_len(ctx),
 	};
 	struct layout lay = {};
 	__u32 verdict = classify(&f, &lay);
@@ -505,6 +651,10 @@ int xdp_reflector(struct xdp_md *ctx)
 	}
 	if (cfg.in_kernel && lay.signature != cfg.stamp_index)
 		return transmit(&f, &lay);
+	if (f.len > cfg.max_frame_len) {
+		count(REJECT_TOO_LARGE);
+		return XDP_PASS;
+	}
 	stamp_arrival(ctx, cfg.in_kernel ? bpf_ktime_get_ns() : received_ns);
 	/* With no socket on this queue the lookup fails and the frame goes to the stack. */
 	long action = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
