@@ -13,6 +13,8 @@
 # against the baseline of the same run, and every kernel drop that was counted.
 #   sudo scripts/bench-rig.sh     # ROUNDS=3 SECS=2 SIZES="64 1500" RATES="0.5 1 2 4" (Mpps)
 #   SEARCH_SECS=1 (seconds per search trial; SEARCH=0 skips the search), WAIT=0.3
+#   KINDS="baseline af_xdp" runs a subset; BEFORE=path/to/an/older/reflector adds
+#   af_xdp_before (that build's AF_XDP path), to measure a change before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,12 @@ ROUNDS="${ROUNDS:-3}" SECS="${SECS:-2}" WAIT="${WAIT:-0.3}"
 SEARCH="${SEARCH:-1}" SEARCH_SECS="${SEARCH_SECS:-1}"
 read -r -a SIZES <<<"${SIZES:-64 1500}"
 read -r -a RATES <<<"${RATES:-0.5 1 2 4}"
-KINDS=(baseline xdp_tx af_xdp af_packet)
+read -r -a KINDS <<<"${KINDS:-baseline xdp_tx af_xdp af_packet}"
+BEFORE="${BEFORE:-}"
+if [ -n "$BEFORE" ]; then
+  [ -x "$BEFORE" ] || { echo "bench-rig: BEFORE=$BEFORE is not an executable reflector" >&2; exit 1; }
+  KINDS+=(af_xdp_before)
+fi
 H=rfl-bench-head R=rfl-bench-refl HMAC=00:c0:17:be:00:01 RMAC=02:52:45:46:4c:02
 
 die() { echo "bench-rig: $*" >&2; exit 1; }
@@ -106,6 +113,10 @@ def trial(rec, rnd, size, kind, rate, probe, snap0, snap1):
     line = (f"round {rnd} size {size} {kind} rate {rate}: offered {record['offered']:.3f} "
             f"Mpps returned {record['returned']:.3f} Mpps lost {lost:.2f}% "
             f"(sent {r['sent']} received {r['received']})")
+    q = r.get("rtt_ns") or {}
+    if q.get("count"):
+        record["rtt_us"] = {k: q[k] / 1e3 for k in ("p50", "p99", "p999", "max")}
+        line += " rtt us " + " ".join(f"{k} {v:.0f}" for k, v in record["rtt_us"].items())
     if snap0:
         (c0, p0, t0), (c1, p1, t1) = snapshot(snap0), snapshot(snap1)
         busy = []
@@ -220,6 +231,23 @@ def summary(rec, kinds, rounds):
                              f"{med(t['lost_pct'] for t in ts):.1f}%")
             print(f"| {size} | {kind} | " + " | ".join(cells) + " |")
 
+    if rates:
+        low = rates[0]
+        print(f"\n### RTT at the lowest fixed rate, {low} Mpps (medians of the rounds' percentiles, µs;"
+              " added = minus the baseline's)\n")
+        print("| size | reflector | p50 | p99 | p99.9 | max | added p50 / p99 / p99.9 / max |")
+        print("|---:|---|---:|---:|---:|---:|---|")
+        keys = ("p50", "p99", "p999", "max")
+        for size in sizes:
+            rtt = {k: [t["rtt_us"] for t in trials[(size, k, low)] if "rtt_us" in t] for k in kinds}
+            base = {q: med(r[q] for r in rtt.get("baseline", [])) for q in keys}
+            for kind in kinds:
+                if not rtt[kind]:
+                    continue
+                m = {q: med(r[q] for r in rtt[kind]) for q in keys}
+                added = " / ".join(f"{m[q] - base[q]:.0f}" for q in keys)
+                print(f"| {size} | {kind} | " + " | ".join(f"{m[q]:.0f}" for q in keys) + f" | {added} |")
+
     found = [r for r in records if r["type"] == "search"]
     if found:
         print("\n### Zero-loss throughput (RFC 2544 search, one per reflector)\n")
@@ -279,6 +307,7 @@ start_reflector() { # kind out-file
     baseline) ip netns exec "$R" "$BASELINE" refl0 >"$2" 2>"$2.err" & ;;
     xdp_tx) ip netns exec "$R" "$BIN" refl0 --backend xdp-tx --max-streams 0 --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_xdp) ip netns exec "$R" "$BIN" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
+    af_xdp_before) ip netns exec "$R" "$BEFORE" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_packet) ip netns exec "$R" "$BIN" refl0 --backend af-packet --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
   esac
   PID=$!

@@ -27,13 +27,36 @@ bin_dir() {
   if [ "$target" = "$HOST" ]; then echo "$TARGET_DIR/$PROFILE"; else echo "$TARGET_DIR/$target/$PROFILE"; fi
 }
 
+# The environment of the cross build for TARGET on a Debian/Ubuntu multiarch machine
+# (scripts/setup.sh cross-aarch64 installs the tools): the cross gcc compiles the C parts
+# (libbpf, libxdp) and links, pkg-config reads the target's .pc files, and libxdp-sys's
+# build script wraps its BPF objects with `ld -r -b binary` and objcopy, which must
+# write target objects. Given to that build only: the host build keeps the host's tools.
+cross_env() {
+  local triple="${TARGET/-unknown-/-}" under="${TARGET//-/_}"  # aarch64-linux-gnu
+  if ! command -v "$triple-gcc" >/dev/null 2>&1 || [ ! -f "/usr/lib/$triple/pkgconfig/libelf.pc" ] ||
+    [ ! -d "$(rustc --print sysroot)/lib/rustlib/$TARGET" ]; then
+    echo "package: cross-compiling for $TARGET needs $triple-gcc, the target's libelf, zlib" \
+      "and libpcap, and the Rust target (for aarch64: sudo scripts/setup.sh cross-aarch64)" >&2
+    exit 1
+  fi
+  CROSS_ENV=(
+    "CARGO_TARGET_${under^^}_LINKER=$triple-gcc" "CC_$under=$triple-gcc" "AR_$under=$triple-ar"
+    PKG_CONFIG_ALLOW_CROSS=1 "PKG_CONFIG_LIBDIR=/usr/lib/$triple/pkgconfig:/usr/share/pkgconfig"
+    "LD=$triple-ld" "OBJCOPY=$triple-objcopy"
+  )
+}
+
 # Build reflector and reflector-control (the workspace's binaries) for TARGET, and for
 # this machine too when cross-compiling: the docs are rendered by running a binary.
 # The same command as scripts/test.sh's build, so there it is a no-op.
 build_binaries() {
-  local target_args=()
-  [ "$TARGET" = "$HOST" ] || target_args=(--target "$TARGET")
-  (cd "$REPO" && cargo build --locked "${PROFILE_ARGS[@]}" "${target_args[@]}" --workspace --bins)
+  local target_args=() CROSS_ENV=()
+  if [ "$TARGET" != "$HOST" ]; then
+    cross_env
+    target_args=(--target "$TARGET")
+  fi
+  (cd "$REPO" && env "${CROSS_ENV[@]}" cargo build --locked "${PROFILE_ARGS[@]}" "${target_args[@]}" --workspace --bins)
   if [ "$TARGET" != "$HOST" ]; then
     (cd "$REPO" && cargo build --locked "${PROFILE_ARGS[@]}" --workspace --bins)
   fi

@@ -5,28 +5,13 @@
 #   scripts/package-tarball.sh                                   # this machine (x86_64)
 #   TARGET=aarch64-unknown-linux-gnu scripts/package-tarball.sh  # cross-compiled arm64
 #   PROFILE=debug scripts/package-tarball.sh                     # CI: the debug build
-# Cross-compiling for aarch64 needs, on a Debian/Ubuntu x86_64 machine:
-#   rustup target add aarch64-unknown-linux-gnu
-#   dpkg --add-architecture arm64 && apt-get update
-#   apt-get install gcc-aarch64-linux-gnu libelf-dev:arm64 zlib1g-dev:arm64 libpcap-dev:arm64
-# (the C parts, libbpf, libxdp and the pcap binding, are compiled and linked for the
-# target; clang compiles the XDP programs, which are the same BPF bytecode for every
-# CPU). The man pages are rendered by the x86_64 build, which is built too.
+# Cross-compiling for aarch64 on a Debian/Ubuntu x86_64 machine needs the arm64 cross
+# gcc and multiarch libelf/zlib/libpcap and the Rust target: `scripts/setup.sh
+# cross-aarch64` installs them (package-common.sh sets the cross environment). clang
+# compiles the XDP programs, which are the same BPF bytecode for every CPU; the man
+# pages are rendered by running the x86_64 build, which is built too.
 set -euo pipefail
 source "$(dirname "$0")/package-common.sh"
-
-if [ "$TARGET" != "$HOST" ]; then
-  triple="${TARGET/-unknown-/-}"      # aarch64-unknown-linux-gnu -> aarch64-linux-gnu
-  if ! command -v "$triple-gcc" >/dev/null 2>&1 || [ ! -d "/usr/lib/$triple/pkgconfig" ]; then
-    echo "package-tarball: cross-compiling for $TARGET needs $triple-gcc and the target's" \
-      "libelf, zlib and libpcap (see the top of this script for the commands)" >&2
-    exit 1
-  fi
-  env_triple="$(echo "$TARGET" | tr 'a-z-' 'A-Z_')"
-  export "CARGO_TARGET_${env_triple}_LINKER=$triple-gcc" "CC_${TARGET//-/_}=$triple-gcc" \
-    "AR_${TARGET//-/_}=$triple-ar" PKG_CONFIG_ALLOW_CROSS=1 \
-    "PKG_CONFIG_LIBDIR=/usr/lib/$triple/pkgconfig:/usr/share/pkgconfig"
-fi
 
 build_binaries
 name="reflector-$VERSION-$TARGET"
@@ -37,6 +22,15 @@ dir="$work/$name"
 for program in reflector reflector-control; do
   install_stripped "$BIN/$program" "$dir/bin/$program"
 done
+# A cross-compiled binary must at least load its libraries and run: under qemu-user
+# (setup.sh cross-aarch64 installs it and the target's multiarch libraries).
+qemu="qemu-${TARGET%%-*}"
+if [ "$TARGET" != "$HOST" ] && command -v "$qemu" >/dev/null 2>&1; then
+  for program in reflector reflector-control; do
+    "$qemu" "$dir/bin/$program" --version >/dev/null ||
+      { echo "package-tarball: $program for $TARGET does not run under $qemu" >&2; exit 1; }
+  done
+fi
 render_docs "$work/rendered"
 install -d "$dir/man/man1" "$dir/completions" "$dir/docs"
 install -m 0644 "$work"/rendered/man/*.1 "$dir/man/man1/"

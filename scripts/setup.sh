@@ -6,6 +6,9 @@
 #                            # the STAMP sender; no browser (scripts/demo.sh)
 #   scripts/setup.sh test    # everything (the default; scripts/test.sh): demo + the
 #                            # browser test, packaging and the installed-package checks
+#   scripts/setup.sh cross-aarch64  # build + the arm64 cross compiler and libraries, the
+#                            # Rust target and qemu-user, for the aarch64 tarball
+#                            # (TARGET=aarch64-unknown-linux-gnu scripts/package-tarball.sh)
 set -euo pipefail
 
 PURPOSE="${1:-test}"
@@ -22,11 +25,18 @@ TEST_PACKAGES=(
   chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
   dpkg-dev man-db adduser systemd                       # package build and install, man, unit check
 )
+CROSS_AARCH64_PACKAGES=(
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu      # C parts (libbpf, libxdp), link
+  libc6-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64     # arm64 headers, libraries and .pc
+  libpcap-dev:arm64                                     #   files (multiarch)
+  qemu-user                                             # runs the aarch64 --version check
+)
 case "$PURPOSE" in
   build) APT_PACKAGES=("${BUILD_PACKAGES[@]}") ;;
   demo) APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${LAB_PACKAGES[@]}") ;;
   test) APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${LAB_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
-  *) echo "setup: unknown purpose '$PURPOSE': use build, demo or test" >&2; exit 2 ;;
+  cross-aarch64) APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${CROSS_AARCH64_PACKAGES[@]}") ;;
+  *) echo "setup: unknown purpose '$PURPOSE': use build, demo, test or cross-aarch64" >&2; exit 2 ;;
 esac
 
 # The independent STAMP session-sender the interoperability tests run (crates.io).
@@ -40,10 +50,17 @@ need_root() {
   fi
 }
 
+# Whether PKG (NAME or NAME:ARCH) is installed; not `dpkg -s`, which refuses a bare NAME
+# once it is installed for two architectures (after cross-aarch64).
+installed() {
+  dpkg-query -W -f='${binary:Package} ${db:Status-Abbrev}\n' "$1" 2>/dev/null |
+    grep -Eq "^$1(:$(dpkg --print-architecture))? ii"
+}
+
 install_apt_packages() {
   local missing=()
   for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    installed "$pkg" || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
@@ -56,6 +73,14 @@ install_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo not found; install Rust from https://rustup.rs first" >&2
     exit 1
+  fi
+}
+
+# The arm64 libraries come from the same Debian archive as the native ones (multiarch).
+add_arm64_architecture() {
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update -qq
   fi
 }
 
@@ -82,8 +107,13 @@ if [ "$(uname -s)" = Darwin ]; then
   exit 1
 fi
 need_root
+[ "$PURPOSE" = cross-aarch64 ] && add_arm64_architecture
 install_apt_packages
 install_rust
+if [ "$PURPOSE" = cross-aarch64 ]; then
+  rustup target add aarch64-unknown-linux-gnu
+  exit 0
+fi
 [ "$PURPOSE" = build ] && exit 0
 mount_bpffs
 install_stamp_suite

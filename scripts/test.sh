@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 MAC_TARGETS=(x86_64-apple-darwin aarch64-apple-darwin)
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says how far into the run it starts, so a slow step shows (CI has 30 min).
+step() { printf '\n=== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "setup"
 scripts/setup.sh test
@@ -76,4 +77,4 @@ RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir dataplane/fuzz classify -- \
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo
-echo "all checks: ${passed} passed, ${failed} failed"
+echo "all checks: ${passed} passed, ${failed} failed ($((SECONDS / 60))m$((SECONDS % 60))s)"

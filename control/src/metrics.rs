@@ -356,6 +356,7 @@ mod tests {
             rates: Rates {
                 rx_pps: 1000.0,
                 tx_pps: 990.0,
+                rx_mbps: 0.6,
                 tx_mbps: 0.5,
             },
             totals: counters.into(),

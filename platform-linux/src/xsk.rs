@@ -326,10 +326,37 @@ impl AfXdpPlatform {
         // are owned by the worker until handed to send_batch or release_batch.
         let n = unsafe { self.rx.consume(&mut frames[read_from..]) };
         frames.truncate(read_from + n);
+        for frame in &frames[read_from..] {
+            self.prefetch(frame);
+        }
         if self.multi_buffer {
             self.chains.link(frames, start, &mut self.free);
         }
         frames.len() - start
+    }
+
+    /// Start loading a received frame's first bytes and the arrival stamp before them.
+    /// The kernel wrote them on another CPU (on veth, in the sender's softirq), so the
+    /// worker's first read of each frame missed the cache: 87% of the worker's own time
+    /// in a profile at saturation sat on that one load. Issued for the whole batch at
+    /// once, the misses overlap instead of following one another.
+    #[inline]
+    fn prefetch(&self, frame: &FrameDesc) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            // SAFETY: the frame came from this socket's RX ring, so it lies in this
+            // UMEM; the bytes are only located here, not read or written.
+            let data = unsafe { self.umem.data(frame) }.contents().as_ptr();
+            // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never faults,
+            // whatever the address; it reads nothing into the program.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(data.wrapping_sub(RX_META_LEN).cast());
+                _mm_prefetch::<_MM_HINT_T0>(data.cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = frame;
     }
 
     /// `send_batch` for a batch with chained frames: each frame's buffers go on the TX

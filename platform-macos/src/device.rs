@@ -128,6 +128,8 @@ pub struct BpfPlatform {
     cursor: Cursor,
     /// Frames captured shorter than they were on the wire (never reflected).
     cut: u64,
+    /// Of those, the ones the worker has not yet counted as `too_large`.
+    cut_uncounted: u64,
     /// Read buffers abandoned part-way because a record header was inconsistent.
     malformed_buffers: u64,
 }
@@ -228,6 +230,7 @@ impl BpfPlatform {
             filled: 0,
             cursor: Cursor::new(),
             cut: 0,
+            cut_uncounted: 0,
             malformed_buffers: 0,
         })
     }
@@ -304,8 +307,12 @@ impl BpfPlatform {
                     len: record.caplen,
                     captured_at: record.captured_at,
                 }),
-                // Cut short by the buffer size: its tail is gone, so it must not be sent.
-                Some(Ok(_)) => self.cut += 1,
+                // Cut short by the buffer size: its tail is gone, so it must not be sent;
+                // the worker counts it as too large for this path.
+                Some(Ok(_)) => {
+                    self.cut += 1;
+                    self.cut_uncounted += 1;
+                }
                 Some(Err(malformed)) => {
                     tracing::warn!(interface = %self.interface, "discarding the rest of a read: {malformed}");
                     self.malformed_buffers += 1;
@@ -335,6 +342,10 @@ impl Platform for BpfPlatform {
             self.walk(frames);
         }
         Ok(Flow::Open)
+    }
+
+    fn take_too_large(&mut self) -> u64 {
+        std::mem::take(&mut self.cut_uncounted)
     }
 
     fn received_at(&mut self, frame: &mut BpfFrame) -> Option<u64> {

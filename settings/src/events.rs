@@ -37,6 +37,10 @@ pub struct PlatformInfo {
 pub struct Rates {
     pub rx_pps: f64,
     pub tx_pps: f64,
+    /// Received Ethernet bits per second (frame bytes without FCS), in Mbit/s. Absent
+    /// (0) in lines from workers older than this field.
+    #[serde(default)]
+    pub rx_mbps: f64,
     /// Reflected Ethernet bits per second (frame bytes without FCS), in Mbit/s.
     pub tx_mbps: f64,
 }
@@ -50,6 +54,7 @@ impl Rates {
         Rates {
             rx_pps: after.received.saturating_sub(before.received) as f64 / secs,
             tx_pps: after.reflected.saturating_sub(before.reflected) as f64 / secs,
+            rx_mbps: after.rx_bytes.saturating_sub(before.rx_bytes) as f64 * 8.0 / secs / 1e6,
             tx_mbps: after.tx_bytes.saturating_sub(before.tx_bytes) as f64 * 8.0 / secs / 1e6,
         }
     }
@@ -160,6 +165,7 @@ mod tests {
             rates: Rates {
                 rx_pps: 10.0,
                 tx_pps: 9.0,
+                rx_mbps: 0.6,
                 tx_mbps: 0.5,
             },
             counters: Counters::default(),
@@ -183,13 +189,14 @@ mod tests {
         let after = Counters {
             received: 2000,
             reflected: 1000,
+            rx_bytes: 250_000,
             tx_bytes: 125_000,
             ..Counters::default()
         };
         let rates = Rates::between(&before, &after, Duration::from_secs(2));
         assert_eq!(
-            (rates.rx_pps, rates.tx_pps, rates.tx_mbps),
-            (1000.0, 500.0, 0.5)
+            (rates.rx_pps, rates.tx_pps, rates.rx_mbps, rates.tx_mbps),
+            (1000.0, 500.0, 1.0, 0.5)
         );
         assert_eq!(
             Rates::between(&before, &after, Duration::ZERO),

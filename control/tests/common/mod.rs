@@ -95,6 +95,7 @@ pub fn stats_line_with(received: u64, telemetry: TelemetryReport) -> String {
         rates: Rates {
             rx_pps: 10.0,
             tx_pps: 9.0,
+            rx_mbps: 0.2,
             tx_mbps: 0.1,
         },
         counters: counters(received),

@@ -53,6 +53,7 @@ pub struct ReflectorView {
     rx_pps: History,
     tx_pps: History,
     /// In kbit/s: the sparkline plots integers, and a test rig's rates are below 1 Mbit/s.
+    rx_kbps: History,
     tx_kbps: History,
     sort: StreamSort,
 }
@@ -80,6 +81,7 @@ impl ReflectorView {
                 self.telemetry = telemetry.clone();
                 self.rx_pps.push(rates.rx_pps);
                 self.tx_pps.push(rates.tx_pps);
+                self.rx_kbps.push(rates.rx_mbps * 1e3);
                 self.tx_kbps.push(rates.tx_mbps * 1e3);
             }
         }
@@ -232,7 +234,7 @@ impl View for ReflectorView {
         );
         frame.render_widget(Paragraph::new(self.totals_line()), totals);
 
-        let [rx, tx, bits] = Layout::horizontal([Constraint::Fill(1); 3]).areas(rates);
+        let [rx, tx, rx_bits, tx_bits] = Layout::horizontal([Constraint::Fill(1); 4]).areas(rates);
         let r = &self.rates;
         widgets::rate_panel(
             frame,
@@ -250,7 +252,14 @@ impl View for ReflectorView {
         );
         widgets::rate_panel(
             frame,
-            bits,
+            rx_bits,
+            format!("rx {:.1} Mbit/s", r.rx_mbps),
+            &self.rx_kbps,
+            Color::Blue,
+        );
+        widgets::rate_panel(
+            frame,
+            tx_bits,
             format!("tx {:.1} Mbit/s", r.tx_mbps),
             &self.tx_kbps,
             Color::Magenta,
@@ -291,6 +300,7 @@ impl View for ReflectorView {
         self.baseline = self.counters;
         self.rx_pps.clear();
         self.tx_pps.clear();
+        self.rx_kbps.clear();
         self.tx_kbps.clear();
     }
 

@@ -75,6 +75,7 @@ fn stats(received: u64) -> Event {
         rates: Rates {
             rx_pps: 2500.0,
             tx_pps: 2400.0,
+            rx_mbps: 1.3,
             tx_mbps: 1.2,
         },
         counters,
@@ -126,6 +127,7 @@ fn the_reflector_dashboard_shows_the_events_numbers() {
         "{text}"
     );
     assert!(text.contains("tx 1.2 Mbit/s"), "{text}");
+    assert!(text.contains("rx 1.3 Mbit/s"), "{text}");
     let (_, probeot) = row_with(&s, "  PROBEOT").expect(&text);
     assert!(probeot.contains("1200"), "{probeot}");
     // Every signature has its row, the last one too.
