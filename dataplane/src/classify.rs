@@ -29,7 +29,7 @@ pub struct Accepted {
 /// frame must pass the ITO port, source-OUI and signature checks. The OUI check comes
 /// after the port so that STAMP senders, which are ordinary hosts, need not carry
 /// NetAlly's OUI.
-#[inline]
+#[inline(always)]
 pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
     let layout = locate(frame, filter)?;
     let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
@@ -101,6 +101,7 @@ fn check_macs(ethernet: &EthernetFrame<&[u8]>, filter: &Filter) -> Result<(), Re
     Ok(())
 }
 
+#[inline(always)]
 fn check_src_oui(frame: &[u8], filter: &Filter) -> Result<(), Reject> {
     match filter.src_oui {
         Some(oui) if EthernetFrame::new_unchecked(frame).src_addr().oui() != oui => {
@@ -134,6 +135,9 @@ fn walk_vlan_tags(
 }
 
 /// Returns the UDP header offset and the UDP length implied by the IPv4 header.
+/// Always inlined: the common case, whose call (register saves, a result returned
+/// through memory) took a quarter of its own profile samples.
+#[inline(always)]
 fn walk_ipv4(frame: &[u8], l3: usize, filter: &Filter) -> Result<(usize, usize), Reject> {
     let packet = &frame[l3..];
     let ip = Ipv4Packet::new_checked(packet).map_err(|_| Reject::Truncated)?;
@@ -272,6 +276,7 @@ fn check_endpoints(src: Endpoint, dst: Endpoint, same: bool) -> Result<(), Rejec
 }
 
 /// `ip_udp_len` is the UDP length the IP layer implies; the UDP header must agree.
+#[inline(always)]
 fn check_udp_length(frame: &[u8], l4: usize, ip_udp_len: usize) -> Result<(), Reject> {
     if ip_udp_len < UDP_HEADER_LEN {
         return Err(Reject::LengthMismatch);

@@ -125,8 +125,11 @@ impl Broadcasts {
 
     /// Is `addr` (as `u32::from(Ipv4Addr)`) one of the addresses?
     #[inline(always)]
+    #[allow(clippy::manual_contains)]
     pub fn contains(&self, addr: u32) -> bool {
-        self.as_u32s().contains(&addr)
+        // A loop the compiler inlines: `<[u32]>::contains` is an out-of-line call per
+        // endpoint per frame, even for the usual empty list.
+        self.as_u32s().iter().any(|&known| known == addr)
     }
 
     /// The addresses as `u32::from(Ipv4Addr)`, the form the kernel filters compare.

@@ -176,6 +176,7 @@ impl Pipeline {
         Outcome::SendStampAnswer(layout)
     }
 
+    #[inline(always)]
     fn check_policy(&mut self, frame: &[u8], layout: &Layout, now: u64) -> Result<(), Reject> {
         if !self.reflecting {
             return Err(Reject::LoopTimeout);
