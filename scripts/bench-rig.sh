@@ -6,20 +6,24 @@
 #   af_xdp     this reflector, --backend xdp (AF_XDP behind the XDP filter, defaults)
 #   af_packet  this reflector, --backend af-packet
 # The head is `reflector probe --engine fast` (live-frames BPF_PROG_RUN; its own XDP
-# program on head0 counts the returns, so nothing else may be attached there). For each
+# program on head0 counts the returns, so nothing else may be attached there), with one
+# generator per CPU at full rate and above 1 Mpps; the veth gets one queue per CPU
+# (QUEUES, default nproc), as veth delivers to the peer queue of the sending CPU, so each
+# generator's CPU carries its own frames both ways. For each
 # round, size and reflector it runs a max-rate trial (with the CPU each side used) and a
 # trial at each fixed rate; then one RFC 2544 zero-loss search per reflector for all
 # sizes. Every trial prints a line; the end is a Markdown summary of medians with ratios
 # against the baseline of the same run, and every kernel drop that was counted.
 #   sudo scripts/bench-rig.sh     # ROUNDS=3 SECS=2 SIZES="64 1500" RATES="0.5 1 2 4" (Mpps)
-#   SEARCH_SECS=1 (seconds per search trial; SEARCH=0 skips the search), WAIT=0.3
+#   SEARCH_SECS=1 (seconds per search trial; SEARCH=0 skips the search), WAIT=0.3,
+#   QUEUES=$(nproc) (RX/TX queues on each veth end; the AF_XDP reflector serves them all)
 #   KINDS="baseline af_xdp" runs a subset; BEFORE=path/to/an/older/reflector adds
 #   af_xdp_before (that build's AF_XDP path), to measure a change before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS="${ROUNDS:-3}" SECS="${SECS:-2}" WAIT="${WAIT:-0.3}"
-SEARCH="${SEARCH:-1}" SEARCH_SECS="${SEARCH_SECS:-1}"
+SEARCH="${SEARCH:-1}" SEARCH_SECS="${SEARCH_SECS:-1}" QUEUES="${QUEUES:-$(nproc)}"
 read -r -a SIZES <<<"${SIZES:-64 1500}"
 read -r -a RATES <<<"${RATES:-0.5 1 2 4}"
 read -r -a KINDS <<<"${KINDS:-baseline xdp_tx af_xdp af_packet}"
@@ -36,7 +40,8 @@ for tool in ip ethtool python3 cargo; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/setup.sh (as root) first"
 done
 
-cargo build --release --quiet -p reflector -p xdp-filter --example xdp_tx_baseline
+# Both targets by name: with --example alone cargo would build only the example.
+cargo build --release --quiet -p reflector --bin reflector -p xdp-filter --example xdp_tx_baseline
 BIN="$PWD/target/release/reflector" BASELINE="$PWD/target/release/examples/xdp_tx_baseline"
 TMP=$(mktemp -d) REC="$TMP/records.jsonl" PY="$TMP/bench.py"
 
@@ -59,7 +64,8 @@ trap 'exit 130' INT TERM
 cleanup
 
 if ! { ip netns add "$H" && ip netns add "$R" \
-  && ip link add head0 netns "$H" address "$HMAC" type veth peer name refl0 netns "$R" address "$RMAC" \
+  && ip link add head0 netns "$H" address "$HMAC" numtxqueues "$QUEUES" numrxqueues "$QUEUES" \
+     type veth peer name refl0 netns "$R" address "$RMAC" numtxqueues "$QUEUES" numrxqueues "$QUEUES" \
   && ip -n "$H" link set head0 up && ip -n "$R" link set refl0 up \
   && ip netns exec "$H" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
   && ip netns exec "$R" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; }; then
@@ -71,8 +77,8 @@ import json, os, statistics, sys
 from collections import defaultdict
 
 CLK = os.sysconf("SC_CLK_TCK")
-KERNEL = ("kernel_rx_dropped", "kernel_rx_ring_full", "kernel_fill_ring_empty",
-          "kernel_tx_invalid", "tx_errors")
+KERNEL = ("kernel_rx_dropped", "kernel_rx_ring_full", "kernel_unserved_queue",
+          "kernel_fill_ring_empty", "kernel_tx_invalid", "tx_errors")
 
 def snapshot(path):
     """/proc/stat cpu lines, the two processes' utime+stime, and the time."""
@@ -158,7 +164,8 @@ def instance(rec, rnd, size, kind, out, veth0, veth1):
             c = final[-1]["counters"]
             record.update(received=c["received"], reflected=c["reflected"],
                           rejected=c["rejected"], **{k: c.get(k, 0) for k in KERNEL})
-            lost = c.get("kernel_rx_dropped", 0) + c.get("kernel_rx_ring_full", 0)
+            lost = sum(c.get(k, 0) for k in
+                       ("kernel_rx_dropped", "kernel_rx_ring_full", "kernel_unserved_queue"))
             own = (f"received {c['received']} reflected {c['reflected']} rejected "
                    f"{c['rejected']} " + " ".join(f"{k} {c.get(k, 0)}" for k in KERNEL)
                    + f"; head sent - (received + kernel lost) = {sent - c['received'] - lost}")

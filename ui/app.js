@@ -200,6 +200,7 @@ function kernelDrops(totals) {
     "no rx buffer": totals.kernel_rx_dropped,
     "fill ring empty": totals.kernel_fill_ring_empty,
     "tx invalid": totals.kernel_tx_invalid,
+    "unserved queue": totals.kernel_unserved_queue,
   };
 }
 

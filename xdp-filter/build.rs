@@ -8,7 +8,9 @@
 use dataplane::filter::MAX_BROADCASTS;
 use dataplane::histogram;
 use dataplane::parse::*;
+use dataplane::safety::RATE_LIMIT_SOURCES;
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
+use dataplane::worker::PUBLISH_EVERY;
 use dataplane::Reject;
 use libbpf_cargo::SkeletonBuilder;
 use std::env;
@@ -23,7 +25,7 @@ const PROGRAMS: [&str; 3] = ["reflector", "xdp_tx_baseline", "probe"];
 /// The programs' own constants, defined once here and written into both `dataplane.h`
 /// and `program_constants.rs` (included by `lib.rs`), so the C and Rust sides agree:
 /// (name, Rust type, value, doc).
-const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 10] = [
+const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 12] = [
     // The receive stamp the XDP program leaves in a redirected frame's metadata: a magic
     // number (so user space can tell a stamp from leftover bytes) and bpf_ktime_get_ns().
     (
@@ -79,6 +81,18 @@ const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 10] = [
         "u32",
         1 << 27,
         "Frames one fast probe run may send: the bits of its sequence bitmap.",
+    ),
+    (
+        "PROBE_MAX_GENERATORS",
+        "u32",
+        64,
+        "Generator threads (one per CPU) one fast probe run may use.",
+    ),
+    (
+        "PROBE_BLOCK",
+        "u32",
+        1024,
+        "Sequence numbers per block a probe generator owns: two cache lines of its bitmap.",
     ),
     (
         "PROBE_HEADER_WORDS",
@@ -180,6 +194,12 @@ fn dataplane_header() -> String {
         ("STAMP_MIN_PAYLOAD", STAMP_MIN_PAYLOAD),
         ("HISTOGRAM_SUB_BITS", histogram::SUB_BITS as usize),
         ("HISTOGRAM_BUCKETS", histogram::BUCKETS),
+        // The in-kernel policy: as many sources per queue as a worker's rate limiter
+        // tracks, forgotten when idle as often as a worker forgets them, and as many
+        // allowed prefixes as the settings take.
+        ("RATE_LIMIT_SOURCES", RATE_LIMIT_SOURCES),
+        ("RATE_EXPIRY_NS", PUBLISH_EVERY.as_nanos() as usize),
+        ("MAX_ALLOW_PREFIXES", settings::MAX_ALLOW_PREFIXES),
     ];
     for (name, value) in constants {
         writeln!(h, "#define {name} {value:#x}").unwrap();

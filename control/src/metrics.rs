@@ -136,7 +136,7 @@ impl Collector for Snapshot {
             "Always 1; the labels say which build of the control plane serves these metrics",
             std::iter::once((build_labels(), ConstGauge::new(1))),
         )?;
-        let counters: [Metric<u64>; 13] = [
+        let counters: [Metric<u64>; 14] = [
             (
                 "reflector_received_frames",
                 "Frames received by the worker",
@@ -189,6 +189,11 @@ impl Collector for Snapshot {
                 "reflector_kernel_tx_invalid_descriptors",
                 "Transmit descriptors the kernel refused as invalid",
                 |s| s.totals.kernel_tx_invalid,
+            ),
+            (
+                "reflector_kernel_unserved_queue_frames",
+                "Test frames that arrived on a receive queue no worker serves (--queues below the interface's queue count), passed to the host stack unanswered",
+                |s| s.totals.kernel_unserved_queue,
             ),
             (
                 "reflector_restarts",
@@ -419,6 +424,7 @@ mod tests {
         counters.per_reject[dataplane::Reject::NoSignature.index()] = 2;
         counters.kernel.rx_ring_full = 7;
         counters.kernel.fill_ring_empty = 1;
+        counters.kernel.unserved_queue = 4;
         let text = render_one("eth0", counters, &TelemetryReport::default());
         assert_lines(
             &text,
@@ -431,6 +437,7 @@ mod tests {
                 "reflector_kernel_rx_dropped_frames_total{reflector=\"eth0\"} 0",
                 "reflector_kernel_fill_ring_empty_total{reflector=\"eth0\"} 1",
                 "reflector_kernel_tx_invalid_descriptors_total{reflector=\"eth0\"} 0",
+                "reflector_kernel_unserved_queue_frames_total{reflector=\"eth0\"} 4",
                 "reflector_signature_frames_total{reflector=\"eth0\",signature=\"RFC2544\"} 10",
                 "reflector_signature_frames_total{reflector=\"eth0\",signature=\"STAMP\"} 0",
                 "reflector_rejected_reason_frames_total{reflector=\"eth0\",reason=\"no_signature\"} 2",

@@ -39,6 +39,16 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+impl RateLimit {
+    /// The GCRA form of the bucket: nanoseconds of credit one frame costs, and how far
+    /// ahead of now a source's arrival time may run (the burst). The XDP program's
+    /// limiter is configured from the same two numbers.
+    pub fn gcra(&self) -> (u64, u64) {
+        let interval = 1_000_000_000 / self.per_source_pps.max(1);
+        (interval, interval * u64::from(self.burst.max(1) - 1))
+    }
+}
+
 /// The allow-list check, precomputed for the hot path.
 #[derive(Clone, Debug, Default)]
 pub struct AllowList {
@@ -85,12 +95,12 @@ pub const RATE_LIMIT_SOURCES: usize = 4096;
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
-        let interval = 1_000_000_000 / limit.per_source_pps.max(1);
+        let (interval, tolerance) = limit.gcra();
         let mut sources = FxHashMap::default();
         sources.reserve(RATE_LIMIT_SOURCES);
         RateLimiter {
             interval,
-            tolerance: interval * u64::from(limit.burst.max(1) - 1),
+            tolerance,
             sources,
             capacity: RATE_LIMIT_SOURCES,
             overflow: 0,

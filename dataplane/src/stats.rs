@@ -40,7 +40,8 @@ pub struct Counters {
 /// The kernel's own counters for one socket (AF_XDP `XDP_STATISTICS`, AF_PACKET
 /// `PACKET_STATISTICS`), read by the worker about once a second. Frames counted in
 /// [`KernelDrops::rx_dropped`] or [`KernelDrops::rx_ring_full`] reached the socket but
-/// never the worker, so `received + lost()` is everything that arrived.
+/// never the worker, and those in [`KernelDrops::unserved_queue`] never reached a
+/// socket, so `received + lost()` is everything that arrived.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelDrops {
     /// Frames dropped for want of a receive buffer (AF_XDP: no free UMEM frame on the
@@ -54,12 +55,16 @@ pub struct KernelDrops {
     pub fill_ring_empty: u64,
     /// Transmit descriptors the kernel refused as invalid.
     pub tx_invalid: u64,
+    /// Test frames that arrived on a receive queue no worker serves (`--queues` below
+    /// the interface's count): the XDP program passes them to the host stack
+    /// unanswered.
+    pub unserved_queue: u64,
 }
 
 impl KernelDrops {
-    /// Frames that reached the socket and were lost before the worker saw them.
+    /// Test frames that arrived and were lost before a worker saw them.
     pub fn lost(&self) -> u64 {
-        self.rx_dropped + self.rx_ring_full
+        self.rx_dropped + self.rx_ring_full + self.unserved_queue
     }
 
     /// Whether any counter is non-zero (the human stats line shows them only then).
@@ -102,6 +107,7 @@ impl Counters {
             self.kernel.rx_ring_full,
             self.kernel.fill_ring_empty,
             self.kernel.tx_invalid,
+            self.kernel.unserved_queue,
         ]
         .into_iter()
         .chain(self.per_signature.iter().copied())
@@ -120,6 +126,7 @@ impl Counters {
             &mut self.kernel.rx_ring_full,
             &mut self.kernel.fill_ring_empty,
             &mut self.kernel.tx_invalid,
+            &mut self.kernel.unserved_queue,
         ]
         .into_iter()
         .chain(self.per_signature.iter_mut())
@@ -127,7 +134,7 @@ impl Counters {
     }
 }
 
-const CELLS: usize = 10 + Signature::COUNT + Reject::COUNT;
+const CELLS: usize = 11 + Signature::COUNT + Reject::COUNT;
 
 /// The published copy of one worker's counters. Cache-line aligned so two workers'
 /// counters never share a line.
@@ -197,6 +204,8 @@ pub struct CountersReport {
     pub kernel_fill_ring_empty: u64,
     #[serde(default)]
     pub kernel_tx_invalid: u64,
+    #[serde(default)]
+    pub kernel_unserved_queue: u64,
 }
 
 impl From<Counters> for CountersReport {
@@ -221,6 +230,7 @@ impl From<Counters> for CountersReport {
             kernel_rx_ring_full: c.kernel.rx_ring_full,
             kernel_fill_ring_empty: c.kernel.fill_ring_empty,
             kernel_tx_invalid: c.kernel.tx_invalid,
+            kernel_unserved_queue: c.kernel.unserved_queue,
         }
     }
 }
@@ -251,6 +261,7 @@ impl TryFrom<CountersReport> for Counters {
                 rx_ring_full: report.kernel_rx_ring_full,
                 fill_ring_empty: report.kernel_fill_ring_empty,
                 tx_invalid: report.kernel_tx_invalid,
+                unserved_queue: report.kernel_unserved_queue,
             },
             ..Counters::default()
         };
@@ -296,6 +307,7 @@ mod tests {
                 rx_ring_full: seed * 5,
                 fill_ring_empty: seed * 4,
                 tx_invalid: seed * 6,
+                unserved_queue: seed * 9,
             },
             ..Counters::default()
         };
@@ -343,7 +355,8 @@ mod tests {
     #[test]
     fn kernel_losses_are_the_dropped_frames_not_the_fill_ring_events() {
         let c = sample(1);
-        assert_eq!(c.kernel.lost(), 7);
+        // rx_dropped 2 + rx_ring_full 5 + unserved_queue 9; not fill_ring_empty 4.
+        assert_eq!(c.kernel.lost(), 16);
         assert!(c.kernel.any());
         assert!(!KernelDrops::default().any());
     }

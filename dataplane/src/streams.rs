@@ -5,7 +5,7 @@
 //! for STAMP the RFC 8972 session identifier): two SSIDs on one 5-tuple are two STAMP
 //! sessions, each with its own sequence tracking, stateful numbering and Direct
 //! Measurement counts. Reports fold them back into one stream per 5-tuple. Each
-//! worker owns a [`StreamTable`] whose memory is fixed when it is built: the map is
+//! worker owns a [`StreamTable`] whose memory is fixed when it is built: the table is
 //! sized for `capacity` streams and never grows, streams idle longer than the idle
 //! timeout are dropped by [`StreamTable::expire`], and frames of new streams that find
 //! the table full are counted as untracked rather than tracked. Frames from one
@@ -17,28 +17,56 @@ use crate::parse::{IpVersion, Layout};
 use crate::sequence::{Arrival, SequenceTracker};
 use crate::signature::Signature;
 use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, StampPacket, UdpDatagram};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
+use table::{Cold, Hot, Table};
 
-/// What identifies a stream. Read from the frame *before* it is reflected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamKey {
-    pub src_mac: MacAddr,
-    /// IPv6, or IPv4 as an IPv4-mapped IPv6 address.
-    pub src_ip: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub signature: Signature,
-    /// STAMP session identifier (RFC 8972 section 3); 0 for other signatures.
-    pub ssid: u16,
+mod table;
+
+/// What identifies a stream. Read from the frame *before* it is reflected. Held as
+/// four words, which is how the table hashes and compares it: source IP (two words),
+/// source MAC with the source port, then destination port, signature and SSID.
+#[derive(Clone, Copy, Debug, Eq)]
+pub struct StreamKey([u64; 4]);
+
+/// Word by word in registers: the derived comparison loaded the key just built as
+/// 16-byte vectors from the stack, a store-forwarding stall on every lookup.
+impl PartialEq for StreamKey {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        let [a, b, c, d] = self.0;
+        let [w, x, y, z] = other.0;
+        (a ^ w) | (b ^ x) | (c ^ y) | (d ^ z) == 0
+    }
 }
 
 impl StreamKey {
+    /// `src_ip` is IPv6, or IPv4 as an IPv4-mapped IPv6 address; `ssid` is the STAMP
+    /// session identifier (RFC 8972 section 3), 0 for other signatures.
+    #[inline(always)]
+    pub fn new(
+        src_mac: MacAddr,
+        src_ip: [u8; 16],
+        src_port: u16,
+        dst_port: u16,
+        signature: Signature,
+        ssid: u16,
+    ) -> Self {
+        let [ip_hi, ip_lo] = [&src_ip[..8], &src_ip[8..]]
+            .map(|half| u64::from_le_bytes(half.try_into().expect("8 bytes")));
+        let mut mac = [0u8; 8];
+        mac[..6].copy_from_slice(&src_mac.0);
+        StreamKey([
+            ip_hi,
+            ip_lo,
+            u64::from_le_bytes(mac) | u64::from(src_port) << 48,
+            u64::from(dst_port) | u64::from(signature as u8) << 16 | u64::from(ssid) << 32,
+        ])
+    }
+
     /// The key of an accepted, not yet reflected, frame.
-    #[inline]
+    #[inline(always)]
     pub fn of(frame: &[u8], accepted: &Accepted) -> StreamKey {
         let layout = &accepted.layout;
         let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
@@ -46,35 +74,47 @@ impl StreamKey {
             Signature::Stamp => StampPacket::new_unchecked(&frame[layout.payload()..]).ssid(),
             _ => 0,
         };
-        StreamKey {
-            src_mac: EthernetFrame::new_unchecked(frame).src_addr(),
-            src_ip: source_ip(frame, layout),
-            src_port: udp.src_port(),
-            dst_port: udp.dst_port(),
-            signature: accepted.signature,
+        StreamKey::new(
+            EthernetFrame::new_unchecked(frame).src_addr(),
+            source_ip(frame, layout),
+            udp.src_port(),
+            udp.dst_port(),
+            accepted.signature,
             ssid,
-        }
+        )
     }
-}
 
-/// Hashed as four words rather than field by field: the derived impl feeds FxHash a
-/// chain of ten-odd dependent multiplications per frame, the top cost of the pipeline
-/// profile. Equal keys still hash equally, which is all the table relies on.
-impl Hash for StreamKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let [ip_hi, ip_lo] = [&self.src_ip[..8], &self.src_ip[8..]]
-            .map(|half| u64::from_le_bytes(half.try_into().expect("8 bytes")));
-        let mut mac = [0u8; 8];
-        mac[..6].copy_from_slice(&self.src_mac.0);
-        state.write_u64(ip_hi);
-        state.write_u64(ip_lo);
-        state.write_u64(u64::from_le_bytes(mac) ^ (u64::from(self.src_port) << 48));
-        state.write_u64(
-            u64::from(self.dst_port)
-                | u64::from(self.signature as u8) << 16
-                | u64::from(self.ssid) << 32,
-        );
+    pub fn src_mac(&self) -> MacAddr {
+        let bytes = self.0[2].to_le_bytes();
+        MacAddr([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]])
+    }
+
+    pub fn src_ip(&self) -> [u8; 16] {
+        let mut ip = [0; 16];
+        ip[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        ip[8..].copy_from_slice(&self.0[1].to_le_bytes());
+        ip
+    }
+
+    pub fn src_port(&self) -> u16 {
+        (self.0[2] >> 48) as u16
+    }
+
+    pub fn dst_port(&self) -> u16 {
+        self.0[3] as u16
+    }
+
+    pub fn signature(&self) -> Signature {
+        Signature::ALL[usize::from((self.0[3] >> 16) as u8)]
+    }
+
+    pub fn ssid(&self) -> u16 {
+        (self.0[3] >> 32) as u16
+    }
+
+    #[inline(always)]
+    fn words(&self) -> [u64; 4] {
+        self.0
     }
 }
 
@@ -89,21 +129,6 @@ pub fn source_ip(frame: &[u8], layout: &Layout) -> [u8; 16] {
             .octets(),
         IpVersion::V6 => Ipv6Packet::new_unchecked(ip).src_addr().octets(),
     }
-}
-
-/// One stream's running totals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StreamState {
-    pub frames: u64,
-    pub bytes: u64,
-    /// Wall-clock time, nanoseconds since the Unix epoch.
-    pub first_seen: u64,
-    pub last_seen: u64,
-    /// Present once a sequence-numbered (STAMP) frame has been seen.
-    pub sequence: Option<SequenceTracker>,
-    /// The current STAMP session: since the stream began or the sender last
-    /// restarted its numbering.
-    pub session: SessionCounts,
 }
 
 /// A STAMP session's own counts (RFC 8972 Direct Measurement, RFC 8762 stateful
@@ -136,10 +161,10 @@ impl Default for StreamLimits {
     }
 }
 
-/// One worker's streams, bounded in memory.
+/// One worker's streams, bounded in memory (`streams/table.rs` says how).
 #[derive(Debug)]
 pub struct StreamTable {
-    streams: FxHashMap<StreamKey, StreamState>,
+    table: Table,
     limits: StreamLimits,
     /// Frames of streams that found the table full.
     pub untracked_frames: u64,
@@ -148,10 +173,8 @@ pub struct StreamTable {
 impl StreamTable {
     /// Allocates room for `limits.capacity` streams now; recording never allocates.
     pub fn new(limits: StreamLimits) -> Self {
-        let mut streams = FxHashMap::default();
-        streams.reserve(limits.capacity);
         StreamTable {
-            streams,
+            table: Table::new(limits.capacity),
             limits,
             untracked_frames: 0,
         }
@@ -162,61 +185,59 @@ impl StreamTable {
     }
 
     pub fn len(&self) -> usize {
-        self.streams.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.len() == 0
     }
 
     /// Count one frame of `len` bytes at wall-clock `now` (ns since the epoch), with
     /// its sequence number and sender timestamp if it carries them. Returns the
-    /// stream, or `None` if it is not tracked (table full or tracking off).
-    #[inline]
+    /// stream's STAMP session counts, or `None` if it is not tracked (table full or
+    /// tracking off).
+    #[inline(always)]
     pub fn record(
         &mut self,
         key: StreamKey,
         len: usize,
         now: u64,
         sequence: Option<(u32, u64)>,
-    ) -> Option<&mut StreamState> {
+    ) -> Option<&mut SessionCounts> {
         if !self.is_enabled() {
             return None;
         }
-        let full = self.streams.len() >= self.limits.capacity;
-        if full && !self.streams.contains_key(&key) {
+        let Some(index) = self.table.find_or_insert(&key, now) else {
             self.untracked_frames += 1;
             return None;
-        }
-        let state = self.streams.entry(key).or_insert(StreamState {
-            first_seen: now,
-            ..StreamState::default()
-        });
-        state.frames += 1;
-        state.bytes += len as u64;
-        state.last_seen = now;
+        };
+        let hot = self.table.hot_mut(index);
+        hot.frames += 1;
+        hot.bytes += len as u64;
+        hot.last_seen = now;
+        let cold = self.table.cold_mut(index);
         if let Some((sequence, sent_at)) = sequence {
-            let tracker = state.sequence.get_or_insert_with(SequenceTracker::default);
+            let tracker = cold.sequence.get_or_insert_with(SequenceTracker::default);
             if tracker.observe(sequence, sent_at) == Arrival::RunStart {
-                state.session = SessionCounts::default();
+                cold.session = SessionCounts::default();
             }
-            state.session.received = state.session.received.wrapping_add(1);
+            cold.session.received = cold.session.received.wrapping_add(1);
         }
-        Some(state)
+        Some(&mut cold.session)
     }
 
     /// Forget streams idle since before `now - idle_timeout`.
     pub fn expire(&mut self, now: u64) {
         let idle = self.limits.idle_timeout.as_nanos() as u64;
-        self.streams
-            .retain(|_, state| now.saturating_sub(state.last_seen) <= idle);
+        self.table
+            .retain(|hot| now.saturating_sub(hot.last_seen) <= idle);
     }
 
     /// Every tracked stream, for publication.
     pub fn report(&self) -> impl Iterator<Item = StreamReport> + '_ {
-        self.streams
+        self.table
             .iter()
-            .map(|(key, state)| StreamReport::new(key, state))
+            .map(|(hot, cold)| StreamReport::new(hot, cold))
     }
 }
 
@@ -256,19 +277,20 @@ pub struct SequenceReport {
 }
 
 impl StreamReport {
-    fn new(key: &StreamKey, state: &StreamState) -> Self {
-        let ip = Ipv6Addr::from(key.src_ip);
+    fn new(hot: &Hot, cold: &Cold) -> Self {
+        let key = &hot.key;
+        let ip = Ipv6Addr::from(key.src_ip());
         StreamReport {
-            src_mac: key.src_mac.to_string(),
+            src_mac: key.src_mac().to_string(),
             src_ip: ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4),
-            src_port: key.src_port,
-            dst_port: key.dst_port,
-            signature: key.signature,
-            frames: state.frames,
-            bytes: state.bytes,
-            first_seen_ms: state.first_seen / 1_000_000,
-            last_seen_ms: state.last_seen / 1_000_000,
-            sequence: state.sequence.map(|s| SequenceReport {
+            src_port: key.src_port(),
+            dst_port: key.dst_port(),
+            signature: key.signature(),
+            frames: hot.frames,
+            bytes: hot.bytes,
+            first_seen_ms: cold.first_seen / 1_000_000,
+            last_seen_ms: hot.last_seen / 1_000_000,
+            sequence: cold.sequence.map(|s| SequenceReport {
                 lost: s.lost,
                 reordered: s.reordered,
                 duplicated: s.duplicated,
@@ -317,16 +339,16 @@ mod tests {
     use super::*;
 
     fn key(port: u16) -> StreamKey {
-        StreamKey {
-            src_mac: MacAddr([0, 0xc0, 0x17, 0, 0, 1]),
-            src_ip: std::net::Ipv4Addr::new(192, 0, 2, 1)
+        StreamKey::new(
+            MacAddr([0, 0xc0, 0x17, 0, 0, 1]),
+            std::net::Ipv4Addr::new(192, 0, 2, 1)
                 .to_ipv6_mapped()
                 .octets(),
-            src_port: port,
-            dst_port: 862,
-            signature: Signature::Stamp,
-            ssid: 0,
-        }
+            port,
+            862,
+            Signature::Stamp,
+            0,
+        )
     }
 
     #[test]
@@ -355,6 +377,25 @@ mod tests {
         table.expire(12 * second + second / 2);
         assert_eq!(table.len(), 1);
         assert!(table.record(key(3), 60, 13 * second, None).is_some());
+    }
+
+    #[test]
+    fn key_gives_back_its_fields() {
+        let ip = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 3, 4, 5, 6).octets();
+        let mac = MacAddr([0xfe, 0xc0, 0x17, 0xaa, 0xbb, 0xcc]);
+        let key = StreamKey::new(mac, ip, 0xfedc, 0x0102, Signature::Y1564, 0xbeef);
+        assert_eq!((key.src_mac(), key.src_ip()), (mac, ip));
+        assert_eq!((key.src_port(), key.dst_port()), (0xfedc, 0x0102));
+        assert_eq!((key.signature(), key.ssid()), (Signature::Y1564, 0xbeef));
+        let other = |ssid| StreamKey::new(mac, ip, 0xfedc, 0x0102, Signature::Y1564, ssid);
+        assert_eq!(key, other(0xbeef));
+        assert_ne!(key, other(0xbeee), "every field is part of the identity");
+        for signature in Signature::ALL {
+            assert_eq!(
+                StreamKey::new(mac, ip, 1, 2, signature, 3).signature(),
+                signature
+            );
+        }
     }
 
     #[test]

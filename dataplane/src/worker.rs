@@ -153,8 +153,7 @@ impl Pipeline {
         };
         // Stateful numbering needs the session's own count; an untracked stream (table
         // full) is answered statelessly rather than not at all.
-        let session = stream.map(|stream| {
-            let session = &mut stream.session;
+        let session = stream.map(|session| {
             session.answered = session.answered.wrapping_add(1);
             *session
         });

@@ -115,6 +115,7 @@ fn the_kernels_drops_reach_the_published_counters() {
         rx_ring_full: 20,
         fill_ring_empty: 1,
         tx_invalid: 0,
+        unserved_queue: 0,
     };
     let counters = published_after_run(platform);
     assert_eq!(counters.kernel.lost(), 21);

@@ -118,7 +118,7 @@ impl Lab {
     /// could clean up, is removed first.
     pub fn create(name: &str) -> Result<Lab, LabError> {
         names::validate(name)?;
-        Lab::build(name, name)
+        Lab::build(name, name, 1)
     }
 
     /// A lab of this process's own, for one test among many running at once:
@@ -126,9 +126,17 @@ impl Lab {
     /// `NAME-PID-N-h` and `NAME-PID-N-r`, unique per process and call. Labs of the
     /// same name that processes no longer running left behind are removed first.
     pub fn unique(name: &str) -> Result<Lab, LabError> {
+        Lab::unique_with_queues(name, 1)
+    }
+
+    /// [`Lab::unique`] with `queues` RX and TX queues on each end of the veth. veth
+    /// delivers a frame to the peer's queue of the sending CPU (modulo the count) and
+    /// runs that queue's NAPI there, so with one queue per CPU each CPU keeps its own
+    /// pipeline (the fast test head's generators need that).
+    pub fn unique_with_queues(name: &str, queues: u32) -> Result<Lab, LabError> {
         names::validate(name)?;
         names::remove_orphans(name);
-        Lab::build(name, &names::unique_prefix(name))
+        Lab::build(name, &names::unique_prefix(name), queues)
     }
 
     /// Whether a namespace of the lab [`Lab::create`] builds under `name` exists.
@@ -138,7 +146,7 @@ impl Lab {
             .any(|side| netns_exists(&format!("{name}-{side}")))
     }
 
-    fn build(name: &str, netns_prefix: &str) -> Result<Lab, LabError> {
+    fn build(name: &str, netns_prefix: &str, queues: u32) -> Result<Lab, LabError> {
         let end = |side, mac, ip, ipv6| End {
             netns: format!("{netns_prefix}-{side}"),
             interface: format!("{name}-{side}"),
@@ -153,11 +161,11 @@ impl Lab {
         };
         lab.remove();
         // On error `lab` is dropped here, which removes whatever was built.
-        lab.configure()?;
+        lab.configure(queues)?;
         Ok(lab)
     }
 
-    fn configure(&self) -> Result<(), LabError> {
+    fn configure(&self, queues: u32) -> Result<(), LabError> {
         let ends = [&self.head, &self.reflector];
         for end in ends {
             check(ip(&["netns", "add", &end.netns]))?;
@@ -166,24 +174,15 @@ impl Lab {
             check(sysctl)?;
         }
         let (head, reflector) = (&self.head, &self.reflector);
-        check(ip(&[
-            "link",
-            "add",
-            &head.interface,
-            "netns",
-            &head.netns,
-            "address",
-            head.mac,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &reflector.interface,
-            "netns",
-            &reflector.netns,
-            "address",
-            reflector.mac,
-        ]))?;
+        let queues = queues.to_string();
+        let queues = ["numtxqueues", &queues, "numrxqueues", &queues];
+        let mut add = ip(&["link", "add", &head.interface, "netns", &head.netns]);
+        add.args(["address", head.mac])
+            .args(queues)
+            .args(["type", "veth", "peer", "name", &reflector.interface])
+            .args(["netns", &reflector.netns, "address", reflector.mac])
+            .args(queues);
+        check(add)?;
         for end in ends {
             let iface = end.interface.as_str();
             end.ip(&["addr", "add", &format!("{}/24", end.ip), "dev", iface])?;

@@ -30,6 +30,11 @@ impl StampClock {
         }
     }
 
+    /// The CLOCK_MONOTONIC reading.
+    pub fn monotonic(&self) -> u64 {
+        self.monotonic_now
+    }
+
     /// The wall-clock receive time in `meta`, if it holds a stamp from the last
     /// second (by this clock reading).
     pub fn decode(&self, meta: &[u8; RX_META_LEN]) -> Option<u64> {

@@ -67,6 +67,14 @@ impl XdpSession {
                 available,
             });
         }
+        if queues < available {
+            tracing::warn!(
+                "reflecting on {queues} of the {available} receive queues of {ifname}: test \
+                 frames arriving on the others go to the host stack unanswered (counted as \
+                 kernel_unserved_queue); leave out --queues to serve them all, or steer the \
+                 test traffic to the first {queues} (ethtool -N / -X)"
+            );
+        }
 
         // Sockets first, program second: a test frame that arrives in between finds no
         // socket and goes to the stack instead of being dropped. The program also needs
@@ -79,7 +87,7 @@ impl XdpSession {
             .map(AfXdpPlatform::max_frame_len)
             .min()
             .expect("at least one queue");
-        let program = XdpFilter::load(filter, options.reflection, max_frame_len)?;
+        let program = XdpFilter::load(filter, &options.reflection, max_frame_len)?;
         for socket in &sockets {
             program.register_socket(socket.queue(), socket.fd())?;
         }

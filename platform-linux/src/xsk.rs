@@ -18,7 +18,9 @@
 
 mod chain;
 
+use crate::clock::nanos;
 use crate::rx_stamp::StampClock;
+use crate::wake_latency::WakeLatency;
 use crate::{Error, Result};
 use chain::{continued, Chains};
 use dataplane::{Flow, KernelDrops, Platform};
@@ -81,6 +83,9 @@ pub struct AfXdpPlatform {
     completed: Vec<FrameDesc>,
     /// The clocks at the last non-empty receive, for the XDP program's timestamps.
     stamp_clock: StampClock,
+    /// Keeps idle CPUs quick to wake while frames flow (not for busy polling, which
+    /// never sleeps).
+    wake: WakeLatency,
     /// The kernel's counters at the last successful read.
     kernel: KernelDrops,
     /// Multi-buffer frames; without `XDP_USE_SG`, only the length limit.
@@ -190,6 +195,7 @@ impl AfXdpPlatform {
             free: frames,
             completed: vec![FrameDesc::default(); RING_SIZE as usize],
             stamp_clock: StampClock::default(),
+            wake: WakeLatency::default(),
             kernel: KernelDrops::default(),
             chains,
             multi_buffer,
@@ -402,6 +408,12 @@ impl Platform for AfXdpPlatform {
         }
         if !frames.is_empty() {
             self.stamp_clock = StampClock::read();
+            if !self.busy_poll {
+                self.wake.frames_at(self.stamp_clock.monotonic());
+            }
+        } else if self.wake.is_held() {
+            // Only after poll(2) slept in vain: never while frames flow.
+            self.wake.idle_at(nanos(libc::CLOCK_MONOTONIC));
         }
         Ok(Flow::Open)
     }
@@ -476,6 +488,8 @@ impl Platform for AfXdpPlatform {
                     rx_ring_full: s.rx_ring_full,
                     fill_ring_empty: s.rx_fill_ring_empty_descs,
                     tx_invalid: s.tx_invalid_descs,
+                    // The XDP program's count, not the socket's.
+                    unserved_queue: 0,
                 }
             }
             // Keep the last reading: counters must not go backwards.

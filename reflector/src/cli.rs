@@ -175,9 +175,9 @@ pub struct SafetyArgs {
 #[derive(Debug, Args, Clone)]
 pub struct LiveArgs {
     /// Packet I/O (Linux only): xdp (alias af-xdp) is AF_XDP behind the XDP filter;
-    /// xdp-tx reflects in the XDP program (STAMP through AF_XDP; needs --max-streams 0
-    /// and no --allow, --rate-limit or --loop-timeout); auto runs xdp-tx when every
-    /// enabled feature allows it, else xdp; af-packet is plain AF_PACKET (slower).
+    /// xdp-tx reflects in the XDP program (STAMP through AF_XDP; --allow, --rate-limit
+    /// and --loop-timeout run there too; needs --max-streams 0); auto runs xdp-tx when
+    /// every enabled feature allows it, else xdp; af-packet is plain AF_PACKET (slower).
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
 

@@ -16,3 +16,4 @@ pub mod offline;
 pub mod probe;
 pub mod report;
 pub mod tui;
+pub mod watch;

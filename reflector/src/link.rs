@@ -1,14 +1,9 @@
 //! Whether the interface can carry frames at all. A reflector on a down link runs at
 //! 0 pps and looks exactly like one nobody sends to, so it says so: at start and
-//! whenever the link changes while it runs.
+//! whenever the link changes while it runs ([`crate::watch::InterfaceWatch`]).
 
-use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
 use std::fmt;
-use std::time::{Duration, Instant};
-
-/// How often a running reflector looks at its link.
-pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The link as the kernel reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +16,19 @@ pub enum LinkState {
     NoCarrier,
 }
 
+impl LinkState {
+    /// The state the interface flags describe.
+    pub fn from_flags(flags: InterfaceFlags) -> LinkState {
+        if !flags.contains(InterfaceFlags::IFF_UP) {
+            LinkState::AdminDown
+        } else if !flags.contains(InterfaceFlags::IFF_RUNNING) {
+            LinkState::NoCarrier
+        } else {
+            LinkState::Up
+        }
+    }
+}
+
 impl fmt::Display for LinkState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -31,23 +39,8 @@ impl fmt::Display for LinkState {
     }
 }
 
-/// The state of `interface`, or `None` if the kernel does not list it (any more).
-pub fn link_state(interface: &str) -> Option<LinkState> {
-    let flags = getifaddrs()
-        .ok()?
-        .find(|ifa| ifa.interface_name == interface)?
-        .flags;
-    Some(if !flags.contains(InterfaceFlags::IFF_UP) {
-        LinkState::AdminDown
-    } else if !flags.contains(InterfaceFlags::IFF_RUNNING) {
-        LinkState::NoCarrier
-    } else {
-        LinkState::Up
-    })
-}
-
 /// What to tell the user about `interface` in `state`; nothing when it is up.
-fn advice(interface: &str, state: Option<LinkState>) -> Option<String> {
+pub fn advice(interface: &str, state: Option<LinkState>) -> Option<String> {
     match state? {
         LinkState::Up => None,
         LinkState::AdminDown => Some(format!(
@@ -61,48 +54,14 @@ fn advice(interface: &str, state: Option<LinkState>) -> Option<String> {
     }
 }
 
-/// Warns at start when the link is down and whenever it changes while running.
-pub struct LinkWatch {
-    interface: String,
-    last: Option<LinkState>,
-    next_check: Instant,
-}
-
-impl LinkWatch {
-    /// Looks at the link once now, warning if it is down.
-    pub fn new(interface: &str) -> LinkWatch {
-        let last = link_state(interface);
-        if let Some(warning) = advice(interface, last) {
-            tracing::warn!("{warning}");
-        }
-        LinkWatch {
-            interface: interface.to_owned(),
-            last,
-            next_check: Instant::now() + CHECK_EVERY,
-        }
-    }
-
-    /// Looks again if it is time; returns the new state when it changed.
-    pub fn poll(&mut self) -> Option<LinkState> {
-        let now = Instant::now();
-        if now < self.next_check {
-            return None;
-        }
-        self.next_check = now + CHECK_EVERY;
-        let state = link_state(&self.interface);
-        if state == self.last {
-            return None;
-        }
-        self.last = state;
-        match advice(&self.interface, state) {
-            Some(warning) => tracing::warn!("{warning}"),
-            // Said at warning level: whoever saw the warning needs to see it end.
-            None if state.is_some() => {
-                tracing::warn!("interface {} is up again", self.interface)
-            }
-            None => tracing::warn!("interface {} disappeared", self.interface),
-        }
-        state
+/// Says that the link of `interface` is now `state` (`None`: the interface is gone).
+/// At warning level even when it is up again: whoever saw the warning needs to see it
+/// end.
+pub fn warn_changed(interface: &str, state: Option<LinkState>) {
+    match advice(interface, state) {
+        Some(warning) => tracing::warn!("{warning}"),
+        None if state.is_some() => tracing::warn!("interface {interface} is up again"),
+        None => tracing::warn!("interface {interface} disappeared"),
     }
 }
 
@@ -111,9 +70,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_is_up_and_a_missing_interface_has_no_state() {
-        assert_eq!(link_state("lo"), Some(LinkState::Up));
-        assert_eq!(link_state("no-such-if0"), None);
+    fn flags_give_the_state() {
+        use InterfaceFlags as F;
+        assert_eq!(LinkState::from_flags(F::empty()), LinkState::AdminDown);
+        assert_eq!(LinkState::from_flags(F::IFF_RUNNING), LinkState::AdminDown);
+        assert_eq!(LinkState::from_flags(F::IFF_UP), LinkState::NoCarrier);
+        assert_eq!(
+            LinkState::from_flags(F::IFF_UP | F::IFF_RUNNING),
+            LinkState::Up
+        );
     }
 
     #[test]

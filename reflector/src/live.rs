@@ -4,9 +4,8 @@
 //! If a worker fails, the others are stopped and the error is returned, so the process
 //! exits non-zero and a supervisor (the control plane, systemd) restarts it.
 
-use crate::broadcasts::BroadcastWatch;
-use crate::link::LinkWatch;
 use crate::report::Reporter;
+use crate::watch::InterfaceWatch;
 use anyhow::{anyhow, Context, Result};
 use dataplane::{
     Counters, Platform, Signature, Telemetry, TelemetryReport, Worker, WorkerConfig, WorkerShared,
@@ -79,18 +78,17 @@ impl Workers {
 
     /// Print statistics every `interval` (never if zero) until a signal arrives or a
     /// worker ends, then stop them all and print the totals. `extra` adds counts kept
-    /// outside the workers (the XDP program's rejections). Meanwhile `broadcasts`
-    /// keeps the workers' directed broadcasts those of the interface, and a warning
-    /// goes out whenever the interface's link goes down or comes back.
+    /// outside the workers (the XDP program's rejections). Meanwhile `interface`
+    /// keeps the workers' directed broadcasts those of the interface, and warns
+    /// whenever its link goes down or comes back.
     pub fn report_until_stopped<W: Write>(
         mut self,
         reporter: &mut Reporter<W>,
         interval: Duration,
         mut extra: impl FnMut(&mut Counters),
-        mut broadcasts: BroadcastWatch<'_>,
+        mut interface: InterfaceWatch<'_>,
     ) -> Result<Counters> {
         let mut next_tick = Instant::now() + interval;
-        let mut link = LinkWatch::new(broadcasts.interface());
         while !self.stop.load(Ordering::Relaxed)
             && !self.threads.iter().any(JoinHandle::is_finished)
         {
@@ -98,8 +96,7 @@ impl Workers {
             if reporter.wait(CHECK_EVERY)? {
                 self.stop.store(true, Ordering::Relaxed);
             }
-            link.poll();
-            if let Some(list) = broadcasts.poll() {
+            if let Some(list) = interface.poll() {
                 for shared in &self.shared {
                     shared.broadcasts.store(list);
                 }

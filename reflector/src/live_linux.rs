@@ -2,11 +2,12 @@
 //! program itself (`xdp-tx`, STAMP still through AF_XDP), or AF_PACKET; `--backend auto`
 //! picks between the first two ([`settings::Settings::backend_choice`]).
 
-use crate::broadcasts::{interface_broadcasts, BroadcastWatch};
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::Reporter;
+use crate::watch::{InterfaceView, InterfaceWatch};
 use anyhow::{Context, Result};
+use dataplane::worker::WorkerConfig;
 use dataplane::Counters;
 use platform_linux::iface;
 use platform_linux::packet::AfPacketPlatform;
@@ -19,7 +20,8 @@ use std::process::ExitCode;
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let mac = iface::mac_address(interface)?;
     let mut config = args.worker_config(Some(mac))?;
-    config.filter.broadcasts = interface_broadcasts(interface)?;
+    let view = InterfaceView::read(interface)?;
+    config.filter.broadcasts = view.broadcasts;
     config.stamp.error_estimate = platform_linux::clock::stamp_error_estimate();
     let filter = config.filter;
     let mut reporter = Reporter::new(std::io::stdout().lock(), args.output.format());
@@ -52,7 +54,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
             // With xdp-tx the program rewrites every test frame but STAMP as a worker
             // would; the sockets (and workers) then serve STAMP alone.
             let reflection = match backend {
-                LiveBackend::XdpTx => Reflection::InKernel(config.mode),
+                LiveBackend::XdpTx => in_kernel(&mut config),
                 _ => Reflection::AfXdp,
             };
             let options = session_options(args, reflection);
@@ -72,7 +74,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 max_frame_len: Some(info.max_frame_len),
             })?;
             let workers = Workers::spawn(sockets, &config, pin)?;
-            let broadcasts = BroadcastWatch::new(interface, filter.broadcasts).on_change(|list| {
+            let watch = InterfaceWatch::new(interface, view).on_change(|list| {
                 if let Err(e) = session.set_broadcasts(list) {
                     tracing::warn!("cannot update the XDP program's directed broadcasts: {e}");
                 }
@@ -81,7 +83,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 &mut reporter,
                 args.output.stats_interval,
                 |totals| add_kernel_verdicts(&session, totals),
-                broadcasts,
+                watch,
             )?;
         }
         LiveBackend::AfPacket => {
@@ -96,16 +98,29 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 ..PlatformInfo::default()
             })?;
             let workers = Workers::spawn(vec![platform], &config, pin)?;
-            let broadcasts = BroadcastWatch::new(interface, config.filter.broadcasts);
+            let watch = InterfaceWatch::new(interface, view);
             workers.report_until_stopped(
                 &mut reporter,
                 args.output.stats_interval,
                 |_| {},
-                broadcasts,
+                watch,
             )?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// In-kernel reflection: the program applies the whole policy to every test frame,
+/// STAMP included, before a worker could see it (so a source's STAMP and other frames
+/// share one rate-limit bucket). The workers keep only the loop timeout, which raises
+/// their `loop_timed_out` flag when the program stops reflecting.
+fn in_kernel(config: &mut WorkerConfig) -> Reflection {
+    let safety = std::mem::take(&mut config.safety);
+    config.safety.loop_timeout = safety.loop_timeout;
+    Reflection::InKernel {
+        mode: config.mode,
+        safety,
+    }
 }
 
 fn session_options(args: &ReflectArgs, reflection: Reflection) -> SessionOptions {

@@ -1,10 +1,10 @@
 //! `reflector IFACE` on macOS: one worker on `/dev/bpf`, behind a classic-BPF filter
 //! generated from the same settings as the shared classifier.
 
-use crate::broadcasts::{interface_broadcasts, BroadcastWatch};
 use crate::cli::ReflectArgs;
 use crate::live::{quiet_host_stack_on_stamp_port, Workers};
 use crate::report::Reporter;
+use crate::watch::{InterfaceView, InterfaceWatch};
 use anyhow::{Context, Result};
 use platform_macos::device::{interface_mac, BpfPlatform};
 use settings::events::PlatformInfo;
@@ -19,7 +19,8 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         (Err(e), None) => return Err(e.into()),
     };
     let mut config = args.worker_config(mac)?;
-    config.filter.broadcasts = interface_broadcasts(interface)?;
+    let view = InterfaceView::read(interface)?;
+    config.filter.broadcasts = view.broadcasts;
     let filter = config.filter;
     let platform = BpfPlatform::open(interface, &filter)
         .with_context(|| format!("starting the /dev/bpf reflector on {interface}"))?;
@@ -42,13 +43,8 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
     let workers = Workers::spawn(vec![platform], &config, |_| Ok(()))?;
     // The classic-BPF program keeps the broadcasts it was compiled with; frames to a
     // new one pass it, and the worker refuses them with the same reason.
-    let broadcasts = BroadcastWatch::new(interface, config.filter.broadcasts);
-    workers.report_until_stopped(
-        &mut reporter,
-        args.output.stats_interval,
-        |_| {},
-        broadcasts,
-    )?;
+    let watch = InterfaceWatch::new(interface, view);
+    workers.report_until_stopped(&mut reporter, args.output.stats_interval, |_| {}, watch)?;
 
     if let Some(stats) = kernel.read().filter(|s| s.dropped > 0) {
         eprintln!(

@@ -283,6 +283,7 @@ impl<W: Write> Reporter<W> {
                 "kernel_rx_ring_full",
                 "kernel_fill_ring_empty",
                 "kernel_tx_invalid",
+                "kernel_unserved_queue",
             ]
             .map(String::from)
             .to_vec();
@@ -319,6 +320,7 @@ impl<W: Write> Reporter<W> {
                 c.kernel.rx_ring_full,
                 c.kernel.fill_ring_empty,
                 c.kernel.tx_invalid,
+                c.kernel.unserved_queue,
             ]
             .map(|v| v.to_string()),
         );
@@ -379,10 +381,12 @@ pub(crate) fn platform_line(platform: &PlatformInfo) -> String {
 /// frames lost before a worker saw them, then why.
 pub(crate) fn kernel_summary(k: &KernelDrops) -> String {
     format!(
-        "dropped {} (rx ring full {}, no buffer {}) fill ring empty {} tx invalid {}",
+        "dropped {} (rx ring full {}, no buffer {}, unserved queue {}) fill ring empty {} \
+         tx invalid {}",
         k.lost(),
         k.rx_ring_full,
         k.rx_dropped,
+        k.unserved_queue,
         k.fill_ring_empty,
         k.tx_invalid
     )
@@ -504,7 +508,8 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(!lines[0].contains("kernel"), "{}", lines[0]);
         assert!(
-            lines[1].contains("kernel dropped 302 (rx ring full 300, no buffer 2)"),
+            lines[1]
+                .contains("kernel dropped 302 (rx ring full 300, no buffer 2, unserved queue 0)"),
             "{}",
             lines[1]
         );

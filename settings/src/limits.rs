@@ -5,7 +5,7 @@
 pub const MAX_SECONDS: u64 = 31_536_000;
 
 /// Most streams a worker may be asked to track. Each worker sizes its stream table
-/// for `max_streams` up front (about 100 bytes a stream), so the bound keeps a typo
+/// for `max_streams` up front (about 300 bytes a stream), so the bound keeps a typo
 /// from costing gigabytes per queue.
 pub const MAX_STREAMS: usize = 1_000_000;
 

@@ -114,17 +114,11 @@ impl Settings {
 
     /// The first enabled feature that needs the worker in user space, which the
     /// in-kernel back end (`xdp-tx`) cannot run: per-stream tracking (and with it
-    /// stateful STAMP, which needs it), the allow-list, the rate limit, the loop
-    /// timeout. STAMP itself is no obstacle: `xdp-tx` hands it to an AF_XDP worker.
+    /// stateful STAMP, which needs it, and the per-stream table). STAMP itself is no
+    /// obstacle (`xdp-tx` hands it to an AF_XDP worker), nor is the policy: the XDP
+    /// program runs the allow-list, the rate limit and the loop timeout itself.
     pub fn needs_user_space(&self) -> Option<Field> {
-        [
-            (Field::MaxStreams, self.max_streams > 0),
-            (Field::Allow, !self.allow.is_empty()),
-            (Field::RateLimit, self.rate_limit.is_some()),
-            (Field::LoopTimeout, self.loop_timeout.is_some()),
-        ]
-        .into_iter()
-        .find_map(|(field, enabled)| enabled.then_some(field))
+        (self.max_streams > 0).then_some(Field::MaxStreams)
     }
 
     /// The back end a live Linux reflector runs, and why when `auto` chose it, worded
@@ -267,18 +261,13 @@ impl Settings {
 pub(crate) fn user_space_feature(field: Field) -> &'static str {
     match field {
         Field::MaxStreams => "stream tracking",
-        Field::Allow => "the allow-list",
-        Field::RateLimit => "the rate limit",
-        _ => "the loop timeout",
+        _ => "this setting",
     }
 }
 
 /// How to turn a [`Settings::needs_user_space`] feature off.
 pub(crate) fn in_kernel_fix(field: Field, naming: Naming) -> String {
-    match field {
-        Field::MaxStreams => format!("{} 0", field.name(naming)),
-        _ => format!("no {}", field.name(naming)),
-    }
+    format!("{} 0", field.name(naming))
 }
 
 /// A loop timeout a user asks for (a setting of the control plane, or a session's):

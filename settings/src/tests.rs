@@ -300,7 +300,7 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
 }
 
 #[test]
-fn xdp_tx_refuses_each_feature_that_needs_user_space() {
+fn xdp_tx_refuses_stream_tracking_and_runs_the_policy() {
     let in_kernel = |change: fn(&mut Settings)| {
         with(|s| {
             s.backend = Backend::XdpTx;
@@ -311,28 +311,29 @@ fn xdp_tx_refuses_each_feature_that_needs_user_space() {
     assert_eq!(in_kernel(|_| {}).validate(), Ok(()));
     /// A change, then what the message must say as a flag and as a key.
     type Case = (fn(&mut Settings), &'static str, &'static str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 2] = [
         (
             |s| s.max_streams = 10,
             "--backend xdp-tx reflects in the kernel, where stream tracking cannot run: set --max-streams 0, or use --backend auto (which then runs AF_XDP)",
             "backend xdp-tx reflects in the kernel, where stream tracking cannot run: set max_streams 0, or use backend auto (which then runs AF_XDP)",
         ),
         (
-            |s| s.allow = vec!["192.0.2.0/24".parse().unwrap()],
-            "where the allow-list cannot run: set no --allow,",
-            "where the allow-list cannot run: set no allow,",
-        ),
-        (
-            |s| s.rate_limit = Some(100),
-            "where the rate limit cannot run: set no --rate-limit,",
-            "where the rate limit cannot run: set no rate_limit_pps,",
-        ),
-        (
-            |s| s.loop_timeout = Some(Duration::from_secs(5)),
-            "where the loop timeout cannot run: set no --loop-timeout,",
-            "where the loop timeout cannot run: set no loop_timeout_s,",
+            |s| {
+                s.max_streams = 10;
+                s.stamp_mode = StampMode::Stateful;
+            },
+            "where stream tracking cannot run: set --max-streams 0,",
+            "where stream tracking cannot run: set max_streams 0,",
         ),
     ];
+    // The policy runs in the XDP program.
+    let policy = in_kernel(|s| {
+        s.allow = vec!["192.0.2.0/24".parse().unwrap()];
+        s.rate_limit = Some(100);
+        s.loop_timeout = Some(Duration::from_secs(5));
+    });
+    assert_eq!(policy.validate(), Ok(()));
+    assert_eq!(policy.needs_user_space(), None);
     for (change, flag, key) in cases {
         let settings = in_kernel(change);
         let (as_flag, as_key) = messages(&settings);
@@ -367,14 +368,13 @@ fn auto_runs_in_the_kernel_only_when_every_feature_can_and_says_why() {
             Some("auto: every enabled feature runs in the kernel".into())
         )
     );
-    let rate_limited = with(|s| {
+    let policed = with(|s| {
         s.max_streams = 0;
         s.rate_limit = Some(10);
+        s.allow = vec!["2001:db8::/32".parse().unwrap()];
+        s.loop_timeout = Some(Duration::from_secs(5));
     });
-    assert_eq!(
-        rate_limited.backend_choice().1.as_deref(),
-        Some("auto: the rate limit needs user space; no --rate-limit for in-kernel")
-    );
+    assert_eq!(policed.backend_choice(), no_streams.backend_choice());
     // Asked for by name, a back end runs as asked, with no reason to give.
     for (backend, live) in [
         (Backend::Xdp, LiveBackend::AfXdp),

@@ -4,6 +4,8 @@
 //! rate it must get every frame back, correctly reflected and with a sane RTT, and at
 //! full rate it must offer far more than the socket engine's ~0.3 Mpps (the measured
 //! figures are in docs/PERFORMANCE.md; this is a functional floor, not a benchmark).
+//! With one generator per CPU on a veth with one queue per CPU, the generators' streams
+//! interleave and must still come back whole, in order and once each.
 
 use reflector_tests::*;
 use settings::events::ProbeReport;
@@ -35,21 +37,36 @@ fn baseline(rig: &Rig) -> (XdpTxBaseline, XdpLink) {
     .expect("enter the reflector's namespace")
 }
 
+/// A lab whose veth has `queues` RX/TX queues on each end.
+fn rig_with_queues(name: &str, queues: u32) -> Rig {
+    Rig {
+        lab: Lab::unique_with_queues(name, queues)
+            .unwrap_or_else(|e| panic!("cannot build the lab: {e}")),
+    }
+}
+
 fn fast(rig: &Rig, args: &[&str]) -> ProbeReport {
     rig.probe(&[&["--engine", "fast", "--wait", "0.5"][..], args].concat())
 }
 
 fn assert_every_frame_back(report: &ProbeReport, sent: u64, what: &str) {
+    assert_every_frame_back_once(report, sent, what);
+    assert_eq!(
+        report.rtt_ns.count, sent,
+        "{what}: one RTT sample per frame at a fixed rate: {report:?}"
+    );
+}
+
+/// Every frame back once, in order and correctly reflected, with a sane RTT (sampled
+/// or not).
+fn assert_every_frame_back_once(report: &ProbeReport, sent: u64, what: &str) {
     assert_eq!(report.sent, sent, "{what}: {report:?}");
     assert_eq!(report.received, sent, "{what}: frames lost: {report:?}");
     assert_eq!(report.lost, 0, "{what}: {report:?}");
     assert_eq!(report.malformed, 0, "{what}: wrongly reflected: {report:?}");
     assert_eq!(report.duplicated, 0, "{what}: {report:?}");
+    assert_eq!(report.reordered, 0, "{what}: {report:?}");
     let rtt = report.rtt_ns;
-    assert_eq!(
-        rtt.count, sent,
-        "{what}: one RTT sample per frame: {report:?}"
-    );
     assert!(
         0 < rtt.min && rtt.min <= rtt.p50 && rtt.p50 <= rtt.p99 && rtt.p99 <= rtt.max,
         "{what}: {rtt:?}"
@@ -95,6 +112,100 @@ fn fast_head_at_full_rate_offers_more_than_a_million_frames_a_second() {
     assert!(report.tx_pps > 1e6, "{report:?}");
     assert!(report.received > 0, "{report:?}");
     assert_eq!(report.malformed, 0, "{report:?}");
+}
+
+/// Two generators, one per CPU, on a two-queue veth: at a fixed rate and at full rate
+/// everything comes back through the XDP_TX baseline, and the interleaving of the two
+/// streams is not counted as reordering. At full rate one frame in 16 is timed.
+#[test]
+fn two_generators_get_every_frame_back_in_order_through_the_xdp_tx_baseline() {
+    let _one = exclusive();
+    let rig = rig_with_queues("fastgen2", 2);
+    let (program, _link) = baseline(&rig);
+    let two = ["--generators", "2"];
+    let report = fast(
+        &rig,
+        &[&two[..], &["--rate", "200000", "--count", "100000"]].concat(),
+    );
+    assert_every_frame_back(&report, 100_000, "2 generators at 200 kpps");
+
+    let report = fast(
+        &rig,
+        &[&two[..], &["--rate", "0", "--count", "2000000"]].concat(),
+    );
+    assert_every_frame_back_once(&report, 2_000_000, "2 generators at full rate");
+    assert_eq!(report.rtt_ns.count, 2_000_000 / 16, "{report:?}");
+    assert!(report.tx_pps > 1e6, "{report:?}");
+    assert_eq!(program.bounced().unwrap(), 2_100_000);
+}
+
+/// The AF_XDP reflector on a two-queue veth serves both queues (one worker each) and
+/// returns both generators' frames.
+#[test]
+fn two_generators_get_every_frame_back_through_the_af_xdp_reflector_on_two_queues() {
+    let _one = exclusive();
+    let rig = rig_with_queues("fastxsk2", 2);
+    let reflector = rig.start_reflector(&["--backend", "af-xdp"]);
+    let report = fast(
+        &rig,
+        &["--generators", "2", "--rate", "20000", "--duration", "2"],
+    );
+    assert_every_frame_back(&report, 40_000, "af_xdp, 2 queues");
+    assert_eq!(reflector.stop().reflected, 40_000);
+}
+
+/// A reflector told to serve fewer queues than the interface has warns, and counts the
+/// test frames that arrive on the others (the XDP program passes them to the stack)
+/// as lost, so its totals still describe everything that was sent.
+#[test]
+fn frames_on_a_queue_without_a_worker_are_counted() {
+    let _one = exclusive();
+    let rig = rig_with_queues("fastxskq1", 2);
+    let reflector = rig.start_reflector(&["--backend", "af-xdp", "--queues", "1"]);
+    let report = fast(
+        &rig,
+        &["--generators", "2", "--rate", "20000", "--duration", "1"],
+    );
+    assert_eq!(report.sent, 20_000, "{report:?}");
+    let (totals, stderr) = reflector.stop_with_stderr();
+    assert!(
+        stderr.contains("1 of the 2 receive queues"),
+        "no warning about the unserved queue: {stderr}"
+    );
+    let unserved = totals.kernel.unserved_queue;
+    assert!(
+        unserved > 0,
+        "every frame on queue 0? {totals:?} {report:?}"
+    );
+    assert_eq!(totals.reflected, report.received, "{totals:?} {report:?}");
+    // received also counts the lab's own chatter (IPv6 neighbour discovery), refused.
+    assert_eq!(
+        totals.reflected + totals.kernel.lost(),
+        20_000,
+        "{totals:?}"
+    );
+}
+
+/// --generators beyond the CPUs the probe may use is refused with the count it has.
+#[test]
+fn more_generators_than_cpus_are_refused() {
+    let rig = Rig::new("fastgenx");
+    let output = rig
+        .lab
+        .head
+        .exec("taskset")
+        .args(["-c", "0"])
+        .arg(reflector_binary())
+        .args(["probe", &rig.lab.head.interface, "--to", REFLECTOR_MAC])
+        .args(["--engine", "fast", "--generators", "2", "--count", "10"])
+        .output()
+        .expect("run the probe");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--generators 2") && stderr.contains("1 CPUs"),
+        "{stderr}"
+    );
 }
 
 /// The RFC 2544 search finds a zero-loss rate per size and shows every trial; it needs

@@ -1,9 +1,10 @@
 //! The in-kernel back end (`--backend xdp-tx`) on the lab: the XDP program swaps and
-//! returns test frames itself (STAMP still goes to an AF_XDP worker), the counters in
+//! returns test frames itself (STAMP still goes to an AF_XDP worker), runs the policy
+//! (allow-list, rate limit, loop timeout) as the AF_XDP worker does, the counters in
 //! the final JSON event come from its per-CPU maps, and `--backend auto` picks it only
 //! when every enabled feature runs in the kernel.
 
-use dataplane::{Reject, Signature};
+use dataplane::{Counters, Reject, Signature, TelemetryReport};
 use reflector_tests::*;
 use settings::events::ProbeReport;
 
@@ -138,9 +139,18 @@ fn auto_picks_the_back_end_the_features_allow() {
             "auto: stream tracking needs user space; --max-streams 0 for in-kernel",
         ),
         (
-            &["--max-streams", "0", "--rate-limit", "100000"],
-            "af_xdp",
-            "auto: the rate limit needs user space; no --rate-limit for in-kernel",
+            &[
+                "--max-streams",
+                "0",
+                "--rate-limit",
+                "100000",
+                "--allow",
+                "0.0.0.0/0,::/0",
+                "--loop-timeout",
+                "3600",
+            ],
+            "xdp_tx",
+            "auto: every enabled feature runs in the kernel",
         ),
     ];
     for (flags, backend, reason) in cases {
@@ -162,4 +172,128 @@ fn auto_picks_the_back_end_the_features_allow() {
         !rig.xdp_attached(),
         "a refused start left a program attached"
     );
+}
+
+/// What one policy scenario came to on one back end.
+struct Outcome {
+    reports: Vec<ProbeReport>,
+    totals: Counters,
+    telemetry: TelemetryReport,
+}
+
+/// Run `scenario` (probe runs) against a reflector started with `flags` on the AF_XDP
+/// back end and then on xdp-tx, both without stream tracking so the back end is the
+/// only difference. Returns (AF_XDP, xdp-tx).
+fn on_both_back_ends(
+    rig: &TxRig,
+    flags: &[&str],
+    scenario: impl Fn(&TxRig) -> Vec<ProbeReport>,
+) -> (Outcome, Outcome) {
+    let run = |backend: &str, name: &str| {
+        let args = [&["--backend", backend, "--max-streams", "0"][..], flags].concat();
+        let reflector = rig.start_reflector(&args);
+        assert_eq!(reflector.platform.backend, name);
+        let reports = scenario(rig);
+        let (totals, telemetry) = reflector.stop_with_telemetry();
+        Outcome {
+            reports,
+            totals,
+            telemetry,
+        }
+    };
+    (run("xdp", "af_xdp"), run("xdp-tx", "xdp_tx"))
+}
+
+/// The allow-list: the refused source's frames are dropped in the kernel and counted as
+/// `source_not_allowed`, exactly as the AF_XDP worker counts them.
+#[test]
+fn xdp_tx_allow_list_matches_the_worker() {
+    let rig = rig("xdptxallow");
+    let scenario = |rig: &TxRig| {
+        let refused = rig.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
+        let allowed = rig.probe(&[
+            "--count",
+            "100",
+            "--rate",
+            "5000",
+            "--wait",
+            "0.3",
+            "--src-ip",
+            "2001:db8::1",
+            "--dst-ip",
+            "2001:db8::2",
+        ]);
+        vec![refused, allowed]
+    };
+    let (af_xdp, in_kernel) = on_both_back_ends(
+        &rig,
+        &["--allow", "198.51.100.0/24,2001:db8::/32"],
+        scenario,
+    );
+    for (name, outcome) in [("af_xdp", &af_xdp), ("xdp_tx", &in_kernel)] {
+        let [refused, allowed] = &outcome.reports[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            (refused.sent, refused.received),
+            (100, 0),
+            "{name}: {refused:?}"
+        );
+        assert_all_reflected(allowed, 100, name);
+        assert_eq!(
+            outcome.totals.reject(Reject::SourceNotAllowed),
+            100,
+            "{name}"
+        );
+        assert_eq!(outcome.totals.reflected, 100, "{name}");
+    }
+}
+
+/// One probe run of `sent` frames: between `answered` of them came back, the rest were
+/// counted under `reason`, on each back end. Returns the answers (AF_XDP, xdp-tx).
+fn assert_limited(
+    (af_xdp, in_kernel): &(Outcome, Outcome),
+    sent: u64,
+    answered: std::ops::RangeInclusive<u64>,
+    reason: Reject,
+) -> (u64, u64) {
+    for (name, outcome) in [("af_xdp", af_xdp), ("xdp_tx", in_kernel)] {
+        let report = &outcome.reports[0];
+        assert_eq!(report.sent, sent, "{name}");
+        assert!(
+            answered.contains(&report.received),
+            "{name}: expected {answered:?} answers, got {report:?}"
+        );
+        assert_eq!(outcome.totals.reflected, report.received, "{name}");
+        let refused = outcome.totals.reject(reason);
+        assert_eq!(refused, sent - report.received, "{name}: {reason}");
+    }
+    (af_xdp.reports[0].received, in_kernel.reports[0].received)
+}
+
+/// The rate limit: one source at 2000 pps against 200 pps with a burst of 20 gets about
+/// 120 of 1000 frames answered on either back end; the rest are `rate_limited`.
+#[test]
+fn xdp_tx_rate_limit_matches_the_worker() {
+    let rig = rig("xdptxrate");
+    let scenario =
+        |rig: &TxRig| vec![rig.probe(&["--count", "1000", "--rate", "2000", "--wait", "0.3"])];
+    let limits = ["--rate-limit", "200", "--rate-burst", "20"];
+    let outcomes = on_both_back_ends(&rig, &limits, scenario);
+    let (a, b) = assert_limited(&outcomes, 1000, 100..=170, Reject::RateLimited);
+    assert!(a.abs_diff(b) <= 30, "af_xdp answered {a}, xdp_tx {b}");
+}
+
+/// The loop timeout: about the first second of 2.5 s of traffic is answered, the rest
+/// dropped as `loop_timeout`, and the telemetry says reflection stopped, on either back
+/// end.
+#[test]
+fn xdp_tx_loop_timeout_matches_the_worker() {
+    let rig = rig("xdptxloop");
+    let scenario =
+        |rig: &TxRig| vec![rig.probe(&["--count", "2500", "--rate", "1000", "--wait", "0.3"])];
+    let outcomes = on_both_back_ends(&rig, &["--loop-timeout", "1"], scenario);
+    assert_limited(&outcomes, 2500, 500..=1500, Reject::LoopTimeout);
+    assert!(outcomes.0.telemetry.loop_timed_out, "af_xdp");
+    assert!(outcomes.1.telemetry.loop_timed_out, "xdp_tx");
 }

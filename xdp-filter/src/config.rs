@@ -3,23 +3,49 @@
 //!
 //! The byte signatures are copied row by row from [`SIGNATURES`]; STAMP, which has no
 //! row, becomes `stamp_enabled` and `stamp_port`. [`Reflection`] says where accepted
-//! frames go.
+//! frames go, and for in-kernel reflection which of the worker's policy the program
+//! runs itself.
 
 use crate::skel::reflector_types as types;
 use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
 use dataplane::filter::MAX_BROADCASTS;
+use dataplane::safety::Safety;
 use dataplane::signature::SIGNATURES;
 use dataplane::{Broadcasts, DstMacFilter, Filter, Mode, Signature};
+use nix::time::{clock_gettime, ClockId};
+use std::time::Duration;
 
 /// Where the program sends the test frames it accepts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Reflection {
-    /// To the AF_XDP socket of the receiving queue (`--backend xdp`).
+    /// To the AF_XDP socket of the receiving queue (`--backend xdp`); the workers
+    /// apply the policy.
     #[default]
     AfXdp,
-    /// Swapped in place as `dataplane::reflect` does in this mode and sent back with
-    /// XDP_TX (`--backend xdp-tx`); STAMP packets still go to the AF_XDP socket.
-    InKernel(Mode),
+    /// Swapped in place as `dataplane::reflect` does in `mode` and sent back with
+    /// XDP_TX (`--backend xdp-tx`); STAMP packets still go to the AF_XDP socket. The
+    /// program applies `safety` (loop timeout, allow-list, per-source rate limit) to
+    /// every test frame, STAMP included, as a worker would: the loop timeout counts
+    /// from the moment the program is loaded.
+    InKernel { mode: Mode, safety: Safety },
+}
+
+impl Reflection {
+    /// In-kernel reflection in `mode` with no policy.
+    pub fn in_kernel(mode: Mode) -> Reflection {
+        Reflection::InKernel {
+            mode,
+            safety: Safety::default(),
+        }
+    }
+
+    /// The policy the program itself applies.
+    pub(crate) fn policy(&self) -> Option<&Safety> {
+        match self {
+            Reflection::AfXdp => None,
+            Reflection::InKernel { safety, .. } => Some(safety),
+        }
+    }
 }
 
 /// The `cfg` the XDP program classifies with, built from `filter`. Test frames longer
@@ -27,7 +53,7 @@ pub enum Reflection {
 /// instead of being redirected.
 pub(crate) fn program_config(
     filter: &Filter,
-    reflection: Reflection,
+    reflection: &Reflection,
     max_frame_len: u32,
 ) -> Result<types::config> {
     check_table_fits()?;
@@ -51,10 +77,11 @@ pub(crate) fn program_config(
     cfg.stamp_port = filter.stamp_port;
     cfg.stamp_index = Signature::Stamp.index() as u8;
     cfg.max_frame_len = max_frame_len;
-    if let Reflection::InKernel(mode) = reflection {
+    if let Reflection::InKernel { mode, safety } = reflection {
         cfg.in_kernel = 1;
-        cfg.swap_ip = (mode != Mode::Mac).into();
-        cfg.swap_ports = (mode == Mode::All).into();
+        cfg.swap_ip = (*mode != Mode::Mac).into();
+        cfg.swap_ports = (*mode == Mode::All).into();
+        set_policy(&mut cfg, safety);
     }
     for (row, spec) in cfg.signatures.iter_mut().zip(SIGNATURES.iter()) {
         row.enabled = filter.signatures.contains(spec.signature).into();
@@ -65,6 +92,49 @@ pub(crate) fn program_config(
         row.bytes[..spec.bytes.len()].copy_from_slice(spec.bytes);
     }
     Ok(cfg)
+}
+
+/// The policy fields of `cfg`; the allow-list's prefixes go into their maps once the
+/// program is loaded ([`allow_key`]).
+fn set_policy(cfg: &mut types::config, safety: &Safety) {
+    cfg.allow = u8::from(!safety.allow.is_empty());
+    if let Some(limit) = safety.rate_limit {
+        cfg.rate_limit = 1;
+        (cfg.rate_interval_ns, cfg.rate_tolerance_ns) = limit.gcra();
+    }
+    if let Some(timeout) = safety.loop_timeout {
+        cfg.loop_timeout = 1;
+        let deadline = monotonic_now().saturating_add(timeout);
+        cfg.loop_deadline_ns = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
+    }
+}
+
+/// Whether `cfg` turns on any part of the policy: then the program to run is
+/// `xdp_reflector_policed`, which has it compiled in, not `xdp_reflector`.
+pub(crate) fn policed(cfg: &types::config) -> bool {
+    cfg.allow | cfg.rate_limit | cfg.loop_timeout != 0
+}
+
+/// CLOCK_MONOTONIC, the clock of the program's bpf_ktime_get_ns().
+fn monotonic_now() -> Duration {
+    let now = clock_gettime(ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC is always there");
+    Duration::from(now)
+}
+
+/// The key of an allow-list prefix in its map: `allow_v4` (`false`) or `allow_v6`
+/// (`true`), then `struct allow_v4_key` or `struct allow_v6_key` (the prefix length,
+/// host order, then the address, network order).
+pub(crate) fn allow_key(prefix: &ipnet::IpNet) -> (bool, Vec<u8>) {
+    let prefix = prefix.trunc();
+    let (v6, addr) = match prefix.addr() {
+        std::net::IpAddr::V4(a) => (false, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (true, a.octets().to_vec()),
+    };
+    let key = u32::from(prefix.prefix_len())
+        .to_ne_bytes()
+        .into_iter()
+        .chain(addr);
+    (v6, key.collect())
 }
 
 /// The value of the program's `broadcasts` map (`struct broadcasts`): the count, then
@@ -126,7 +196,7 @@ mod tests {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Rfc2544]);
         filter.ipv6 = false;
-        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!(cfg.dst_mac_exact, 1);
         assert_eq!(cfg.ipv6, 0);
         assert_eq!(cfg.vlan, u8::from(filter.vlan));
@@ -150,10 +220,10 @@ mod tests {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Stamp]);
         filter.stamp_port = 8620;
-        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 8620));
         assert!(cfg.signatures.iter().all(|row| row.enabled == 0));
-        let cfg = program_config(&reference_filter(), Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 862));
         assert!(cfg.signatures[..SIGNATURES.len()]
             .iter()
@@ -163,8 +233,9 @@ mod tests {
     #[test]
     fn in_kernel_reflection_swaps_what_the_mode_says() {
         let swaps = |mode| {
-            let cfg = program_config(&reference_filter(), Reflection::InKernel(mode), ANY_LENGTH)
-                .unwrap();
+            let reflection = Reflection::in_kernel(mode);
+            let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH).unwrap();
+            assert!(!policed(&cfg));
             assert_eq!(cfg.in_kernel, 1);
             assert_eq!(cfg.stamp_index as usize, Signature::Stamp.index());
             (cfg.swap_ip, cfg.swap_ports)
@@ -175,11 +246,56 @@ mod tests {
     }
 
     #[test]
+    fn policy_goes_into_the_configuration() {
+        let safety = Safety {
+            allow: vec!["192.0.2.0/24".parse().unwrap()],
+            rate_limit: Some(dataplane::safety::RateLimit {
+                per_source_pps: 1000,
+                burst: 64,
+            }),
+            loop_timeout: Some(Duration::from_secs(10)),
+        };
+        let before = monotonic_now();
+        let reflection = Reflection::InKernel {
+            mode: Mode::All,
+            safety: safety.clone(),
+        };
+        let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH).unwrap();
+        let after = monotonic_now();
+        assert_eq!((cfg.allow, cfg.rate_limit, cfg.loop_timeout), (1, 1, 1));
+        assert!(policed(&cfg));
+        assert_eq!(
+            (cfg.rate_interval_ns, cfg.rate_tolerance_ns),
+            (1_000_000, 63_000_000)
+        );
+        let deadline = Duration::from_nanos(cfg.loop_deadline_ns);
+        let timeout = Duration::from_secs(10);
+        assert!(before + timeout <= deadline && deadline <= after + timeout);
+        // With AF_XDP the workers apply it; the program does not.
+        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        assert!(!policed(&cfg));
+    }
+
+    #[test]
+    fn allow_keys_are_the_prefix_length_then_the_address() {
+        let (v6, key) = allow_key(&"192.0.2.0/24".parse().unwrap());
+        assert!(!v6);
+        assert_eq!(key[..4], 24u32.to_ne_bytes());
+        assert_eq!(key[4..], [192, 0, 2, 0]);
+        assert_eq!(key.len(), std::mem::size_of::<types::allow_v4_key>());
+        let (v6, key) = allow_key(&"2001:db8::/32".parse().unwrap());
+        assert!(v6);
+        assert_eq!(key[..4], 32u32.to_ne_bytes());
+        assert_eq!(key[4..8], [0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(key.len(), std::mem::size_of::<types::allow_v6_key>());
+    }
+
+    #[test]
     fn any_unicast_and_no_oui() {
         let mut filter = reference_filter();
         filter.dst_mac = DstMacFilter::AnyUnicast;
         filter.src_oui = None;
-        let cfg = program_config(&filter, Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
         assert_eq!((cfg.dst_mac_exact, cfg.src_oui_enabled), (0, 0));
     }
 }

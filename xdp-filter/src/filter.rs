@@ -3,13 +3,17 @@
 //! it on test input.
 
 use crate::attach::XdpLink;
-use crate::config::{broadcasts_value, program_config, Reflection};
+use crate::config::{allow_key, broadcasts_value, policed, program_config, Reflection};
 use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
 use crate::{bpf_error, Error, Result, MAX_QUEUES, MAX_SIGNATURES};
+use dataplane::safety::RATE_LIMIT_SOURCES;
 use dataplane::{Broadcasts, Counters, Filter, Reject, Signature};
+use ipnet::IpNet;
+use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
 use libbpf_rs::{MapCore, MapFlags, ProgramInput};
 use settings::XdpMode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 /// The counter slots after the per-reason ones (see reflector.bpf.c).
 const VERDICT_REDIRECTED: usize = Reject::COUNT;
@@ -27,8 +31,8 @@ const MAX_METADATA: usize = 256;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verdicts {
     /// Frames passed to the kernel stack, by the first check they failed, indexed by
-    /// [`Reject::index`]. The worker's policy reasons ([`Reject::is_policy`]) are
-    /// decided after classification, in user space, so their entries stay 0.
+    /// [`Reject::index`]; the policy reasons ([`Reject::is_policy`]) only when the
+    /// program reflects in the kernel (its frames are then dropped, not passed).
     pub rejects: [u64; Reject::COUNT],
     /// Test frames handed to an AF_XDP socket.
     pub redirected: u64,
@@ -57,9 +61,10 @@ impl Verdicts {
     }
 
     /// Add what the kernel decided to the workers' `totals`, so they describe every
-    /// frame that arrived: its rejections (which never reach a worker) and the frames
-    /// it reflected itself (received and reflected at once, same length both ways).
-    /// Redirected frames are the workers' own.
+    /// frame that arrived: its rejections (which never reach a worker), the frames
+    /// it reflected itself (received and reflected at once, same length both ways),
+    /// and test frames on a queue without a worker (lost to the reflector). Redirected
+    /// frames are the workers' own.
     pub fn add_to(&self, totals: &mut Counters) {
         for (total, kernel) in totals.per_reject.iter_mut().zip(self.rejects) {
             *total += kernel;
@@ -71,6 +76,7 @@ impl Verdicts {
         totals.reflected += self.transmitted();
         totals.rx_bytes += self.transmitted_bytes;
         totals.tx_bytes += self.transmitted_bytes;
+        totals.kernel.unserved_queue += self.no_socket;
     }
 }
 
@@ -88,18 +94,94 @@ pub struct TestRun {
 /// The loaded (not yet attached) reflector XDP program.
 pub struct XdpFilter {
     skel: ReflectorSkel<'static>,
+    /// Whether the loaded entry point is `xdp_reflector_policed` (the program applies
+    /// the policy) rather than `xdp_reflector`.
+    policed: bool,
 }
 
 impl XdpFilter {
     /// Load the program with `filter` and `reflection` compiled into its read-only
     /// configuration. Test frames longer than `max_frame_len`, the most the AF_XDP
     /// sockets take, are counted as [`Reject::TooLarge`] and passed to the stack.
-    pub fn load(filter: &Filter, reflection: Reflection, max_frame_len: u32) -> Result<XdpFilter> {
+    pub fn load(filter: &Filter, reflection: &Reflection, max_frame_len: u32) -> Result<XdpFilter> {
         let cfg = program_config(filter, reflection, max_frame_len)?;
-        let skel = skel::load::<ReflectorSkelBuilder>(|rodata| rodata.cfg = cfg)?;
-        let program = XdpFilter { skel };
+        let policy = reflection.policy().cloned().unwrap_or_default();
+        let policed = policed(&cfg);
+        let skel = skel::load_with::<ReflectorSkelBuilder>(
+            |open| {
+                // One entry point or the other; the kernel verifies only that one.
+                open.progs.xdp_reflector.set_autoload(!policed);
+                open.progs.xdp_reflector_policed.set_autoload(policed);
+                // Room for RATE_LIMIT_SOURCES per queue, as many queues at once as CPUs
+                // (the map's bucket array is allocated whole, so not MAX_QUEUES' worth);
+                // sources that find it full share their queue's overflow bucket.
+                let cpus = libbpf_rs::num_possible_cpus().map_err(bpf_error("count the CPUs"))?;
+                let sources = match policy.rate_limit {
+                    Some(_) => RATE_LIMIT_SOURCES * cpus.min(MAX_QUEUES as usize),
+                    None => 1,
+                };
+                open.maps
+                    .rate_sources
+                    .set_max_entries(sources as u32)
+                    .map_err(bpf_error("size the rate limiter's map"))
+            },
+            |rodata| rodata.cfg = cfg,
+        )?;
+        let program = XdpFilter { skel, policed };
         program.set_broadcasts(&filter.broadcasts)?;
+        program.set_allow_list(&policy.allow)?;
         Ok(program)
+    }
+
+    /// Run the program `repeat` times on `frame` in the kernel (BPF_PROG_TEST_RUN; each
+    /// run sees the frame as the previous one left it) and return the kernel's mean
+    /// time per run. For benchmarks; the verdict counters count every run.
+    pub fn time_test_run(&self, frame: &[u8], repeat: u32) -> Result<Duration> {
+        let mut out = vec![0u8; MAX_METADATA + frame.len()];
+        let input = ProgramInput {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            repeat,
+            ..ProgramInput::default()
+        };
+        let output = self
+            .program()
+            .test_run(input)
+            .map_err(bpf_error("test-run the XDP program"))?;
+        Ok(output.duration)
+    }
+
+    /// The loaded program's length after the verifier removed what its configuration
+    /// never runs: translated BPF instructions, subprograms included.
+    pub fn translated_insns(&self) -> Result<usize> {
+        let what = "read the XDP program's info";
+        let id = libbpf_rs::Program::id_from_fd(self.program().as_fd()).map_err(bpf_error(what))?;
+        let options = ProgInfoQueryOptions::default().include_xlated_prog_insns(true);
+        let info = ProgInfoIter::with_query_opts(options).find(|info| info.id == id);
+        // The program is loaded while `self` lives, so the kernel lists it.
+        let info = info.expect("a loaded program is in the kernel's list");
+        Ok(info.xlated_prog_insns.len() / std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_insn>())
+    }
+
+    /// The entry point that was loaded.
+    fn program(&self) -> &libbpf_rs::ProgramMut<'static> {
+        match self.policed {
+            true => &self.skel.progs.xdp_reflector_policed,
+            false => &self.skel.progs.xdp_reflector,
+        }
+    }
+
+    /// Write the allow-list's prefixes into their tries (read only when the program
+    /// was loaded with an allow-list).
+    fn set_allow_list(&self, prefixes: &[IpNet]) -> Result<()> {
+        let maps = &self.skel.maps;
+        for prefix in prefixes {
+            let (v6, key) = allow_key(prefix);
+            let map = if v6 { &maps.allow_v6 } else { &maps.allow_v4 };
+            map.update(&key, &[1], MapFlags::ANY)
+                .map_err(bpf_error("write the allow-list into its map"))?;
+        }
+        Ok(())
     }
 
     /// Refuse frames from or to these directed-broadcast addresses from now on (the
@@ -117,7 +199,7 @@ impl XdpFilter {
 
     /// Attach to `ifindex`. The program stays attached while the returned link lives.
     pub fn attach(&self, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
-        XdpLink::attach(self.skel.progs.xdp_reflector.as_fd(), ifindex, mode)
+        XdpLink::attach(self.program().as_fd(), ifindex, mode)
     }
 
     /// Send test frames that arrive on RX queue `queue` to the AF_XDP socket `socket`.
@@ -171,9 +253,7 @@ impl XdpFilter {
             ..ProgramInput::default()
         };
         let output = self
-            .skel
-            .progs
-            .xdp_reflector
+            .program()
             .test_run(input)
             .map_err(bpf_error("test-run the XDP program"))?;
         let action = output.return_value;

@@ -5,7 +5,8 @@
 //!   they arrived on, everything else goes on to the kernel stack (`XDP_PASS`). Each
 //!   redirected frame carries its arrival time in [`RX_META_LEN`] bytes of XDP metadata.
 //!   With [`Reflection::InKernel`] it reflects test frames itself (`XDP_TX`) and only
-//!   STAMP packets go to the sockets.
+//!   STAMP packets go to the sockets; the worker's policy (allow-list, rate limit, loop
+//!   timeout), if any, then runs in the program too, in a second entry point.
 //! - [`XdpTxBaseline`] loads `bpf/xdp_tx_baseline.bpf.c`, which bounces UDP frames with
 //!   `XDP_TX`: the upper bound the rig benchmark compares the reflector against.
 //! - [`ProbeHead`] loads `bpf/probe.bpf.c`, the fast test head: a generator driven by
@@ -36,7 +37,7 @@ pub use attach::{AttachedMode, XdpLink};
 pub use baseline::XdpTxBaseline;
 pub use config::Reflection;
 pub use filter::{TestRun, Verdicts, XdpFilter};
-pub use probe_head::{Generated, ProbeCounts, ProbeHead, ProbeTemplate};
+pub use probe_head::{Generated, Generator, ProbeCounts, ProbeHead, ProbeTemplate};
 
 use std::io;
 
@@ -68,6 +69,10 @@ pub enum Error {
     },
     #[error("the probe frame has no room for its 6-byte stamp after the UDP checksum within its first {} bytes, or its expected reflection differs in length; use fewer VLAN tags or IPv4", PROBE_HEADER_WORDS * 8)]
     ProbeTemplate,
+    #[error("the fast probe runs 1 to {max} generators, one per CPU; {asked} asked for: lower --generators")]
+    ProbeGenerators { asked: usize, max: u32 },
+    #[error("CPU {cpu} is not one of the {possible} CPUs the kernel knows: pick generator CPUs among them")]
+    ProbeCpu { cpu: usize, possible: usize },
     #[error("cannot send {len}-byte frames with BPF_PROG_RUN live frames: {source} (needs Linux 5.18+; frames must fit a page with XDP headroom, about 3.5 KB)")]
     LiveFrames {
         len: usize,

@@ -56,11 +56,20 @@ pub(crate) type Loaded<P> = <<P as SkelBuilder<'static>>::Output as OpenSkel<'st
 
 /// Open program `P`, let `configure` fill in its read-only data, and load it.
 pub(crate) fn load<P: Program>(configure: impl FnOnce(&mut P::Rodata)) -> Result<Loaded<P>> {
+    load_with::<P>(|_| Ok(()), configure)
+}
+
+/// [`load`], letting `prepare` change the open program first (a map's size).
+pub(crate) fn load_with<P: Program>(
+    prepare: impl FnOnce(&mut P::Output) -> Result<()>,
+    configure: impl FnOnce(&mut P::Rodata),
+) -> Result<Loaded<P>> {
     // The skeleton borrows this storage for as long as it lives. Leaking it (a few
     // words per load, a handful of loads per process) gives the skeleton a 'static
     // lifetime so it can be stored and moved without self-references.
     let storage = Box::leak(Box::new(MaybeUninit::uninit()));
     let mut open = P::default().open(storage).map_err(bpf_error(P::OPEN))?;
+    prepare(&mut open)?;
     let rodata = P::rodata(&mut open)
         .unwrap_or_else(|| panic!("{} declares its configuration as read-only data", P::SOURCE));
     configure(rodata);

@@ -112,7 +112,7 @@ impl Programs {
 }
 
 fn load(filter: &Filter, reflection: Reflection) -> XdpFilter {
-    XdpFilter::load(filter, reflection, ANY_LENGTH).expect("load the XDP program (are you root?)")
+    XdpFilter::load(filter, &reflection, ANY_LENGTH).expect("load the XDP program (are you root?)")
 }
 
 /// The reference frames and the STAMP seeds, as far as the kernel can run them.
@@ -404,7 +404,7 @@ fn in_kernel_reflection_matches_reflect_byte_for_byte() {
     let mut per_mode_transmitted = [0usize; 3];
     for (m, mode) in Mode::ALL.into_iter().enumerate() {
         for filter in &filters() {
-            let program = load(filter, Reflection::InKernel(mode));
+            let program = load(filter, Reflection::in_kernel(mode));
             let mutated = (0..500).map(|_| {
                 let mut frame = seeds[rng.below(seeds.len())].clone();
                 mutate(&mut frame, &mut rng);
@@ -458,8 +458,8 @@ fn directed_broadcasts_change_without_reloading() {
         .expect("a directed-broadcast reference frame")
         .bytes;
     let learned = reference_filter_with_prefixes().broadcasts;
-    for reflection in [Reflection::AfXdp, Reflection::InKernel(Mode::All)] {
-        let program = load(&reference_filter(), reflection);
+    for reflection in [Reflection::AfXdp, Reflection::in_kernel(Mode::All)] {
+        let program = load(&reference_filter(), reflection.clone());
         let verdict = |program: &XdpFilter| kernel_run(program, &frame).0;
         let answered = verdict(&program);
         assert!(
@@ -494,7 +494,7 @@ fn frames_longer_than_the_sockets_take_are_counted_as_too_large() {
         .expect("a jumbo reference frame");
     let len = jumbo.bytes.len() as u32;
     let load_with = |reflection, limit| {
-        XdpFilter::load(&jumbo.filter, reflection, limit).expect("load the XDP program")
+        XdpFilter::load(&jumbo.filter, &reflection, limit).expect("load the XDP program")
     };
     let too_small = load_with(Reflection::AfXdp, len - 1);
     assert_eq!(
@@ -504,7 +504,7 @@ fn frames_longer_than_the_sockets_take_are_counted_as_too_large() {
     let fits = load_with(Reflection::AfXdp, len);
     assert_eq!(kernel_verdict(&fits, &jumbo.bytes), KernelVerdict::Accepted);
 
-    let in_kernel = load_with(Reflection::InKernel(Mode::All), len - 1);
+    let in_kernel = load_with(Reflection::in_kernel(Mode::All), len - 1);
     let (verdict, run) = kernel_run(&in_kernel, &jumbo.bytes);
     assert_eq!(verdict, KernelVerdict::Transmitted(jumbo.expected.unwrap()));
     assert_eq!(run.action, XDP_TX);

@@ -43,6 +43,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// The DSCP (upper 6 bits) and ECN (lower 2) byte.
+    /// Version 4 and a 20-byte header (no options): the fixed layout most packets have.
+    #[inline(always)]
+    pub fn is_plain_ipv4(&self) -> bool {
+        self.buffer.as_ref()[field::VERSION_IHL] == 0x45
+    }
+
     #[inline(always)]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[field::TOS]
@@ -179,7 +185,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 /// broadcast and multicast (224.0.0.0/4).
 #[inline(always)]
 pub fn is_invalid_endpoint(addr: Ipv4Addr) -> bool {
-    addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast()
+    let bits = u32::from(addr);
+    // `|`, not `||`: three flag tests and no branch, for both addresses of every frame.
+    (bits == 0) | (bits == u32::MAX) | (bits >> 28 == 0xE)
 }
 
 #[cfg(test)]
@@ -198,6 +206,7 @@ mod tests {
     fn reads_the_header_fields() {
         let ip = Ipv4Packet::new_checked(&HEADER[..]).unwrap();
         assert_eq!((ip.version(), ip.header_len()), (4, 20));
+        assert!(ip.is_plain_ipv4());
         assert_eq!(ip.total_len(), 46);
         assert_eq!(ip.ident(), 0x1c46);
         assert_eq!(ip.flags_fragment(), 0x4000);
@@ -251,5 +260,12 @@ mod tests {
         }
         assert!(!is_invalid_endpoint(Ipv4Addr::new(192, 0, 2, 1)));
         assert!(!is_invalid_endpoint(Ipv4Addr::new(240, 0, 0, 1)));
+        for first in 0..=u8::MAX {
+            for [b, c, d] in [[0, 0, 0], [255, 255, 255], [1, 2, 3]] {
+                let addr = Ipv4Addr::new(first, b, c, d);
+                let by_std = addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast();
+                assert_eq!(is_invalid_endpoint(addr), by_std, "{addr}");
+            }
+        }
     }
 }

@@ -79,6 +79,12 @@ pub struct ProbeArgs {
     #[arg(long, value_enum, default_value_t = Engine::Socket)]
     pub engine: Engine,
 
+    /// Fast engine: generator threads, each pinned to its own CPU with its share of the
+    /// frames and the rate (default at --rate 0 or above 1 Mpps: one per CPU the probe
+    /// may run on, at most one per queue of IFACE; one otherwise).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub generators: Option<u32>,
+
     /// RFC 2544 throughput search (fast engine): per frame size, binary-search the
     /// highest rate with zero loss, one trial of --duration seconds per step.
     #[arg(long)]

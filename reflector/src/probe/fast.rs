@@ -2,8 +2,10 @@
 //!
 //! The frame is built once ([`ProbeFrames`]) and handed to `xdp_filter::ProbeHead`,
 //! whose generator the kernel runs in live-frames `BPF_PROG_RUN` mode: it numbers each
-//! frame, notes its send time and redirects it out of IFACE, several million a second
-//! from one core. Returns are counted, checked and timed by an XDP program on IFACE and
+//! frame, notes its send time and redirects it out of IFACE, a few million a second
+//! per core. At full rate one generator runs on each CPU (a thread pinned there drives
+//! it), since on veth each CPU's generator also carries the receive work of the frames
+//! it sent. Returns are counted, checked and timed by an XDP program on IFACE and
 //! dropped there, so both stamps are taken in XDP: the RTT excludes the head's socket
 //! and scheduling delays.
 
@@ -15,7 +17,7 @@ use dataplane::parse::UDP_CHECKSUM;
 use platform_linux::iface;
 use settings::events::ProbeReport;
 use settings::XdpMode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use xdp_filter::{ProbeHead, ProbeTemplate};
 
@@ -25,6 +27,9 @@ use xdp_filter::{ProbeHead, ProbeTemplate};
 const CALL_SECONDS: f64 = 0.5;
 /// Generator runs in the first call, before the speed is known.
 const FIRST_CALL_RUNS: u32 = 1 << 16;
+/// Above this rate (and at full rate) the default is one generator per CPU: one
+/// generator with its receive work makes about 2 Mpps on a veth rig's core.
+const ONE_GENERATOR_UP_TO_PPS: u64 = 1_000_000;
 
 /// Send, wait for late returns, report; stops early when `progress` is stopped.
 pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
@@ -34,7 +39,11 @@ pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeRe
     };
     let frames = ProbeFrames::new(args, src_mac)?;
     let (count, time_limit) = plan(args)?;
-    let describe = format!("{} (fast engine)", args.describe(&src_mac, frames.len()));
+    let cpus = generator_cpus(args)?;
+    let describe = format!(
+        "{} (fast engine, generators on CPUs {cpus:?})",
+        args.describe(&src_mac, frames.len())
+    );
     tracing::info!("{describe}");
     progress.begin(RunInfo {
         describe,
@@ -55,6 +64,7 @@ pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeRe
         ifindex,
         args.rate,
         count,
+        &cpus,
     )?;
     // The counter must be on IFACE before the first frame: a veth also drops frames
     // sent to it with XDP_TX/redirect unless it runs an XDP program.
@@ -68,7 +78,7 @@ pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeRe
             )
         })?;
 
-    generate(&head, count, time_limit, progress)?;
+    generate(&head, &cpus, time_limit, progress)?;
     std::thread::sleep(Duration::from_secs_f64(args.wait.max(0.0)));
     measured(&head)
 }
@@ -90,6 +100,31 @@ fn measured(head: &ProbeHead) -> Result<ProbeReport> {
     Ok(report)
 }
 
+/// The CPUs to run generators on: the first `--generators` of those this process may
+/// run on; by default, at full rate or above [`ONE_GENERATOR_UP_TO_PPS`], one per CPU
+/// but no more than IFACE has queues (veth hands a frame to the peer's queue of the
+/// sending CPU modulo the count: two generators sharing one queue overflow its ring
+/// and lose frames the path would not), otherwise one.
+fn generator_cpus(args: &ProbeArgs) -> Result<Vec<usize>> {
+    let allowed = iface::allowed_cpus()?;
+    let wanted = match args.generators {
+        Some(n) => n as usize,
+        None if args.rate == 0 || args.rate > ONE_GENERATOR_UP_TO_PPS => {
+            let queues = iface::rx_queue_count(&args.interface)?;
+            allowed.len().min(queues as usize).max(1)
+        }
+        None => 1,
+    };
+    if wanted > allowed.len() {
+        bail!(
+            "--generators {wanted}: this process may run on {} CPUs ({allowed:?}); ask for at \
+             most that many (one generator per CPU)",
+            allowed.len()
+        );
+    }
+    Ok(allowed[..wanted.min(ProbeHead::MAX_GENERATORS as usize)].to_vec())
+}
+
 /// Frames to send, and for how long at most.
 fn plan(args: &ProbeArgs) -> Result<(u32, Option<Duration>)> {
     let (count, limit) = if args.rate == 0 && args.count.is_none() && args.duration > 0.0 {
@@ -109,41 +144,59 @@ fn plan(args: &ProbeArgs) -> Result<(u32, Option<Duration>)> {
     Ok((count, limit))
 }
 
-/// Run the generator until it has sent `count` frames, `time_limit` has passed or
-/// `progress` is stopped. It paces itself; this loop sizes the calls, publishes the
-/// report so far after each and logs a line a second.
+/// Run every generator until it has sent its share, `time_limit` has passed or
+/// `progress` is stopped, each from a thread pinned to its CPU. The generators pace
+/// themselves; this thread publishes the report so far and logs a line a second.
 fn generate(
     head: &ProbeHead,
-    count: u32,
+    cpus: &[usize],
     time_limit: Option<Duration>,
     progress: &Progress,
 ) -> Result<()> {
-    let stop = progress.stop_flag();
     let start = Instant::now();
-    let mut runs = FIRST_CALL_RUNS;
-    let mut last_line = (start, 0u64, 0u64);
-    loop {
-        let before = head.generated()?.frames;
-        let remaining = u64::from(count).saturating_sub(before);
-        if remaining == 0
-            || stop.load(Ordering::Relaxed)
+    let failed = AtomicBool::new(false);
+    let stop = || {
+        progress.stop_flag().load(Ordering::Relaxed)
+            || failed.load(Ordering::Relaxed)
             || time_limit.is_some_and(|limit| start.elapsed() >= limit)
-        {
-            return Ok(());
+    };
+    std::thread::scope(|scope| -> Result<()> {
+        let threads: Vec<_> = cpus
+            .iter()
+            .map(|&cpu| {
+                let (stop, failed) = (&stop, &failed);
+                std::thread::Builder::new()
+                    .name(format!("generator-{cpu}"))
+                    .spawn_scoped(scope, move || {
+                        let result = drive(head, cpu, stop);
+                        failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                        result
+                    })
+                    .context("start a generator thread")
+            })
+            .collect::<Result<_>>()?;
+        let watched = watch(head, &threads, progress);
+        // A failed watch stops the generators too.
+        failed.fetch_or(watched.is_err(), Ordering::Relaxed);
+        for thread in threads {
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         }
-        let call = Instant::now();
-        head.run_generator(runs)?;
-        let took = call.elapsed().as_secs_f64();
-        let sent = head.generated()?.frames - before;
-        tracing::debug!(runs, sent, took, "generator call");
-        progress.publish(measured(head)?);
-        // Runs per frame sent (1 at full rate, more when pacing declines runs), to stop
-        // the last call close to the frame limit.
-        let runs_per_frame = f64::from(runs) / sent.max(1) as f64;
-        let wanted = f64::from(runs) * CALL_SECONDS / took.max(1e-3);
-        let to_finish = (remaining - sent.min(remaining)) as f64 * runs_per_frame * 1.05 + 64.0;
-        runs = wanted.min(to_finish).clamp(64.0, f64::from(u32::MAX)) as u32;
+        watched
+    })
+}
 
+/// Publish the report and log the rates until every generator thread has finished.
+fn watch<T>(
+    head: &ProbeHead,
+    threads: &[std::thread::ScopedJoinHandle<'_, T>],
+    progress: &Progress,
+) -> Result<()> {
+    let mut last_line = (Instant::now(), 0u64, 0u64);
+    while !threads.iter().all(|t| t.is_finished()) {
+        std::thread::sleep(super::PUBLISH_EVERY);
+        progress.publish(measured(head)?);
         let now = Instant::now();
         if now - last_line.0 >= Duration::from_secs(1) {
             let (offered, received) = (head.generated()?.frames, head.counts()?.received);
@@ -155,6 +208,32 @@ fn generate(
             );
             last_line = (now, offered, received);
         }
+    }
+    Ok(())
+}
+
+/// One generator: pin to `cpu` (the kernel runs the program, and numbers the frames, on
+/// the calling CPU) and call it until its share is sent or `stop` says so.
+fn drive(head: &ProbeHead, cpu: usize, stop: &(impl Fn() -> bool + Sync)) -> Result<()> {
+    iface::pin_current_thread(cpu)?;
+    let mut runs = FIRST_CALL_RUNS;
+    loop {
+        let before = head.generators()?[cpu];
+        let remaining = before.limit.saturating_sub(before.sent);
+        if remaining == 0 || stop() {
+            return Ok(());
+        }
+        let call = Instant::now();
+        head.run_generator(runs)?;
+        let took = call.elapsed().as_secs_f64();
+        let sent = head.generators()?[cpu].sent - before.sent;
+        tracing::debug!(cpu, runs, sent, took, "generator call");
+        // Runs per frame sent (1 at full rate, more when pacing declines runs), to stop
+        // the last call close to the frame limit.
+        let runs_per_frame = f64::from(runs) / sent.max(1) as f64;
+        let wanted = f64::from(runs) * CALL_SECONDS / took.max(1e-3);
+        let to_finish = (remaining - sent.min(remaining)) as f64 * runs_per_frame * 1.05 + 64.0;
+        runs = wanted.min(to_finish).clamp(64.0, f64::from(u32::MAX)) as u32;
     }
 }
 

@@ -6,17 +6,25 @@
  *   xdp-tools' xdp-trafficgen): the kernel runs it once per frame over a template built
  *   once in user space. It writes the next sequence number into the stamp, patches the
  *   UDP checksum, notes bpf_ktime_get_ns() in a send-time table indexed by the sequence
- *   number (a 64-byte frame has no room for a timestamp after the signature), and
- *   redirects the frame out of the head's interface.
+ *   number (a 64-byte frame has no room for a timestamp after the signature) for the
+ *   frames whose RTT is sampled, and redirects the frame out of the head's interface.
+ *   Several generators run at once, one per CPU (a user-space thread pinned there calls
+ *   BPF_PROG_RUN), each with its own per-CPU state: generator k of N numbers its frames
+ *   in whole blocks of PROBE_BLOCK (block b of generator k holds PROBE_BLOCK * (b * N +
+ *   k) onwards), so no two generators share a send-time slot or a word of the `seen`
+ *   bitmap (nor, mostly, a cache line: the receive side writes the bitmap per frame),
+ *   and none of them needs an atomic.
  * - probe_count is attached to the head's interface. It recognises returned frames (our
  *   length and stamp marker), checks their headers against the expected reflection,
  *   counts them per CPU, finds duplicates in a bitmap of every sequence number of the
- *   run and reordering against the highest number seen on that CPU, samples RTT = now -
- *   send time into a per-CPU histogram bucketed like dataplane::histogram, and drops
- *   them so the stack never sees the flood. Everything else passes.
+ *   run and reordering against the highest number of the same generator seen on that
+ *   CPU (two generators' streams interleave without being out of order), samples RTT =
+ *   now - send time into a per-CPU histogram bucketed like dataplane::histogram, and
+ *   drops them so the stack never sees the flood. Everything else passes.
  *
- * One generator thread runs probe_send at a time, so its state needs no atomics. The bitmap is shared by all CPUs and updated without atomics: a duplicate
- * handled by another CPU in the same instant as its original can go unnoticed.
+ * The bitmap is shared by all CPUs and updated without atomics: a duplicate handled by
+ * another CPU in the same instant as its original can go unnoticed. (A veth with one
+ * queue per CPU returns a generator's frames on its own CPU.)
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -46,32 +54,47 @@ const volatile __u32 send_header_words = 0;
 const volatile __u64 header[PROBE_HEADER_WORDS] = {};
 const volatile __u64 header_mask[PROBE_HEADER_WORDS] = {};
 
-/* Frames to send in all; later runs of the generator send nothing. */
-const volatile __u32 frame_limit = 0;
-/* Nanoseconds between frames (0: as fast as the kernel takes them). */
+#define BLOCK_SHIFT (__builtin_ctz(PROBE_BLOCK))
+/* How many generators number the frames (block interleaving, see above). */
+const volatile __u32 generators = 1;
+/* Nanoseconds between one generator's frames (0: as fast as the kernel takes them). */
 const volatile __u64 gap_ns = 0;
+/* Frames whose sequence number has none of these bits set are timed (send time and
+ * RTT); the others skip both clock reads. 0 times every frame. Below PROBE_BLOCK, so
+ * local and global numbers agree on it. */
+const volatile __u32 stamp_mask = 0;
 /* Pacing is done here, not in user space: each BPF_PROG_RUN call costs tens of
  * milliseconds of setup and teardown, so user space makes few long calls and the
  * generator declines (XDP_DROP, a page recycled) until the next frame is due. Between
- * calls it does not run; afterwards it catches up by at most MAX_BURST frames and
- * forgets the rest of the debt: a longer burst would overflow the reflector's rings
- * and make a loss the path would not have at an even rate, so the rate achieved can
- * fall short of the one asked for (reported as what was offered). */
-#define MAX_BURST 64
+ * calls it does not run; afterwards it catches up by at most catch_up_ns worth of
+ * frames (set by the loader: 64 frames, and no more than 64 us of them at low rates)
+ * and forgets the rest of the debt. A longer burst would overflow the reflector's
+ * rings and make a loss the path would not have at an even rate, and at low rates it
+ * would queue frames behind each other and show as latency the path does not add, so
+ * the rate achieved can fall short of the one asked for (reported as what was
+ * offered). */
+const volatile __u64 catch_up_ns = 0;
 
-/* The generator's state. Keep in step with `GENERATOR_FIELDS` in probe_head.rs. */
+/* One CPU's generator, set up by user space before the first run. Keep in step with
+ * `Generator` in probe_head.rs. */
 struct generator {
-	/* The next sequence number: frames offered so far. */
-	__u64 next_seq;
+	/* Frames this generator has sent. */
+	__u64 sent;
+	/* Frames it may send (0: no generator on this CPU). */
+	__u64 limit;
+	/* Which generator it is, 0 .. generators - 1. */
+	__u64 index;
 	/* When the next frame is due (bpf_ktime_get_ns; 0: at once). */
 	__u64 next_due;
-	/* When the first and the latest frame were sent. */
+	/* When its first frame, and the latest timed one, were sent, and how many frames it
+	 * had sent then (that one included): the offered rate's span and frames. */
 	__u64 first_ns;
 	__u64 last_ns;
+	__u64 sent_at_last;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct generator);
@@ -99,9 +122,9 @@ struct counts {
 	__u64 duplicated;
 	__u64 reordered;
 	__u64 malformed;
-	/* Highest sequence number seen on this CPU, plus one (0: none yet). */
-	__u64 high;
 	__u64 rtt_max;
+	/* Highest sequence number of each generator seen on this CPU, plus one (0: none). */
+	__u64 high[PROBE_MAX_GENERATORS];
 };
 
 struct {
@@ -128,20 +151,29 @@ int probe_send(struct xdp_md *ctx)
 	__u32 zero = 0;
 	struct generator *g = bpf_map_lookup_elem(&generator, &zero);
 
-	if (!g || g->next_seq >= frame_limit)
+	if (!g || g->sent >= g->limit)
 		return XDP_DROP;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 local = g->sent;
+	/* The clock is slow to read (a tenth of the generator's core at full rate): only
+	 * pacing and timed frames read it. */
+	int timed = (local & stamp_mask) == 0;
+	__u64 now = gap_ns || timed ? bpf_ktime_get_ns() : 0;
 	if (gap_ns) {
 		if (now < g->next_due)
 			return XDP_DROP;
-		g->next_due = now - g->next_due > MAX_BURST * gap_ns ? now + gap_ns : g->next_due + gap_ns;
+		g->next_due = now - g->next_due > catch_up_ns ? now + gap_ns : g->next_due + gap_ns;
 	}
 	if (stamp + STAMP_LEN > end)
 		return XDP_ABORTED;
-	__u32 seq = g->next_seq++;
-	if (seq == 0)
+	__u32 seq = (((local >> BLOCK_SHIFT) * generators + g->index) << BLOCK_SHIFT) |
+		    (local & (PROBE_BLOCK - 1));
+	g->sent = local + 1;
+	if (local == 0)
 		g->first_ns = now;
-	g->last_ns = now;
+	if (timed) {
+		g->last_ns = now;
+		g->sent_at_last = local + 1;
+	}
 	for (int i = 0; i < PROBE_HEADER_WORDS; i++) {
 		__u64 *word = (__u64 *)(data + i * 8);
 		if (i >= send_header_words || (__u8 *)(word + 1) > end)
@@ -170,10 +202,12 @@ int probe_send(struct xdp_md *ctx)
 		sum[0] = c >> 8;
 		sum[1] = c;
 	}
-	__u32 slot = seq & (PROBE_SEND_SLOTS - 1);
-	__u64 *sent = bpf_map_lookup_elem(&send_ns, &slot);
-	if (sent)
-		*sent = now;
+	if (timed) {
+		__u32 slot = seq & (PROBE_SEND_SLOTS - 1);
+		__u64 *sent = bpf_map_lookup_elem(&send_ns, &slot);
+		if (sent)
+			*sent = now;
+	}
 	return bpf_redirect(ifindex_out, 0);
 }
 
@@ -206,7 +240,6 @@ int probe_count(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (stamp[0] != marker[0] || stamp[1] != marker[1])
 		return XDP_PASS;
-	__u64 now = bpf_ktime_get_ns();
 	__u32 zero = 0;
 	struct counts *c = bpf_map_lookup_elem(&counts, &zero);
 	if (!c)
@@ -236,13 +269,21 @@ int probe_count(struct xdp_md *ctx)
 		c->duplicated++;
 		return XDP_DROP;
 	}
+	__u32 generator = (seq >> BLOCK_SHIFT) % generators;
+	if (generator >= PROBE_MAX_GENERATORS) {
+		c->malformed++;
+		return XDP_DROP;
+	}
 	*bits |= bit;
 	c->received++;
-	if ((__u64)seq + 1 < c->high)
+	if ((__u64)seq + 1 < c->high[generator])
 		c->reordered++;
 	else
-		c->high = (__u64)seq + 1;
+		c->high[generator] = (__u64)seq + 1;
 
+	if (seq & stamp_mask)
+		return XDP_DROP;
+	__u64 now = bpf_ktime_get_ns();
 	__u32 slot = seq & (PROBE_SEND_SLOTS - 1);
 	__u64 *sent = bpf_map_lookup_elem(&send_ns, &slot);
 	if (sent && *sent && now > *sent) {

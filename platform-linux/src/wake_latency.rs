@@ -1,0 +1,112 @@
+//! Keep idle CPUs quick to wake while frames flow: a CPU latency request
+//! (`/dev/cpu_dma_latency`) held from the first frame until none has come for a
+//! second.
+//!
+//! A worker sleeps in poll(2) between frames, and at low rates its CPU goes idle. How
+//! long an idle CPU then takes to run the woken worker depends on how deeply it sleeps:
+//! in a VM whose idle driver halts the virtual CPU (haltpoll with halt polling off, as
+//! on the rig of docs/PERFORMANCE.md), the wake-up is an interrupt through the host;
+//! at 1 kpps such wake-ups made most of the RTT tail (p99.9 1.3-1.7 ms, max up to
+//! 3.7 ms).
+//! With a latency request of 0 the kernel keeps idle CPUs polling instead, so a wake-up
+//! is a flag the CPU sees at once.
+//!
+//! The request is the kernel's global one, not one per CPU: a per-CPU request exists
+//! only as a sysfs value (`cpuN/power/pm_qos_resume_latency_us`) that would outlive a
+//! killed process, while this one belongs to an open file and the kernel drops it when
+//! the process exits, however it exits. It is held only while frames arrive, so an idle
+//! reflector costs no CPU.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+
+/// How long after the last frame the request stays: longer than the gap between frames
+/// at any rate whose latency matters, short enough that an idle reflector lets its CPUs
+/// sleep again within a second or two.
+const HOLD_FOR_NS: u64 = 1_000_000_000;
+
+/// The latency asked for while frames flow, in µs: 0, no idle state that takes time to
+/// leave (with the haltpoll idle governor of a KVM guest, the only value that keeps an
+/// idle CPU from halting).
+const LATENCY_US: i32 = 0;
+
+/// Where the kernel takes CPU latency requests.
+const DEVICE: &str = "/dev/cpu_dma_latency";
+
+/// One worker's request: opened when frames start to arrive, closed (released) once
+/// they stop, and when dropped.
+#[derive(Debug, Default)]
+pub struct WakeLatency {
+    held: Option<File>,
+    /// CLOCK_MONOTONIC of the last batch with frames.
+    last_frame_ns: u64,
+    /// Set after a failed request: warned once, not retried.
+    unavailable: bool,
+}
+
+impl WakeLatency {
+    /// Frames arrived at `now_ns` (CLOCK_MONOTONIC): hold the request.
+    #[inline]
+    pub fn frames_at(&mut self, now_ns: u64) {
+        self.last_frame_ns = now_ns;
+        if self.held.is_none() && !self.unavailable {
+            self.hold();
+        }
+    }
+
+    /// No frames at `now_ns`: release the request once none came for [`HOLD_FOR_NS`].
+    pub fn idle_at(&mut self, now_ns: u64) {
+        if self.held.is_some() && now_ns.saturating_sub(self.last_frame_ns) >= HOLD_FOR_NS {
+            self.held = None;
+        }
+    }
+
+    /// Whether the request is held now.
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    fn hold(&mut self) {
+        match request(LATENCY_US) {
+            Ok(file) => self.held = Some(file),
+            Err(e) => {
+                self.unavailable = true;
+                tracing::warn!(
+                    "cannot keep idle CPUs quick to wake ({DEVICE}: {e}): at low rates the \
+                     reflector may add wake-up delays of up to milliseconds; run as root or \
+                     give its user write access to {DEVICE} (docs/TROUBLESHOOTING.md)"
+                );
+            }
+        }
+    }
+}
+
+/// Open a latency request for `us` microseconds; it lasts while the file is open.
+fn request(us: i32) -> io::Result<File> {
+    let mut file = OpenOptions::new().write(true).open(DEVICE)?;
+    // The device takes the value as a binary s32.
+    file.write_all(&us.to_ne_bytes())?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_only_after_a_quiet_second() {
+        let mut wake = WakeLatency {
+            // Stands in for the device: the logic only cares whether a file is held.
+            held: Some(File::open("/dev/null").unwrap()),
+            last_frame_ns: 5_000_000_000,
+            unavailable: true,
+        };
+        wake.idle_at(5_000_000_000 + HOLD_FOR_NS - 1);
+        assert!(wake.is_held(), "released before a second without frames");
+        wake.idle_at(5_000_000_000 + HOLD_FOR_NS);
+        assert!(!wake.is_held(), "still held after a second without frames");
+        // Unavailable: frames do not retry the request.
+        wake.frames_at(7_000_000_000);
+        assert!(!wake.is_held());
+    }
+}
