@@ -20,6 +20,10 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 pub use netlab::{Lab, HEAD_IP, HEAD_MAC, REFLECTOR_IP, REFLECTOR_MAC};
+
+/// `--allow` for [`Rig::probe_refused_then_allowed`]: no IPv4 source of the lab, and
+/// the IPv6 documentation prefix.
+pub const ALLOW_LIST: &str = "198.51.100.0/24,2001:db8::/32";
 use xdp_filter::{XdpLink, XdpTxBaseline};
 
 /// The `reflector` binary cargo built next to this test.
@@ -136,6 +140,22 @@ impl Rig {
             .args(args)
             .output()
             .expect("run the reflector")
+    }
+
+    /// The allow-list scenario behind a reflector started with `--allow`
+    /// [`ALLOW_LIST`]: 100 frames from the head's default IPv4 source, which the list
+    /// leaves out, then 100 from an IPv6 source inside it; the two reports in order.
+    pub fn probe_refused_then_allowed(&self) -> [ProbeReport; 2] {
+        let paced = ["--count", "100", "--rate", "5000", "--wait", "0.3"];
+        let refused = self.probe(&paced);
+        let allowed = self.probe(
+            &[
+                &paced[..],
+                &["--src-ip", "2001:db8::1", "--dst-ip", "2001:db8::2"],
+            ]
+            .concat(),
+        );
+        [refused, allowed]
     }
 
     /// Run the test head with `args` and return its report.

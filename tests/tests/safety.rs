@@ -54,20 +54,8 @@ fn never_reflect_rules_hold_on_the_wire() {
 #[test]
 fn allow_list_answers_only_listed_sources() {
     let rig = Rig::new("allow");
-    let reflector = rig.start_reflector(&["--allow", "198.51.100.0/24,2001:db8::/32"]);
-    let refused = rig.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
-    let allowed = rig.probe(&[
-        "--count",
-        "100",
-        "--rate",
-        "5000",
-        "--wait",
-        "0.3",
-        "--src-ip",
-        "2001:db8::1",
-        "--dst-ip",
-        "2001:db8::2",
-    ]);
+    let reflector = rig.start_reflector(&["--allow", ALLOW_LIST]);
+    let [refused, allowed] = rig.probe_refused_then_allowed();
     let totals = reflector.stop();
     assert_eq!((refused.sent, refused.received), (100, 0), "{refused:?}");
     assert_eq!((allowed.sent, allowed.received), (100, 100), "{allowed:?}");

@@ -209,27 +209,8 @@ fn on_both_back_ends(
 #[test]
 fn xdp_tx_allow_list_matches_the_worker() {
     let rig = rig("xdptxallow");
-    let scenario = |rig: &TxRig| {
-        let refused = rig.probe(&["--count", "100", "--rate", "5000", "--wait", "0.3"]);
-        let allowed = rig.probe(&[
-            "--count",
-            "100",
-            "--rate",
-            "5000",
-            "--wait",
-            "0.3",
-            "--src-ip",
-            "2001:db8::1",
-            "--dst-ip",
-            "2001:db8::2",
-        ]);
-        vec![refused, allowed]
-    };
-    let (af_xdp, in_kernel) = on_both_back_ends(
-        &rig,
-        &["--allow", "198.51.100.0/24,2001:db8::/32"],
-        scenario,
-    );
+    let scenario = |rig: &TxRig| rig.probe_refused_then_allowed().to_vec();
+    let (af_xdp, in_kernel) = on_both_back_ends(&rig, &["--allow", ALLOW_LIST], scenario);
     for (name, outcome) in [("af_xdp", &af_xdp), ("xdp_tx", &in_kernel)] {
         let [refused, allowed] = &outcome.reports[..] else {
             unreachable!()
