@@ -50,6 +50,8 @@ install -D -m 0644 "$REPO/deploy/reflector-control.service" \
   "$root/usr/lib/systemd/system/reflector-control.service"
 install -D -m 0644 "$REPO/deploy/reflector-control.sysusers" \
   "$root/usr/lib/sysusers.d/reflector-control.conf"
+install -D -m 0644 "$REPO/deploy/reflector-control.rules" \
+  "$root/usr/lib/udev/rules.d/60-reflector-control.rules"
 install -D -m 0644 "$REPO/deploy/control.toml" "$root/etc/reflector-control/control.toml"
 
 for file in "${DOCS[@]}"; do install -D -m 0644 "$REPO/$file" "$doc/$(basename "$file")"; done

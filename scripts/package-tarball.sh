@@ -37,6 +37,7 @@ install -m 0644 "$work"/rendered/man/*.1 "$dir/man/man1/"
 install -m 0644 "$work"/rendered/completions/* "$dir/completions/"
 install -D -m 0644 "$REPO/deploy/reflector-control.service" "$dir/systemd/reflector-control.service"
 install -D -m 0644 "$REPO/deploy/reflector-control.sysusers" "$dir/systemd/reflector-control.conf"
+install -D -m 0644 "$REPO/deploy/reflector-control.rules" "$dir/udev/60-reflector-control.rules"
 install -D -m 0644 "$REPO/deploy/control.toml" "$dir/etc/control.toml"
 install -m 0644 "$REPO/deploy/control.example.toml" "$REPO/deploy/prometheus.yml" "$dir/docs/"
 install -D -m 0644 -t "$dir/docs/grafana" "$REPO"/deploy/grafana/*.json

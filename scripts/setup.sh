@@ -21,6 +21,7 @@ LAB_PACKAGES=(
 )
 TEST_PACKAGES=(
   iputils-ping netcat-openbsd                           # end-to-end rigs
+  strace                                                # AF_XDP TX kick count (tx_kick.rs)
   tmux                                                  # terminal dashboard (--tui) tests
   chromium chromium-driver python3                      # dashboard browser test, bench-rig.sh
   dpkg-dev man-db adduser systemd                       # package build and install, man, unit check

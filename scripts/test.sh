@@ -56,6 +56,8 @@ man -w reflector reflector-probe reflector-control
 man -P cat reflector | grep -- '--no-oui-filter' >/dev/null   # (grep -q would SIGPIPE man)
 systemd-analyze verify /usr/lib/systemd/system/reflector-control.service
 getent passwd reflector-control
+# The installed udev rule is the one tests/tests/wake_latency.rs applies and tests.
+cmp deploy/reflector-control.rules /usr/lib/udev/rules.d/60-reflector-control.rules
 # The unit reads the package's conffile, and the README names that same file.
 config="$(sed -n 's/^ExecStart=.* --config \([^ ]*\).*/\1/p' /usr/lib/systemd/system/reflector-control.service)"
 grep -qx "$config" /var/lib/dpkg/info/reflector.conffiles && grep -q -- "--config $config" README.md

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use settings::{
     check_requested_loop_timeout, parse_prefix, Backend, Field, NamedSettingsError, Naming,
-    Settings, XdpMode, ZeroCopy,
+    Settings, WakeLatency, XdpMode, ZeroCopy,
 };
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -86,6 +86,8 @@ pub struct ReflectorForm {
     pub zero_copy: ZeroCopy,
     pub xdp_mode: XdpMode,
     pub busy_poll: bool,
+    /// Hold a CPU latency request while frames flow (`on`, the default) or not (`off`).
+    pub wake_latency: WakeLatency,
     /// UDP port of the STAMP (RFC 8762) session-reflector.
     pub stamp_port: u16,
     pub stamp_mode: StampMode,
@@ -135,6 +137,7 @@ impl From<ReflectorSettings> for ReflectorForm {
             zero_copy: s.zero_copy,
             xdp_mode: s.xdp_mode,
             busy_poll: s.busy_poll,
+            wake_latency: s.wake_latency,
             stamp_port: s.stamp_port,
             stamp_mode: s.stamp_mode,
             max_streams: s.max_streams,
@@ -194,6 +197,7 @@ impl ReflectorForm {
             zero_copy: self.zero_copy,
             xdp_mode: self.xdp_mode,
             busy_poll: self.busy_poll,
+            wake_latency: self.wake_latency,
         };
         worker.validate().map_err(|e| e.named(Naming::Key))?;
         Ok(ReflectorSettings {

@@ -743,6 +743,11 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
             "stamp_mode: unknown variant `sometimes`, expected `stateless` or `stateful`",
         ),
         (
+            json!({"wake_latency": "auto"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wake_latency: unknown variant `auto`, expected `on` or `off`",
+        ),
+        (
             json!({"stamp_mode": "stateful", "max_streams": 0}),
             StatusCode::BAD_REQUEST,
             "stamp_mode stateful counts packets per stream: it needs max_streams above 0",
@@ -832,7 +837,8 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
                 "interface": "lo", "stamp_port": 8620, "stamp_mode": "stateful",
                 "max_streams": 64, "stream_idle_s": 30,
                 "allow": ["192.0.2.0/24", "2001:db8::/32"],
-                "rate_limit_pps": 5000, "rate_burst": 16, "loop_timeout_s": 120
+                "rate_limit_pps": 5000, "rate_burst": 16, "loop_timeout_s": 120,
+                "wake_latency": "off"
             })),
         )
         .await;
@@ -840,8 +846,12 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
     let settings = &created.body["settings"];
     assert_eq!(settings["allow"], json!(["192.0.2.0/24", "2001:db8::/32"]));
     assert_eq!(
-        (&settings["stamp_mode"], &settings["rate_burst"]),
-        (&json!("stateful"), &json!(16))
+        (
+            &settings["stamp_mode"],
+            &settings["rate_burst"],
+            &settings["wake_latency"]
+        ),
+        (&json!("stateful"), &json!(16), &json!("off"))
     );
     let args = eventually(
         "the worker's arguments",
@@ -856,6 +866,7 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
         "--stream-idle 30",
         "--allow 192.0.2.0/24,2001:db8::/32",
         "--rate-limit 5000 --rate-burst 16",
+        "--wake-latency off",
         "--loop-timeout 1", // 120 s less the moment between the start and the spawn
     ] {
         assert!(args.contains(flag), "{flag} not in {args}");

@@ -7,7 +7,7 @@
 use crate::filter::{DstMacFilter, Filter};
 use crate::parse::*;
 use crate::reject::Reject;
-use crate::signature::{Signature, SIGNATURES};
+use crate::signature::{Signature, SIGNATURES, SIGNATURE_SPAN};
 use crate::stamp::STAMP_MIN_PAYLOAD;
 use crate::wire::ethernet::is_vlan_tpid;
 use crate::wire::{ipv4, ipv6};
@@ -31,7 +31,13 @@ pub struct Accepted {
 /// NetAlly's OUI.
 #[inline(always)]
 pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
-    let layout = locate(frame, filter)?;
+    accept(frame, locate(frame, filter)?, filter)
+}
+
+/// The second half of [`classify()`], on a frame whose headers [`locate`] accepted:
+/// STAMP by port, otherwise the ITO port, source-OUI and signature checks.
+#[inline(always)]
+fn accept(frame: &[u8], layout: Layout, filter: &Filter) -> Result<Accepted, Reject> {
     let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
     let port = udp.dst_port();
     if filter.signatures.contains(Signature::Stamp) && port == filter.stamp_port {
@@ -57,38 +63,52 @@ pub fn classify(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
 /// The first half of [`classify()`]: the checks on the Ethernet, IP and UDP headers,
 /// and where each layer starts. Everything after (ports, OUI, signatures) reads the
 /// UDP header and payload this returns.
-///
-/// Untagged IPv4 without options, nearly every test frame, takes a path of its own
-/// with the same checks in the same order: its headers lie at fixed offsets, so they
-/// are read through one fixed-size view of the frame's first 42 bytes and no read
-/// needs a bounds check or an offset computed at run time. Always inlined, so the
-/// layout reaches the caller in registers.
 #[inline(always)]
 pub fn locate(frame: &[u8], filter: &Filter) -> Result<Layout, Reject> {
-    let ethernet = EthernetFrame::new_checked(frame).map_err(|_| Reject::Truncated)?;
-    check_macs(&ethernet, filter)?;
-    let ethertype = ethernet.ethertype();
-    if let Some(headers) = frame.first_chunk::<PLAIN_IPV4_UDP_LEN>() {
-        let ip = Ipv4Packet::new_unchecked(&headers[ETH_HEADER_LEN..PLAIN_UDP]);
-        if ethertype == ETHERTYPE_IPV4 && ip.is_plain_ipv4() {
-            let (_, udp_len) = walk_ipv4(ip, frame.len() - ETH_HEADER_LEN, filter)?;
-            check_udp_length(headers, PLAIN_UDP, udp_len)?;
-            return Ok(Layout {
-                vlan_tags: 0,
-                ip: IpVersion::V4,
-                l3: ETH_HEADER_LEN,
-                l4: PLAIN_UDP,
-                payload_len: udp_len - UDP_HEADER_LEN,
-            });
-        }
+    let ethertype = check_ethernet(frame, filter)?;
+    match locate_plain_ipv4(frame, ethertype, filter)? {
+        Some(layout) => Ok(layout),
+        None => locate_any(frame, ethertype, filter),
     }
-    locate_any(frame, ethertype, filter)
 }
 
-/// Where UDP starts in an untagged IPv4 frame without IP options.
-const PLAIN_UDP: usize = ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN;
-/// The headers of such a frame: Ethernet, IPv4 and UDP.
-const PLAIN_IPV4_UDP_LEN: usize = PLAIN_UDP + UDP_HEADER_LEN;
+/// The Ethernet header's checks; returns its EtherType (or first TPID).
+#[inline(always)]
+fn check_ethernet(frame: &[u8], filter: &Filter) -> Result<u16, Reject> {
+    let ethernet = EthernetFrame::new_checked(frame).map_err(|_| Reject::Truncated)?;
+    check_macs(&ethernet, filter)?;
+    Ok(ethernet.ethertype())
+}
+
+/// [`locate`] for untagged IPv4 without options, nearly every test frame: `None` if
+/// the frame is not one, for [`locate_any`] to walk. The same checks in the same order
+/// as that walk, but the headers lie at fixed offsets, so they are read through one
+/// fixed-size view of the frame's first 42 bytes and no read needs a bounds check or
+/// an offset computed at run time. Always inlined, so the layout reaches the caller in
+/// registers.
+#[inline(always)]
+fn locate_plain_ipv4(
+    frame: &[u8],
+    ethertype: u16,
+    filter: &Filter,
+) -> Result<Option<Layout>, Reject> {
+    let Some(headers) = frame.first_chunk::<PLAIN_IPV4_HEADERS_LEN>() else {
+        return Ok(None);
+    };
+    let ip = Ipv4Packet::new_unchecked(&headers[ETH_HEADER_LEN..PLAIN_IPV4_UDP]);
+    if ethertype != ETHERTYPE_IPV4 || !ip.is_plain_ipv4() {
+        return Ok(None);
+    }
+    let (_, udp_len) = walk_ipv4(ip, frame.len() - ETH_HEADER_LEN, filter)?;
+    check_udp_length(headers, PLAIN_IPV4_UDP, udp_len)?;
+    Ok(Some(Layout {
+        vlan_tags: 0,
+        ip: IpVersion::V4,
+        l3: ETH_HEADER_LEN,
+        l4: PLAIN_IPV4_UDP,
+        payload_len: udp_len - UDP_HEADER_LEN,
+    }))
+}
 
 /// [`locate`] for every other frame (VLAN tags, IPv4 options, IPv6, non-IP, short),
 /// after the MAC checks.
@@ -196,11 +216,9 @@ fn walk_ipv4<T: AsRef<[u8]>>(
         return Err(Reject::NotUdp);
     }
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    check_endpoints(
-        ipv4_endpoint(src, filter),
-        ipv4_endpoint(dst, filter),
-        src == dst,
-    )?;
+    if !ordinary_ipv4_hosts(src, dst, filter) {
+        check_ipv4_endpoints(src, dst, filter)?;
+    }
     Ok((header_len, total_len - header_len))
 }
 
@@ -268,6 +286,38 @@ enum Endpoint {
     Broadcast,
 }
 
+/// A quick yes for nearly every frame: two different addresses, neither a directed
+/// broadcast, whose first octets lie in 1..=126 or 128..=223, so neither is
+/// unspecified, loopback, multicast or the limited broadcast. It never says yes where
+/// [`check_ipv4_endpoints`] refuses; a no (0.0.0.0/8 and 240.0.0.0/4 hosts included)
+/// runs those checks. Both octet tests and one pass over the broadcasts cost less than
+/// classifying each address.
+#[inline(always)]
+fn ordinary_ipv4_hosts(src: Ipv4Addr, dst: Ipv4Addr, filter: &Filter) -> bool {
+    let ordinary = |addr: Ipv4Addr| {
+        let octet = addr.octets()[0];
+        (octet.wrapping_sub(1) < 223) & (octet != 127)
+    };
+    ordinary(src)
+        & ordinary(dst)
+        & (src != dst)
+        & !filter
+            .broadcasts
+            .contains_either(u32::from(src), u32::from(dst))
+}
+
+/// The IPv4 endpoint checks in full, for the frames [`ordinary_ipv4_hosts`] does not
+/// vouch for. Out of line: only refused frames and rare addresses come here.
+#[cold]
+#[inline(never)]
+fn check_ipv4_endpoints(src: Ipv4Addr, dst: Ipv4Addr, filter: &Filter) -> Result<(), Reject> {
+    check_endpoints(
+        ipv4_endpoint(src, filter),
+        ipv4_endpoint(dst, filter),
+        src == dst,
+    )
+}
+
 #[inline(always)]
 fn ipv4_endpoint(addr: Ipv4Addr, filter: &Filter) -> Endpoint {
     // Every test first, then one choice: flags and selects rather than a branch per
@@ -332,27 +382,75 @@ fn check_udp_length(frame: &[u8], l4: usize, ip_udp_len: usize) -> Result<(), Re
     Ok(())
 }
 
+/// The first enabled row of [`SIGNATURES`] whose bytes the payload carries.
 #[inline(always)]
 fn match_signature(frame: &[u8], layout: &Layout, filter: &Filter) -> Result<Signature, Reject> {
     let payload = &frame[layout.payload()..layout.end()];
-    SIGNATURES
-        .iter()
-        .find(|spec| filter.signatures.contains(spec.signature) && spec.matches(payload))
-        .map(|spec| spec.signature)
-        .ok_or(Reject::NoSignature)
+    // Nearly every payload is long enough for every row: seen through a fixed-size
+    // view, the rows' ranges are known in bounds and need no length test each.
+    match payload.first_chunk::<SIGNATURE_SPAN>() {
+        Some(span) => first_signature(span, filter),
+        None => first_signature(payload, filter),
+    }
+}
+
+/// A plain loop rather than `Iterator::find`, whose call the compiler may leave out
+/// of line: then each row's bytes are no longer constants and every compare is a call
+/// to `memcmp`.
+#[inline(always)]
+fn first_signature(payload: &[u8], filter: &Filter) -> Result<Signature, Reject> {
+    for spec in &SIGNATURES {
+        if filter.signatures.contains(spec.signature) && spec.matches(payload) {
+            return Ok(spec.signature);
+        }
+    }
+    Err(Reject::NoSignature)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::reference_frames;
+    use crate::reference::{reference_filter, reference_filter_with_prefixes, reference_frames};
     use proptest::prelude::*;
 
     /// [`locate`] as it would be without its fixed-offset path for plain IPv4.
     fn locate_general(frame: &[u8], filter: &Filter) -> Result<Layout, Reject> {
-        let ethernet = EthernetFrame::new_checked(frame).map_err(|_| Reject::Truncated)?;
-        check_macs(&ethernet, filter)?;
-        locate_any(frame, ethernet.ethertype(), filter)
+        locate_any(frame, check_ethernet(frame, filter)?, filter)
+    }
+
+    /// [`classify()`] likewise.
+    fn classify_general(frame: &[u8], filter: &Filter) -> Result<Accepted, Reject> {
+        accept(frame, locate_general(frame, filter)?, filter)
+    }
+
+    #[test]
+    fn ordinary_hosts_are_vouched_for_only_where_the_full_checks_accept() {
+        let filter = reference_filter_with_prefixes();
+        let broadcasts: Vec<Ipv4Addr> = filter.broadcasts.iter().collect();
+        assert!(!broadcasts.is_empty());
+        // Every first octet, with host parts at the edges, and the broadcasts.
+        let mut addrs: Vec<Ipv4Addr> = (0..=255u8)
+            .flat_map(|octet| [[octet, 0, 0, 0], [octet, 0, 0, 1], [octet, 255, 255, 255]])
+            .map(Ipv4Addr::from)
+            .chain(broadcasts.iter().copied())
+            .collect();
+        addrs.push(Ipv4Addr::new(192, 0, 2, 1));
+        let mut vouched = 0;
+        for &src in &addrs {
+            for &dst in &addrs {
+                let full = check_ipv4_endpoints(src, dst, &filter);
+                if ordinary_ipv4_hosts(src, dst, &filter) {
+                    assert_eq!(full, Ok(()), "{src} -> {dst}");
+                    vouched += 1;
+                }
+            }
+        }
+        // It does vouch for most pairs, and not for a broadcast or the same address.
+        assert!(vouched > addrs.len() * addrs.len() / 2, "{vouched}");
+        let host = Ipv4Addr::new(192, 0, 2, 1);
+        assert!(!ordinary_ipv4_hosts(host, host, &filter));
+        assert!(!ordinary_ipv4_hosts(host, broadcasts[0], &filter));
+        assert!(!ordinary_ipv4_hosts(broadcasts[1], host, &filter));
     }
 
     #[test]
@@ -360,7 +458,7 @@ mod tests {
         let frames = reference_frames();
         let plain = frames
             .iter()
-            .filter(|f| f.bytes.len() >= PLAIN_IPV4_UDP_LEN && f.bytes[12..15] == [8, 0, 0x45])
+            .filter(|f| f.bytes.len() >= PLAIN_IPV4_HEADERS_LEN && f.bytes[12..15] == [8, 0, 0x45])
             .count();
         assert!(plain > 10, "only {plain} reference frames are plain IPv4");
         for frame in &frames {
@@ -377,11 +475,15 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
         /// Same verdict and layout with and without the fixed-offset path, for
-        /// reference frames with bytes of their headers changed and their ends cut.
+        /// reference frames with bytes of their headers and signatures changed and
+        /// their ends cut.
         #[test]
         fn the_plain_ipv4_path_agrees_with_the_general_walk(
             index in any::<prop::sample::Index>(),
-            flips in prop::collection::vec((0usize..PLAIN_IPV4_UDP_LEN + 8, any::<u8>()), 0..4),
+            flips in prop::collection::vec(
+                (0usize..PLAIN_IPV4_HEADERS_LEN + SIGNATURE_SPAN, any::<u8>()),
+                0..4,
+            ),
             cut in any::<prop::sample::Index>(),
         ) {
             let frames = reference_frames();
@@ -396,6 +498,48 @@ mod tests {
             prop_assert_eq!(
                 locate(&bytes, &reference.filter),
                 locate_general(&bytes, &reference.filter)
+            );
+            prop_assert_eq!(
+                classify(&bytes, &reference.filter),
+                classify_general(&bytes, &reference.filter)
+            );
+        }
+
+        /// The fixed-size view of the payload's first bytes finds the row the table
+        /// searched over the payload itself does, for payloads of every length around
+        /// the rows' ends, with one row's bytes (perhaps cut or changed) at its
+        /// offset, under any enabled set.
+        #[test]
+        fn the_signature_view_agrees_with_the_table(
+            row in 0..SIGNATURES.len(),
+            len in 0..SIGNATURE_SPAN + 4,
+            flip in prop::option::of((0..SIGNATURE_SPAN + 4, any::<u8>())),
+            enabled in any::<u8>(),
+        ) {
+            let spec = &SIGNATURES[row];
+            let mut payload = vec![b'.'; SIGNATURE_SPAN + 4];
+            payload[spec.offset..spec.min_payload()].copy_from_slice(spec.bytes);
+            if let Some((at, value)) = flip {
+                payload[at] = value;
+            }
+            payload.truncate(len);
+            let mut filter = reference_filter();
+            filter.signatures = Signature::ALL
+                .into_iter()
+                .filter(|s| enabled & (1 << s.index()) != 0)
+                .collect();
+            let mut frame = vec![0; UDP_HEADER_LEN];
+            frame.extend_from_slice(&payload);
+            let layout = Layout {
+                vlan_tags: 0,
+                ip: IpVersion::V4,
+                l3: 0,
+                l4: 0,
+                payload_len: len,
+            };
+            prop_assert_eq!(
+                match_signature(&frame, &layout, &filter),
+                first_signature(&payload, &filter)
             );
         }
     }

@@ -132,6 +132,14 @@ impl Broadcasts {
         self.as_u32s().iter().any(|&known| known == addr)
     }
 
+    /// Is `a` or `b` one of the addresses? One pass for both ends of a frame.
+    #[inline(always)]
+    pub fn contains_either(&self, a: u32, b: u32) -> bool {
+        // `take` rather than `as_u32s`: no bounds check of `len` against the array.
+        let mut listed = self.addrs.iter().take(self.len());
+        listed.any(|&known| (known == a) | (known == b))
+    }
+
     /// The addresses as `u32::from(Ipv4Addr)`, the form the kernel filters compare.
     pub fn as_u32s(&self) -> &[u32] {
         &self.addrs[..usize::from(self.len)]

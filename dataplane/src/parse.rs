@@ -63,6 +63,12 @@ pub const UDP_DST_PORT: usize = 2;
 pub const UDP_LENGTH: usize = 4;
 pub const UDP_CHECKSUM: usize = 6;
 
+/// Where UDP starts in an untagged IPv4 frame without IP options, the layout nearly
+/// every test frame has.
+pub const PLAIN_IPV4_UDP: usize = ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN;
+/// The headers of such a frame: Ethernet, IPv4 and UDP.
+pub const PLAIN_IPV4_HEADERS_LEN: usize = PLAIN_IPV4_UDP + UDP_HEADER_LEN;
+
 /// Big-endian u16 at `at`. The caller guarantees `at + 2 <= frame.len()`.
 #[inline(always)]
 pub fn be16(frame: &[u8], at: usize) -> u16 {
@@ -100,5 +106,13 @@ impl Layout {
     /// Offset just past the UDP datagram; anything after it is Ethernet padding.
     pub const fn end(&self) -> usize {
         self.payload() + self.payload_len
+    }
+
+    /// Untagged IPv4 without options: the headers at [`PLAIN_IPV4_UDP`]'s fixed offsets.
+    /// UDP at that offset means it, as an IPv4 header of at least 20 bytes ending there
+    /// starts right after an untagged Ethernet header, so `l3` needs no test.
+    #[inline(always)]
+    pub fn is_plain_ipv4(&self) -> bool {
+        (self.ip == IpVersion::V4) & (self.l4 == PLAIN_IPV4_UDP)
     }
 }

@@ -4,7 +4,7 @@
 //! the IPv4 header checksum nor the UDP checksum (whose pseudo-header covers both IP
 //! addresses) needs touching.
 
-use crate::parse::{IpVersion, Layout};
+use crate::parse::{IpVersion, Layout, ETH_HEADER_LEN, PLAIN_IPV4_HEADERS_LEN, PLAIN_IPV4_UDP};
 use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, UdpDatagram};
 use serde::{Deserialize, Serialize};
 
@@ -66,16 +66,29 @@ impl UnknownMode {
 /// [`crate::classify()`] on this same frame.
 #[inline(always)]
 pub fn reflect(frame: &mut [u8], layout: &Layout, mode: Mode) {
+    // Untagged IPv4 without options, nearly every frame: through a fixed-size view of
+    // its headers, with the offsets as constants, no swap needs a bounds check.
+    if layout.is_plain_ipv4() {
+        if let Some(headers) = frame.first_chunk_mut::<PLAIN_IPV4_HEADERS_LEN>() {
+            return swap(headers, IpVersion::V4, ETH_HEADER_LEN, PLAIN_IPV4_UDP, mode);
+        }
+    }
+    swap(frame, layout.ip, layout.l3, layout.l4, mode);
+}
+
+/// [`reflect`] with the layout's fields: the IP version and where IP and UDP start.
+#[inline(always)]
+fn swap(frame: &mut [u8], ip: IpVersion, l3: usize, l4: usize, mode: Mode) {
     EthernetFrame::new_unchecked(&mut *frame).swap_addrs();
     if mode == Mode::Mac {
         return;
     }
-    match layout.ip {
-        IpVersion::V4 => Ipv4Packet::new_unchecked(&mut frame[layout.l3..]).swap_addrs(),
-        IpVersion::V6 => Ipv6Packet::new_unchecked(&mut frame[layout.l3..]).swap_addrs(),
+    match ip {
+        IpVersion::V4 => Ipv4Packet::new_unchecked(&mut frame[l3..]).swap_addrs(),
+        IpVersion::V6 => Ipv6Packet::new_unchecked(&mut frame[l3..]).swap_addrs(),
     }
     if mode == Mode::All {
-        UdpDatagram::new_unchecked(&mut frame[layout.l4..]).swap_ports();
+        UdpDatagram::new_unchecked(&mut frame[l4..]).swap_ports();
     }
 }
 

@@ -122,6 +122,20 @@ pub const SIGNATURES: [SignatureSpec; Signature::BYTE_SIGNATURES] = [
     },
 ];
 
+/// The payload bytes that hold every row's signature: the largest
+/// [`SignatureSpec::min_payload`].
+pub const SIGNATURE_SPAN: usize = {
+    let mut span = 0;
+    let mut row = 0;
+    while row < SIGNATURES.len() {
+        if SIGNATURES[row].min_payload() > span {
+            span = SIGNATURES[row].min_payload();
+        }
+        row += 1;
+    }
+    span
+};
+
 /// Length of the vendor header that precedes the NetAlly/Fluke (ITO) signatures.
 pub const ITO_VENDOR_HEADER_LEN: usize = 5;
 
@@ -287,6 +301,16 @@ mod tests {
         }
         assert_eq!(Signature::ALL.len(), 6);
         assert_eq!(Signature::BYTE_SIGNATURES, SIGNATURES.len());
+    }
+
+    #[test]
+    fn the_span_holds_every_row_and_no_more() {
+        assert!(SIGNATURES
+            .iter()
+            .all(|row| row.min_payload() <= SIGNATURE_SPAN));
+        assert!(SIGNATURES
+            .iter()
+            .any(|row| row.min_payload() == SIGNATURE_SPAN));
     }
 
     #[test]

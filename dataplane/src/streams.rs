@@ -13,7 +13,7 @@
 
 use crate::classify::Accepted;
 use crate::mac::MacAddr;
-use crate::parse::{IpVersion, Layout};
+use crate::parse::{IpVersion, Layout, ETH_HEADER_LEN, PLAIN_IPV4_HEADERS_LEN, PLAIN_IPV4_UDP};
 use crate::sequence::{Arrival, SequenceTracker};
 use crate::signature::Signature;
 use crate::wire::{EthernetFrame, Ipv4Packet, Ipv6Packet, StampPacket, UdpDatagram};
@@ -69,17 +69,35 @@ impl StreamKey {
     #[inline(always)]
     pub fn of(frame: &[u8], accepted: &Accepted) -> StreamKey {
         let layout = &accepted.layout;
-        let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
         let ssid = match accepted.signature {
             Signature::Stamp => StampPacket::new_unchecked(&frame[layout.payload()..]).ssid(),
             _ => 0,
         };
+        // Plain IPv4, nearly every frame: the same reads through a fixed-size view of
+        // its headers, with the offsets as constants, need no bounds checks.
+        if layout.is_plain_ipv4() {
+            if let Some(headers) = frame.first_chunk::<PLAIN_IPV4_HEADERS_LEN>() {
+                let plain = Layout {
+                    ip: IpVersion::V4,
+                    l3: ETH_HEADER_LEN,
+                    l4: PLAIN_IPV4_UDP,
+                    ..*layout
+                };
+                return StreamKey::of_headers(headers, &plain, accepted.signature, ssid);
+            }
+        }
+        StreamKey::of_headers(frame, layout, accepted.signature, ssid)
+    }
+
+    #[inline(always)]
+    fn of_headers(frame: &[u8], layout: &Layout, signature: Signature, ssid: u16) -> StreamKey {
+        let udp = UdpDatagram::new_unchecked(&frame[layout.l4..]);
         StreamKey::new(
             EthernetFrame::new_unchecked(frame).src_addr(),
             source_ip(frame, layout),
             udp.src_port(),
             udp.dst_port(),
-            accepted.signature,
+            signature,
             ssid,
         )
     }

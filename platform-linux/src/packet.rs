@@ -5,6 +5,8 @@
 //! reflector design the rig benchmark measures AF_XDP against. Frames are moved in
 //! batches with recvmmsg/sendmmsg; each is copied once in and once out by the kernel.
 
+use crate::clock::nanos;
+use crate::wake_latency::WakeLatency;
 use crate::{iface, Error, Result};
 use dataplane::parse::{ETH_TYPE, TPID_8021Q, VLAN_TAG_LEN};
 use dataplane::{Flow, KernelDrops, Platform};
@@ -307,16 +309,20 @@ pub struct AfPacketPlatform {
     kernel: KernelDrops,
     /// Frames longer than a slot since the last `take_too_large`.
     too_large: u64,
+    /// Keeps idle CPUs quick to wake while frames flow, as for AF_XDP.
+    wake: WakeLatency,
 }
 
 impl AfPacketPlatform {
-    pub fn open(ifname: &str) -> Result<AfPacketPlatform> {
+    /// Open the socket; `wake_latency`: hold a CPU latency request while frames flow.
+    pub fn open(ifname: &str, wake_latency: bool) -> Result<AfPacketPlatform> {
         Ok(AfPacketPlatform {
             socket: PacketSocket::open(ifname)?,
             slots: vec![0; BATCH * SLOT_LEN],
             lens: [0; BATCH],
             kernel: KernelDrops::default(),
             too_large: 0,
+            wake: WakeLatency::new(wake_latency),
         })
     }
 
@@ -342,6 +348,11 @@ impl Platform for AfPacketPlatform {
         let mut n = self.socket.recv_many(&mut self.slots, &mut self.lens)?;
         if n == 0 && self.socket.wait_readable(IDLE_POLL_MS)? {
             n = self.socket.recv_many(&mut self.slots, &mut self.lens)?;
+        }
+        if n > 0 {
+            self.wake.frames_at(nanos(libc::CLOCK_MONOTONIC));
+        } else {
+            self.wake.idle();
         }
         let lens = &self.lens[..n];
         // Cut frames (length 0) are counted, not handed to the worker.

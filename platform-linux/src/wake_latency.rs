@@ -16,7 +16,12 @@
 //! killed process, while this one belongs to an open file and the kernel drops it when
 //! the process exits, however it exits. It is held only while frames arrive, so an idle
 //! reflector costs no CPU.
+//!
+//! Every worker that sleeps between frames (AF_XDP without busy polling, AF_PACKET)
+//! keeps one; `--wake-latency off` makes it ask for nothing. The packaged service may
+//! open the device through the udev rule it installs (docs/TROUBLESHOOTING.md).
 
+use crate::clock::nanos;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 
@@ -35,16 +40,26 @@ const DEVICE: &str = "/dev/cpu_dma_latency";
 
 /// One worker's request: opened when frames start to arrive, closed (released) once
 /// they stop, and when dropped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WakeLatency {
     held: Option<File>,
     /// CLOCK_MONOTONIC of the last batch with frames.
     last_frame_ns: u64,
-    /// Set after a failed request: warned once, not retried.
+    /// Never requested: turned off (`--wake-latency off`, or a worker that never
+    /// sleeps), or after a failed request (warned once, not retried).
     unavailable: bool,
 }
 
 impl WakeLatency {
+    /// A worker's request, taken while frames flow if `wanted`; never otherwise.
+    pub fn new(wanted: bool) -> WakeLatency {
+        WakeLatency {
+            held: None,
+            last_frame_ns: 0,
+            unavailable: !wanted,
+        }
+    }
+
     /// Frames arrived at `now_ns` (CLOCK_MONOTONIC): hold the request.
     #[inline]
     pub fn frames_at(&mut self, now_ns: u64) {
@@ -54,15 +69,24 @@ impl WakeLatency {
         }
     }
 
+    /// A receive found no frame: release the request once none came for a second. The
+    /// clock is read only while the request is held.
+    pub fn idle(&mut self) {
+        if self.held.is_some() {
+            self.idle_at(nanos(libc::CLOCK_MONOTONIC));
+        }
+    }
+
     /// No frames at `now_ns`: release the request once none came for [`HOLD_FOR_NS`].
-    pub fn idle_at(&mut self, now_ns: u64) {
+    fn idle_at(&mut self, now_ns: u64) {
         if self.held.is_some() && now_ns.saturating_sub(self.last_frame_ns) >= HOLD_FOR_NS {
             self.held = None;
         }
     }
 
     /// Whether the request is held now.
-    pub fn is_held(&self) -> bool {
+    #[cfg(test)]
+    fn is_held(&self) -> bool {
         self.held.is_some()
     }
 
@@ -73,8 +97,9 @@ impl WakeLatency {
                 self.unavailable = true;
                 tracing::warn!(
                     "cannot keep idle CPUs quick to wake ({DEVICE}: {e}): at low rates the \
-                     reflector may add wake-up delays of up to milliseconds; run as root or \
-                     give its user write access to {DEVICE} (docs/TROUBLESHOOTING.md)"
+                     reflector may add wake-up delays of up to milliseconds; run as root, \
+                     give its user write access to {DEVICE} (the package's udev rule does \
+                     for its service; docs/TROUBLESHOOTING.md), or say --wake-latency off"
                 );
             }
         }
@@ -108,5 +133,13 @@ mod tests {
         // Unavailable: frames do not retry the request.
         wake.frames_at(7_000_000_000);
         assert!(!wake.is_held());
+    }
+
+    #[test]
+    fn a_request_turned_off_is_never_taken() {
+        let mut off = WakeLatency::new(false);
+        off.frames_at(1);
+        off.idle();
+        assert!(!off.is_held());
     }
 }

@@ -18,7 +18,6 @@
 
 mod chain;
 
-use crate::clock::nanos;
 use crate::rx_stamp::StampClock;
 use crate::wake_latency::WakeLatency;
 use crate::{Error, Result};
@@ -59,6 +58,9 @@ const IDLE_POLL_MS: i32 = 100;
 const MAX_TX_KICKS: usize = 4;
 /// SO_BUSY_POLL time budget in microseconds when busy polling is on.
 const BUSY_POLL_USECS: libc::c_int = 20;
+/// `XDP_MAX_TX_SKB_BUDGET` (Linux 6.17+, not yet in libc): how many frames one
+/// sendto(2) transmits in copy mode, 32 by default.
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
 
 /// How one socket is opened.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,6 +70,16 @@ pub struct SocketOptions {
     /// Poll the NIC from the worker's thread (SO_PREFER_BUSY_POLL) instead of waiting
     /// for interrupts: lower latency at the price of a busy core.
     pub busy_poll: bool,
+    /// Hold a CPU latency request while frames flow ([`WakeLatency`]); never while
+    /// busy polling, which never sleeps.
+    pub wake_latency: bool,
+}
+
+impl SocketOptions {
+    /// Whether the socket's worker holds the CPU latency request while frames flow.
+    pub fn holds_wake_latency(&self) -> bool {
+        self.wake_latency && !self.busy_poll
+    }
 }
 
 /// An AF_XDP socket bound to one RX queue.
@@ -195,7 +207,7 @@ impl AfXdpPlatform {
             free: frames,
             completed: vec![FrameDesc::default(); RING_SIZE as usize],
             stamp_clock: StampClock::default(),
-            wake: WakeLatency::default(),
+            wake: WakeLatency::new(options.holds_wake_latency()),
             kernel: KernelDrops::default(),
             chains,
             multi_buffer,
@@ -212,6 +224,7 @@ impl AfXdpPlatform {
                 .enable_busy_poll()
                 .map_err(error("enable busy polling"))?;
         }
+        platform.raise_tx_budget();
         platform.refill();
         Ok(platform)
     }
@@ -268,6 +281,26 @@ impl AfXdpPlatform {
         set(libc::SO_BUSY_POLL_BUDGET, BATCH as libc::c_int)
     }
 
+    /// Let one TX kick send everything on the TX ring. In copy mode the kernel sends at
+    /// most 32 frames per sendto(2) by default, so a 64-frame batch took two kicks at
+    /// full rate (docs/PERFORMANCE.md, AF_XDP profile). Kernels before 6.17 do not know
+    /// the option and keep 32: `kick_tx` then kicks again, as before.
+    fn raise_tx_budget(&self) {
+        let set = crate::iface::set_int_option(
+            self.fd(),
+            libc::SOL_XDP,
+            XDP_MAX_TX_SKB_BUDGET,
+            RING_SIZE as libc::c_int,
+        );
+        if let Err(e) = set {
+            tracing::debug!(
+                ifname = self.ifname,
+                queue = self.queue,
+                "XDP_MAX_TX_SKB_BUDGET refused ({e}): each TX kick sends 32 frames"
+            );
+        }
+    }
+
     /// Move transmitted frames from the completion ring to the free list.
     fn reclaim_completed(&mut self) {
         // SAFETY: the completion ring belongs to this socket's UMEM.
@@ -295,8 +328,8 @@ impl AfXdpPlatform {
     }
 
     /// Make the kernel transmit what is on the TX ring. In copy mode each sendto(2)
-    /// sends a bounded number of frames (32 in current kernels), so kick until the ring
-    /// is empty or the kernel stops taking frames.
+    /// sends a bounded number of frames (the whole ring where `raise_tx_budget` took,
+    /// else 32), so kick until the ring is empty or the kernel stops taking frames.
     fn kick_tx(&mut self) -> io::Result<()> {
         for _ in 0..MAX_TX_KICKS {
             let pending = RING_SIZE - self.tx.nb_free_exact();
@@ -408,12 +441,10 @@ impl Platform for AfXdpPlatform {
         }
         if !frames.is_empty() {
             self.stamp_clock = StampClock::read();
-            if !self.busy_poll {
-                self.wake.frames_at(self.stamp_clock.monotonic());
-            }
-        } else if self.wake.is_held() {
+            self.wake.frames_at(self.stamp_clock.monotonic());
+        } else {
             // Only after poll(2) slept in vain: never while frames flow.
-            self.wake.idle_at(nanos(libc::CLOCK_MONOTONIC));
+            self.wake.idle();
         }
         Ok(Flow::Open)
     }

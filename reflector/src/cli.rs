@@ -12,7 +12,8 @@ use dataplane::streams::StreamLimits;
 use dataplane::{MacAddr, Mode, Oui, Signature, StampMode, WorkerConfig};
 use ipnet::IpNet;
 use settings::{
-    parse_prefix, Backend, Naming, Settings, XdpMode, ZeroCopy, DEFAULT_RATE_BURST, MAX_SECONDS,
+    parse_prefix, Backend, Naming, Settings, WakeLatency, XdpMode, ZeroCopy, DEFAULT_RATE_BURST,
+    MAX_SECONDS,
 };
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -196,6 +197,13 @@ pub struct LiveArgs {
     /// Busy-poll the AF_XDP sockets (lower latency, one core spinning per queue).
     #[arg(long)]
     pub busy_poll: bool,
+
+    /// While frames flow, hold a CPU latency request (/dev/cpu_dma_latency at 0 µs,
+    /// dropped a second after the last frame) so idle CPUs wake at once for the next
+    /// frame; off lets them sleep deeply, adding wake-up delays at low rates (Linux;
+    /// not with --busy-poll, whose workers never sleep).
+    #[arg(long, value_enum, default_value_t = WakeLatency::On)]
+    pub wake_latency: WakeLatency,
 }
 
 /// How statistics are printed.
@@ -257,6 +265,7 @@ impl ReflectArgs {
             zero_copy: live.zero_copy,
             xdp_mode: live.xdp_mode,
             busy_poll: live.busy_poll,
+            wake_latency: live.wake_latency,
         }
     }
 

@@ -14,7 +14,7 @@ use platform_linux::packet::AfPacketPlatform;
 use platform_linux::session::{Reflection, SessionOptions, XdpSession};
 use platform_linux::xsk::SocketOptions;
 use settings::events::PlatformInfo;
-use settings::LiveBackend;
+use settings::{LiveBackend, WakeLatency};
 use std::process::ExitCode;
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
@@ -69,6 +69,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 xdp_mode: Some(info.xdp_mode.name().to_owned()),
                 zero_copy: Some(info.zero_copy),
                 busy_poll: Some(info.busy_poll),
+                wake_latency: Some(options.socket.holds_wake_latency()),
                 queues: info.queues,
                 reason,
                 max_frame_len: Some(info.max_frame_len),
@@ -88,11 +89,13 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
         }
         LiveBackend::AfPacket => {
             iface::check_af_xdp_privileges()?;
-            let platform = AfPacketPlatform::open(interface)?;
+            let wake_latency = args.live.wake_latency == WakeLatency::On;
+            let platform = AfPacketPlatform::open(interface, wake_latency)?;
             let _stamp_port = quiet_host_stack_on_stamp_port(&config);
             reporter.started(&PlatformInfo {
                 backend: "af_packet".into(),
                 interface: interface.to_owned(),
+                wake_latency: Some(wake_latency),
                 queues: 1,
                 max_frame_len: Some(platform_linux::packet::MAX_FRAME_LEN as u32),
                 ..PlatformInfo::default()
@@ -131,6 +134,7 @@ fn session_options(args: &ReflectArgs, reflection: Reflection) -> SessionOptions
         socket: SocketOptions {
             zero_copy: args.live.zero_copy,
             busy_poll: args.live.busy_poll,
+            wake_latency: args.live.wake_latency == WakeLatency::On,
         },
     }
 }

@@ -361,6 +361,11 @@ pub(crate) fn platform_line(platform: &PlatformInfo) -> String {
             .filter(|b| *b)
             .map(|_| "busy-poll".to_owned()),
     );
+    detail.extend(
+        platform
+            .wake_latency
+            .map(|w| format!("wake-latency {}", if w { "on" } else { "off" })),
+    );
     // What the path carries; the in-kernel back end limits the STAMP packets alone.
     detail.extend(platform.max_frame_len.map(|n| {
         if platform.backend == settings::LiveBackend::XdpTx.name() {
@@ -492,6 +497,28 @@ mod tests {
         assert!(lines[1].ends_with(",2000,7000,7000,0,0"), "{}", lines[1]);
         assert!(lines[2].starts_with(|c: char| c.is_ascii_digit()));
         assert!(lines[0].contains(",tx_bytes,kernel_rx_dropped,kernel_rx_ring_full,"));
+    }
+
+    #[test]
+    fn the_first_line_says_whether_the_workers_keep_cpus_quick_to_wake() {
+        let line = |wake_latency| {
+            platform_line(&PlatformInfo {
+                backend: "af_packet".into(),
+                interface: "eth0".into(),
+                wake_latency,
+                queues: 1,
+                ..PlatformInfo::default()
+            })
+        };
+        assert_eq!(
+            line(Some(true)),
+            "reflecting on eth0 (af_packet, wake-latency on), 1 queue(s)"
+        );
+        assert_eq!(
+            line(Some(false)),
+            "reflecting on eth0 (af_packet, wake-latency off), 1 queue(s)"
+        );
+        assert_eq!(line(None), "reflecting on eth0 (af_packet), 1 queue(s)");
     }
 
     #[test]

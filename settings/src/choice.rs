@@ -1,6 +1,6 @@
-//! How a live interface is driven: the packet back end, AF_XDP zero-copy and the XDP
-//! attach mode. Each choice has one spelling everywhere: the command line, the settings
-//! files and API, and `Display`.
+//! How a live interface is driven: the packet back end, AF_XDP zero-copy, the XDP
+//! attach mode and the CPU latency request while frames flow. Each choice has one
+//! spelling everywhere: the command line, the settings files and API, and `Display`.
 
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +127,19 @@ choice! {
 }
 
 choice! {
+    /// Whether a worker that sleeps between frames holds a CPU latency request while
+    /// frames flow (`/dev/cpu_dma_latency` at 0 µs, dropped a second after the last
+    /// frame), so idle CPUs wake at once for the next frame; `off` lets them sleep
+    /// deeply, at the price of wake-up delays at low rates. AF_XDP workers that busy-poll
+    /// never sleep and never hold it.
+    WakeLatency("wake-latency setting") {
+        #[default]
+        On,
+        Off,
+    }
+}
+
+choice! {
     /// XDP attach mode: `auto` tries native (driver) first and falls back to generic.
     XdpMode("XDP mode") {
         #[default]
@@ -166,6 +179,7 @@ mod tests {
         );
         round_trips(ZeroCopy::ALL);
         round_trips(XdpMode::ALL);
+        round_trips(WakeLatency::ALL);
     }
 
     #[test]
@@ -184,8 +198,27 @@ mod tests {
             "auto native generic"
         );
         assert_eq!(
-            (Backend::default(), ZeroCopy::default(), XdpMode::default()),
-            (Backend::Auto, ZeroCopy::Auto, XdpMode::Auto)
+            names(
+                &WakeLatency::ALL
+                    .iter()
+                    .map(|w| w.name())
+                    .collect::<Vec<_>>()
+            ),
+            "on off"
+        );
+        assert_eq!(
+            (
+                Backend::default(),
+                ZeroCopy::default(),
+                XdpMode::default(),
+                WakeLatency::default()
+            ),
+            (
+                Backend::Auto,
+                ZeroCopy::Auto,
+                XdpMode::Auto,
+                WakeLatency::On
+            )
         );
     }
 
@@ -198,6 +231,10 @@ mod tests {
         assert_eq!(
             "driver".parse::<XdpMode>().unwrap_err().to_string(),
             "unknown XDP mode \"driver\": expected auto, native or generic"
+        );
+        assert_eq!(
+            "auto".parse::<WakeLatency>().unwrap_err().to_string(),
+            "unknown wake-latency setting \"auto\": expected on or off"
         );
         assert_eq!(
             "af_packet".parse::<Backend>().unwrap_err().to_string(),

@@ -19,6 +19,10 @@ pub struct PlatformInfo {
     pub xdp_mode: Option<String>,
     pub zero_copy: Option<bool>,
     pub busy_poll: Option<bool>,
+    /// Whether the workers hold a CPU latency request while frames flow
+    /// (`--wake-latency`; AF_XDP workers that busy-poll never do), where they sleep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_latency: Option<bool>,
     pub queues: u32,
     /// Why this back end runs, when `--backend auto` chose it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +155,7 @@ mod tests {
                 xdp_mode: Some("native".into()),
                 zero_copy: Some(true),
                 busy_poll: Some(false),
+                wake_latency: Some(true),
                 queues: 4,
                 reason: None,
                 max_frame_len: None,
@@ -158,7 +163,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&started).unwrap(),
-            r#"{"event":"started","platform":{"backend":"af_xdp","interface":"eth0","xdp_mode":"native","zero_copy":true,"busy_poll":false,"queues":4}}"#
+            r#"{"event":"started","platform":{"backend":"af_xdp","interface":"eth0","xdp_mode":"native","zero_copy":true,"busy_poll":false,"wake_latency":true,"queues":4}}"#
         );
         let stats = serde_json::to_value(Event::Stats {
             elapsed_s: 1.5,

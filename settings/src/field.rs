@@ -35,10 +35,11 @@ pub enum Field {
     ZeroCopy,
     XdpMode,
     BusyPoll,
+    WakeLatency,
 }
 
 impl Field {
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 22] = [
         Field::Mode,
         Field::Port,
         Field::Oui,
@@ -60,6 +61,7 @@ impl Field {
         Field::ZeroCopy,
         Field::XdpMode,
         Field::BusyPoll,
+        Field::WakeLatency,
     ];
 
     /// The worker's flag, e.g. `--stream-idle`.
@@ -86,6 +88,7 @@ impl Field {
             Field::ZeroCopy => "--zero-copy",
             Field::XdpMode => "--xdp-mode",
             Field::BusyPoll => "--busy-poll",
+            Field::WakeLatency => "--wake-latency",
         }
     }
 
@@ -114,6 +117,7 @@ impl Field {
             Field::ZeroCopy => "zero_copy",
             Field::XdpMode => "xdp_mode",
             Field::BusyPoll => "busy_poll",
+            Field::WakeLatency => "wake_latency",
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`Settings`]: one reflector's configuration, its checks and the dataplane
 //! configuration it becomes.
 
-use crate::choice::{Backend, LiveBackend, XdpMode, ZeroCopy};
+use crate::choice::{Backend, LiveBackend, WakeLatency, XdpMode, ZeroCopy};
 use crate::error::SettingsError;
 use crate::field::{Field, Naming};
 use crate::limits::{
@@ -62,6 +62,7 @@ pub struct Settings {
     pub zero_copy: ZeroCopy,
     pub xdp_mode: XdpMode,
     pub busy_poll: bool,
+    pub wake_latency: WakeLatency,
 }
 
 impl Default for Settings {
@@ -89,6 +90,7 @@ impl Default for Settings {
             zero_copy: ZeroCopy::default(),
             xdp_mode: XdpMode::default(),
             busy_poll: false,
+            wake_latency: WakeLatency::default(),
         }
     }
 }

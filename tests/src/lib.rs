@@ -97,7 +97,20 @@ impl Rig {
     /// Start the reflector on the reflector end with `args`; returns once it reports
     /// that it is running.
     pub fn start_reflector(&self, args: &[&str]) -> Reflector {
-        let mut cmd = self.lab.reflector.exec(reflector_binary());
+        self.start_reflector_under(&[], args)
+    }
+
+    /// [`Rig::start_reflector`] run through `wrapper` (a command that runs the rest of
+    /// its command line, e.g. setpriv with its options), when not empty.
+    pub fn start_reflector_under(&self, wrapper: &[&str], args: &[&str]) -> Reflector {
+        let mut cmd = match wrapper {
+            [] => self.lab.reflector.exec(reflector_binary()),
+            [program, options @ ..] => {
+                let mut cmd = self.lab.reflector.exec(program);
+                cmd.args(options).arg(reflector_binary());
+                cmd
+            }
+        };
         cmd.arg(&self.lab.reflector.interface)
             .args(["--json", "--stats-interval", "0"])
             .args(args)

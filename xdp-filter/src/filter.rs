@@ -5,12 +5,12 @@
 use crate::attach::XdpLink;
 use crate::config::{allow_key, broadcasts_value, policed, program_config, Reflection};
 use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
+use crate::test_run::{self, ProgramSize};
 use crate::{bpf_error, Error, Result, MAX_QUEUES, MAX_SIGNATURES};
 use dataplane::safety::RATE_LIMIT_SOURCES;
 use dataplane::{Broadcasts, Counters, Filter, Reject, Signature};
 use ipnet::IpNet;
-use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
-use libbpf_rs::{MapCore, MapFlags, ProgramInput};
+use libbpf_rs::{MapCore, MapFlags};
 use settings::XdpMode;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -24,8 +24,6 @@ const VERDICT_TX_BYTES: usize = Reject::COUNT + 2;
 const VERDICT_TX: usize = Reject::COUNT + 3;
 const SIGNATURE_SLOTS: usize = MAX_SIGNATURES + 1;
 const VERDICT_SLOTS: usize = VERDICT_TX + SIGNATURE_SLOTS;
-/// The most XDP metadata a frame can carry (the kernel's limit is below a byte's range).
-const MAX_METADATA: usize = 256;
 
 /// What the XDP program decided, summed over CPUs since it was loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -134,33 +132,16 @@ impl XdpFilter {
     }
 
     /// Run the program `repeat` times on `frame` in the kernel (BPF_PROG_TEST_RUN; each
-    /// run sees the frame as the previous one left it) and return the kernel's mean
-    /// time per run. For benchmarks; the verdict counters count every run.
+    /// run sees the frame as the previous one left it) and return the kernel's mean time
+    /// per run. For benchmarks; the verdict counters count every run.
     pub fn time_test_run(&self, frame: &[u8], repeat: u32) -> Result<Duration> {
-        let mut out = vec![0u8; MAX_METADATA + frame.len()];
-        let input = ProgramInput {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            repeat,
-            ..ProgramInput::default()
-        };
-        let output = self
-            .program()
-            .test_run(input)
-            .map_err(bpf_error("test-run the XDP program"))?;
-        Ok(output.duration)
+        Ok(test_run::test_run(self.program(), frame, repeat)?.per_run)
     }
 
     /// The loaded program's length after the verifier removed what its configuration
-    /// never runs: translated BPF instructions, subprograms included.
-    pub fn translated_insns(&self) -> Result<usize> {
-        let what = "read the XDP program's info";
-        let id = libbpf_rs::Program::id_from_fd(self.program().as_fd()).map_err(bpf_error(what))?;
-        let options = ProgInfoQueryOptions::default().include_xlated_prog_insns(true);
-        let info = ProgInfoIter::with_query_opts(options).find(|info| info.id == id);
-        // The program is loaded while `self` lives, so the kernel lists it.
-        let info = info.expect("a loaded program is in the kernel's list");
-        Ok(info.xlated_prog_insns.len() / std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_insn>())
+    /// never runs.
+    pub fn size(&self) -> Result<ProgramSize> {
+        test_run::program_size(self.program())
     }
 
     /// The entry point that was loaded.
@@ -245,24 +226,12 @@ impl XdpFilter {
     /// and the frame as the program left it. The verdict counters record the decision as
     /// for a received frame.
     pub fn test_run(&self, frame: &[u8]) -> Result<TestRun> {
-        // The kernel returns the metadata and the frame together; room for both.
-        let mut out = vec![0u8; MAX_METADATA + frame.len()];
-        let input = ProgramInput {
-            data_in: Some(frame),
-            data_out: Some(&mut out),
-            ..ProgramInput::default()
-        };
-        let output = self
-            .program()
-            .test_run(input)
-            .map_err(bpf_error("test-run the XDP program"))?;
-        let action = output.return_value;
-        let len = output.data.map_or(0, |data| data.len());
-        out.truncate(len);
+        let ran = test_run::test_run(self.program(), frame, 1)?;
+        let mut out = ran.out;
         // The program never resizes a frame, so whatever precedes it is metadata.
-        let frame = out.split_off(len.saturating_sub(frame.len()));
+        let frame = out.split_off(out.len().saturating_sub(frame.len()));
         Ok(TestRun {
-            action,
+            action: ran.action,
             frame,
             metadata: out,
         })

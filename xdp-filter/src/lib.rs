@@ -32,12 +32,14 @@ pub mod config;
 mod filter;
 mod probe_head;
 mod skel;
+mod test_run;
 
 pub use attach::{AttachedMode, XdpLink};
 pub use baseline::XdpTxBaseline;
 pub use config::Reflection;
 pub use filter::{TestRun, Verdicts, XdpFilter};
 pub use probe_head::{Generated, Generator, ProbeCounts, ProbeHead, ProbeTemplate};
+pub use test_run::ProgramSize;
 
 use std::io;
 

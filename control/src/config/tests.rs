@@ -23,6 +23,7 @@ fn every_key_reads_into_the_typed_settings_and_shows_as_written() {
         zero_copy: ZeroCopy::Off,
         xdp_mode: XdpMode::Generic,
         busy_poll: true,
+        wake_latency: WakeLatency::Off,
         stamp_port: 8620,
         stamp_mode: StampMode::Stateful,
         max_streams: 64,
@@ -70,6 +71,7 @@ fn every_key_reads_into_the_typed_settings_and_shows_as_written() {
             zero_copy: ZeroCopy::Off,
             xdp_mode: XdpMode::Generic,
             busy_poll: true,
+            wake_latency: WakeLatency::Off,
         }
     );
     assert_eq!(ReflectorForm::from(read.clone()), written);
@@ -359,6 +361,7 @@ fn the_new_keys_read_from_a_file() {
         stream_idle_s = 60
         rate_burst = 16
         loop_timeout_s = 3600
+        wake_latency = "off"
         "#,
     )
     .unwrap();
@@ -373,10 +376,15 @@ fn the_new_keys_read_from_a_file() {
     assert_eq!(eth0.allow[0].to_string(), "192.0.2.0/24");
     assert_eq!((eth0.rate_limit, eth0.rate_burst), (Some(1000), Some(16)));
     assert_eq!(eth0.loop_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(eth0.wake_latency, WakeLatency::Off);
     let cases = [
         (
             "[interfaces.eth0]\nstamp_mode = \"sometimes\"",
             "interfaces.eth0: unknown variant `sometimes`, expected `stateless` or `stateful`",
+        ),
+        (
+            "[interfaces.eth0]\nwake_latency = \"auto\"",
+            "interfaces.eth0: unknown variant `auto`, expected `on` or `off`",
         ),
         (
             "[interfaces.eth0]\nallow = [\"10.0.0.0/40\"]",

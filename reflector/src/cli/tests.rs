@@ -230,6 +230,14 @@ fn bad_input_gets_a_precise_message() {
         err.contains("[possible values: auto, native, generic]"),
         "{err}"
     );
+    let err = parse(&["eth0", "--wake-latency", "auto"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid value 'auto' for '--wake-latency <WAKE_LATENCY>'")
+            && err.contains("[possible values: on, off]"),
+        "{err}"
+    );
     let cli = parse(&["eth0", "--dst-mac", "01:00:5e:00:00:01"]).unwrap();
     let err = cli.reflect.worker_config(None).unwrap_err().to_string();
     assert!(
@@ -267,6 +275,7 @@ fn generated_worker_args_parse_back_into_the_same_settings() {
         zero_copy: ZeroCopy::Off,
         xdp_mode: XdpMode::Generic,
         busy_poll: true,
+        wake_latency: WakeLatency::Off,
     };
     let no_vendor_filter = Settings {
         no_oui_filter: true,

@@ -98,6 +98,7 @@ fn reflector_app() -> App<ReflectorView> {
             xdp_mode: Some("native".into()),
             zero_copy: Some(false),
             busy_poll: Some(false),
+            wake_latency: None,
             queues: 2,
             reason: None,
             max_frame_len: None,

@@ -251,9 +251,9 @@ static __always_inline __u32 read_source(struct xdp_md *ctx, __u32 l3, __u32 ipv
 
 /*
  * Pipeline::check_policy, in its order: the loop timeout, the allow-list, the rate
- * limit, for a classified frame (`l3` and `ipv6` from its layout). Global, as
- * check_endpoints is: verified once, on its own, and the main path keeps the shape it
- * has without a policy. Only xdp_reflector_policed calls it.
+ * limit, for a classified frame (`l3` and `ipv6` from its layout). A global function:
+ * verified once, on its own, and the main path keeps the shape it has without a policy
+ * (the call costs the policed program ~10 ns a frame). Only xdp_reflector_policed calls it.
  */
 __noinline __u32 check_policy(struct xdp_md *ctx, __u32 l3, __u32 ipv6)
 {

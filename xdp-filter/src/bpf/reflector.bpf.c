@@ -48,6 +48,8 @@
  * (`cfg.max_frame_len`) is counted as TooLarge and passed, never dropped silently.
  */
 #include <linux/bpf.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #include "dataplane.h"
@@ -160,6 +162,42 @@ struct frame {
 	__u32 len; /* of the whole frame, fragments included */
 };
 
+/*
+ * The kernel's own view of the frame (include/net/xdp.h), of which only the flags are
+ * read; CO-RE finds the field in the running kernel's BTF. bpf_cast_to_kern_ctx is a
+ * kfunc the verifier replaces with nothing (the context already is this struct).
+ */
+struct xdp_buff {
+	__u32 flags;
+} __attribute__((preserve_access_index));
+
+enum xdp_buff_flags {
+	XDP_FLAGS_HAS_FRAGS = 1,
+};
+
+/* Weak: a kernel before 6.2 does not have it, and libbpf then loads the program with
+ * bpf_ksym_exists() false. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/*
+ * The whole frame's length. bpf_xdp_get_buff_len() adds the fragments' length to the
+ * linear part's, but a helper call cost each frame ~15 ns on the rig's CPUs (its return
+ * goes through the kernel's return thunk, the SRSO mitigation; benches/program_cost.rs),
+ * as much as a third of what the program then cost more than the XDP_TX baseline: ask
+ * it only for a frame that has fragments, which the kernel's flags tell. Without
+ * fragments the length is the linear part's.
+ */
+static __always_inline __u32 frame_len(struct xdp_md *ctx)
+{
+	if (!bpf_ksym_exists(bpf_cast_to_kern_ctx))
+		return bpf_xdp_get_buff_len(ctx);
+	const struct xdp_buff *xdp = bpf_cast_to_kern_ctx(ctx);
+
+	if (xdp->flags & bpf_core_enum_value(enum xdp_buff_flags, XDP_FLAGS_HAS_FRAGS))
+		return bpf_xdp_get_buff_len(ctx);
+	return ctx->data_end - ctx->data;
+}
+
 /* What `reflect` needs of an accepted frame: dataplane::parse::Layout and the signature. */
 struct layout {
 	__u32 l3;
@@ -168,9 +206,16 @@ struct layout {
 	__u8 signature; /* Signature::index */
 };
 
+/*
+ * Multi-byte fields are read with one load each, not byte by byte: the accepted path runs
+ * on every reflected frame, and on veth on the sender's CPU. Header fields are often not
+ * aligned (the IPv4 addresses sit at 26 and 30); the verifier allows unaligned packet and
+ * map reads where the CPU does them efficiently (x86-64, arm64), the architectures that
+ * run this program.
+ */
 static __always_inline __u16 be16_at(const __u8 *p)
 {
-	return ((__u16)p[0] << 8) | p[1];
+	return bpf_ntohs(*(const __u16 *)p);
 }
 
 static __always_inline int is_group_mac(const __u8 *mac)
@@ -178,15 +223,16 @@ static __always_inline int is_group_mac(const __u8 *mac)
 	return mac[0] & 0x01;
 }
 
+/* Two MAC addresses are equal: their first four bytes, then their last two. */
 static __always_inline int mac_eq(const __u8 *a, const volatile __u8 *b)
 {
-	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] &&
-	       a[4] == b[4] && a[5] == b[5];
+	return *(const __u32 *)a == *(const volatile __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const volatile __u16 *)(b + 4);
 }
 
 static __always_inline __u32 be32_at(const __u8 *p)
 {
-	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
+	return bpf_ntohl(*(const __u32 *)p);
 }
 
 /* classify::Endpoint: what an IP address is, as far as answering from or to it goes. */
@@ -239,50 +285,26 @@ static __always_inline enum endpoint ipv6_endpoint(const __u32 *a)
 	return ENDPOINT_HOST;
 }
 
-/*
- * The two addresses of a frame for `check_endpoints`, as IPv6 addresses in host-order
- * words; an IPv4 frame's as IPv4-mapped ones, which `ipv6_endpoint` judges exactly as
- * `ipv4_endpoint` judges the IPv4 address (and they are equal exactly when those are).
- */
+/* The two addresses of an IPv6 frame for `check_endpoints`, in host-order words. */
 struct endpoints {
 	__u32 src[4];
 	__u32 dst[4];
 };
 
-/* Fill `e` from `words` 32-bit words at `src` and at `dst`, right-aligned (IPv4: one). */
-static __always_inline void read_endpoints(struct endpoints *e, const __u8 *src, const __u8 *dst,
-					   int words)
+/* Fill `e` from the addresses at `src` and `dst`. */
+static __always_inline void read_endpoints(struct endpoints *e, const __u8 *src, const __u8 *dst)
 {
-	e->src[0] = e->dst[0] = 0;
-	e->src[1] = e->dst[1] = 0;
-	e->src[2] = e->dst[2] = 0xffff;
 #pragma unroll
 	for (int i = 0; i < 4; i++) {
-		if (i < 4 - words)
-			continue;
-		e->src[i] = be32_at(src + 4 * (i - (4 - words)));
-		e->dst[i] = be32_at(dst + 4 * (i - (4 - words)));
+		e->src[i] = be32_at(src + 4 * i);
+		e->dst[i] = be32_at(dst + 4 * i);
 	}
 }
 
-/*
- * classify::check_endpoints: the source's kind, the destination's, a broadcast on either
- * side, then source == destination.
- *
- * A global function (not static, never inlined), like check_trailer: the verifier checks
- * it once, on its own, and the caller goes on along one path (an unknown verdict) rather
- * than one per outcome, which multiplied by the paths through the rest of the program
- * exceeds the verifier's budget.
- */
-__noinline __u32 check_endpoints(const struct endpoints *e)
+/* classify::check_endpoints' order: the source's kind, the destination's, a broadcast on
+ * either side, then source == destination. */
+static __always_inline __u32 judge_endpoints(enum endpoint src, enum endpoint dst, int same)
 {
-	if (!e)
-		return REJECT_TRUNCATED;
-	enum endpoint src = ipv6_endpoint(e->src);
-	enum endpoint dst = ipv6_endpoint(e->dst);
-	int same = e->src[0] == e->dst[0] && e->src[1] == e->dst[1] && e->src[2] == e->dst[2] &&
-		   e->src[3] == e->dst[3];
-
 	if (src == ENDPOINT_INVALID)
 		return REJECT_SRC_IP_INVALID;
 	if (src == ENDPOINT_LOOPBACK)
@@ -298,10 +320,37 @@ __noinline __u32 check_endpoints(const struct endpoints *e)
 	return PASSED;
 }
 
+/*
+ * classify::check_endpoints for an IPv6 frame.
+ *
+ * A global function (not static, never inlined): the verifier checks it once, on its own,
+ * and the caller goes on along one path (an unknown verdict) rather than one per outcome
+ * and per broadcast compared, which multiplied by the paths through the rest of the
+ * program makes loading the program slow. The IPv4 checks below are inlined instead:
+ * they are the common case, and a call costs every frame ~10-15 ns on this rig's CPUs,
+ * where each return goes through the kernel's return thunk (the SRSO mitigation), more
+ * than the check itself (benches/program_cost.rs).
+ */
+__noinline __u32 check_endpoints(const struct endpoints *e)
+{
+	if (!e)
+		return REJECT_TRUNCATED;
+	int same = e->src[0] == e->dst[0] && e->src[1] == e->dst[1] && e->src[2] == e->dst[2] &&
+		   e->src[3] == e->dst[3];
+
+	return judge_endpoints(ipv6_endpoint(e->src), ipv6_endpoint(e->dst), same);
+}
+
+/* classify::check_endpoints for an IPv4 frame, on host-order addresses: passed as two
+ * scalars, so the frame's commonest case builds no IPv6 view of them on the stack. */
+static __always_inline __u32 check_endpoints_v4(__u32 src, __u32 dst)
+{
+	return judge_endpoints(ipv4_endpoint(src), ipv4_endpoint(dst), src == dst);
+}
+
 /* classify::check_trailer: the frame (`from_l3` bytes from the IP header on) ends with
- * the datagram or with the padding up to Ethernet's minimum payload. Global, as
- * check_endpoints is, so the lengths' ranges do not split the caller's paths. */
-__noinline __u32 check_trailer(__u32 from_l3, __u32 datagram_len)
+ * the datagram or with the padding up to Ethernet's minimum payload. */
+static __always_inline __u32 check_trailer(__u32 from_l3, __u32 datagram_len)
 {
 	__u32 allowed = datagram_len > ETH_MIN_PAYLOAD ? datagram_len : ETH_MIN_PAYLOAD;
 
@@ -391,9 +440,7 @@ static __always_inline __u32 walk_ipv4(const struct frame *f, __u32 l3, __u32 *l
 		return REJECT_FRAGMENT;
 	if (ip[IPV4_PROTOCOL] != IP_PROTO_UDP)
 		return REJECT_NOT_UDP;
-	struct endpoints endpoints;
-	read_endpoints(&endpoints, ip + IPV4_SRC, ip + IPV4_DST, 1);
-	verdict = check_endpoints(&endpoints);
+	verdict = check_endpoints_v4(be32_at(ip + IPV4_SRC), be32_at(ip + IPV4_DST));
 	if (verdict != PASSED)
 		return verdict;
 	*l4 = l3 + header_len;
@@ -419,7 +466,7 @@ static __always_inline __u32 walk_ipv6(const struct frame *f, __u32 l3, __u32 *l
 	if (verdict != PASSED)
 		return verdict;
 	struct endpoints endpoints;
-	read_endpoints(&endpoints, ip + IPV6_SRC, ip + IPV6_DST, 4);
+	read_endpoints(&endpoints, ip + IPV6_SRC, ip + IPV6_DST);
 	verdict = check_endpoints(&endpoints);
 	if (verdict != PASSED)
 		return verdict;
@@ -471,17 +518,31 @@ static __always_inline __u32 check_udp_length(const struct frame *f, __u32 l4, _
 	return PASSED;
 }
 
-/* SignatureSpec::matches, once the caller has checked the signature fits in the payload. */
+/*
+ * SignatureSpec::matches, once the caller has checked the signature fits in the payload:
+ * four bytes at a time, then the bytes after the last whole word (one load each rather
+ * than a load and a bounds check per byte; a mismatching row fails at its first word).
+ */
 static __always_inline int bytes_match(const struct frame *f, const __u8 *at,
 				       const volatile struct signature *sig)
 {
-	for (__u32 i = 0; i < MAX_SIGNATURE_LEN; i++) {
-		if (i >= sig->len)
+	__u32 len = sig->len;
+
+	if (at + len > f->end) /* verifier guard: offset + len <= payload length */
+		return 0;
+#pragma unroll
+	for (int word = 0; word < MAX_SIGNATURE_LEN / 4; word++) {
+		if (4 * word + 4 > len)
 			break;
-		const __u8 *p = at + i;
-		if (p + 1 > f->end) /* verifier guard: offset + len <= payload length */
+		if (*(const __u32 *)(at + 4 * word) != *(const volatile __u32 *)(sig->bytes + 4 * word))
 			return 0;
-		if (*p != sig->bytes[i])
+	}
+	__u32 tail = len & ~3u;
+#pragma unroll
+	for (int i = 0; i < 3; i++) {
+		if (tail + i >= len)
+			break;
+		if (at[tail + i] != sig->bytes[tail + i])
 			return 0;
 	}
 	return 1;

@@ -15,7 +15,7 @@
 	struct frame f = {
 		.data = (__u8 *)(long)ctx->data,
 		.end = (__u8 *)(long)ctx->data_end,
-		.len = bpf_xdp_get_buff_len(ctx),
+		.len = frame_len(ctx),
 	};
 	struct layout lay = {};
 	__u32 verdict = classify(&f, &lay);
