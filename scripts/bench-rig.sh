@@ -18,7 +18,8 @@
 #   SEARCH_SECS=1 (seconds per search trial; SEARCH=0 skips the search), WAIT=0.3,
 #   QUEUES=$(nproc) (RX/TX queues on each veth end; the AF_XDP reflector serves them all)
 #   KINDS="baseline af_xdp" runs a subset; BEFORE=path/to/an/older/reflector adds
-#   af_xdp_before (that build's AF_XDP path), to measure a change before/after in one run.
+#   xdp_tx_before and af_xdp_before (that build's in-kernel and AF_XDP paths), to measure
+#   a change before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +31,7 @@ read -r -a KINDS <<<"${KINDS:-baseline xdp_tx af_xdp af_packet}"
 BEFORE="${BEFORE:-}"
 if [ -n "$BEFORE" ]; then
   [ -x "$BEFORE" ] || { echo "bench-rig: BEFORE=$BEFORE is not an executable reflector" >&2; exit 1; }
-  KINDS+=(af_xdp_before)
+  KINDS+=(xdp_tx_before af_xdp_before)
 fi
 H=rfl-bench-head R=rfl-bench-refl HMAC=00:c0:17:be:00:01 RMAC=02:52:45:46:4c:02
 
@@ -314,6 +315,7 @@ start_reflector() { # kind out-file
     baseline) ip netns exec "$R" "$BASELINE" refl0 >"$2" 2>"$2.err" & ;;
     xdp_tx) ip netns exec "$R" "$BIN" refl0 --backend xdp-tx --max-streams 0 --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_xdp) ip netns exec "$R" "$BIN" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
+    xdp_tx_before) ip netns exec "$R" "$BEFORE" refl0 --backend xdp-tx --max-streams 0 --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_xdp_before) ip netns exec "$R" "$BEFORE" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_packet) ip netns exec "$R" "$BIN" refl0 --backend af-packet --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
   esac
