@@ -17,7 +17,8 @@
 #   sudo scripts/bench-rig.sh     # ROUNDS=3 SECS=2 SIZES="64 1500" RATES="0.5 1 2 4" (Mpps)
 #   SEARCH_SECS=1 (seconds per search trial; SEARCH=0 skips the search), WAIT=0.3,
 #   QUEUES=$(nproc) (RX/TX queues on each veth end; the AF_XDP reflector serves them all)
-#   KINDS="baseline af_xdp" runs a subset; BEFORE=path/to/an/older/reflector adds
+#   KINDS="baseline af_xdp" runs a subset (af_xdp_socket: AF_XDP with --xdp-send off,
+#   every frame through the socket's copy-mode transmit); BEFORE=path/to/an/older/reflector adds
 #   xdp_tx_before and af_xdp_before (that build's in-kernel and AF_XDP paths), to measure
 #   a change before/after in one run.
 set -euo pipefail
@@ -315,6 +316,7 @@ start_reflector() { # kind out-file
     baseline) ip netns exec "$R" "$BASELINE" refl0 >"$2" 2>"$2.err" & ;;
     xdp_tx) ip netns exec "$R" "$BIN" refl0 --backend xdp-tx --max-streams 0 --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_xdp) ip netns exec "$R" "$BIN" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
+    af_xdp_socket) ip netns exec "$R" "$BIN" refl0 --backend xdp --xdp-send off --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     xdp_tx_before) ip netns exec "$R" "$BEFORE" refl0 --backend xdp-tx --max-streams 0 --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_xdp_before) ip netns exec "$R" "$BEFORE" refl0 --backend xdp --stats-interval 0 --json >"$2" 2>"$2.err" & ;;
     af_packet) ip netns exec "$R" "$BIN" refl0 --backend af-packet --stats-interval 0 --json >"$2" 2>"$2.err" & ;;

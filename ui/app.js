@@ -141,6 +141,7 @@ function describePlatform(p) {
   const parts = [p.backend];
   if (p.xdp_mode) parts.push(`xdp ${p.xdp_mode}`);
   if (p.zero_copy !== null && p.zero_copy !== undefined) parts.push(p.zero_copy ? "zero-copy" : "copy");
+  if (p.xdp_send) parts.push("xdp send");
   if (p.busy_poll) parts.push("busy-poll");
   if (p.wake_latency !== null && p.wake_latency !== undefined) parts.push(`wake-latency ${p.wake_latency ? "on" : "off"}`);
   parts.push(`${p.queues} queue${p.queues === 1 ? "" : "s"}`);

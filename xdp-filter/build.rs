@@ -20,12 +20,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The BPF programs, by file stem: `src/bpf/<stem>.bpf.c` becomes `<stem>.skel.rs`.
-const PROGRAMS: [&str; 3] = ["reflector", "xdp_tx_baseline", "probe"];
+const PROGRAMS: [&str; 4] = ["reflector", "xdp_tx_baseline", "probe", "send_drops"];
 
 /// The programs' own constants, defined once here and written into both `dataplane.h`
 /// and `program_constants.rs` (included by `lib.rs`), so the C and Rust sides agree:
 /// (name, Rust type, value, doc).
-const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 12] = [
+const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 17] = [
     // The receive stamp the XDP program leaves in a redirected frame's metadata: a magic
     // number (so user space can tell a stamp from leftover bytes) and bpf_ktime_get_ns().
     (
@@ -70,6 +70,35 @@ const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 12] = [
         256,
         "Entries in the XSKMAP, hence the highest queue count a reflector can serve.",
     ),
+    // A worker's batch for the reflector program to send as XDP frames (send_batches):
+    // a count, the next frame to send, then SEND_BATCH frames, each a length and up to
+    // SEND_FRAME_MAX bytes, so that a frame takes 2 KiB. 64 frames, a worker's batch: 256
+    // (the most one BPF_PROG_RUN may flush at once) sent no faster at full rate on the
+    // veth rig, where the worker's batches rarely fill even 64.
+    (
+        "SEND_META_LEN",
+        "usize",
+        16,
+        "Bytes of XDP metadata that mark a worker's BPF_PROG_RUN: the secret and the queue.",
+    ),
+    (
+        "SEND_BATCH",
+        "usize",
+        64,
+        "Frames per batch a worker hands the XDP program to send.",
+    ),
+    (
+        "SEND_FRAME_MAX",
+        "usize",
+        2044,
+        "Longest frame a worker can send through the XDP program.",
+    ),
+    (
+        "SEND_BATCH_SIZE",
+        "usize",
+        8 + 64 * 2048,
+        "Bytes of one queue's batch in the `send_batches` map.",
+    ),
     (
         "PROBE_SEND_SLOTS",
         "u32",
@@ -93,6 +122,12 @@ const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 12] = [
         "u32",
         1024,
         "Sequence numbers per block a probe generator owns: two cache lines of its bitmap.",
+    ),
+    (
+        "PROBE_GENERATOR_TAIL_LEN",
+        "usize",
+        8,
+        "Bytes after the frame that mark a probe generator's run: its secret.",
     ),
     (
         "PROBE_HEADER_WORDS",

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use settings::{
     check_requested_loop_timeout, parse_prefix, Backend, Field, NamedSettingsError, Naming,
-    Settings, WakeLatency, XdpMode, ZeroCopy,
+    Settings, WakeLatency, XdpMode, XdpSend, ZeroCopy,
 };
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -88,6 +88,9 @@ pub struct ReflectorForm {
     pub busy_poll: bool,
     /// Hold a CPU latency request while frames flow (`on`, the default) or not (`off`).
     pub wake_latency: WakeLatency,
+    /// In AF_XDP copy mode, send full batches through the XDP program (`on`, the
+    /// default) or always through the socket (`off`).
+    pub xdp_send: XdpSend,
     /// UDP port of the STAMP (RFC 8762) session-reflector.
     pub stamp_port: u16,
     pub stamp_mode: StampMode,
@@ -138,6 +141,7 @@ impl From<ReflectorSettings> for ReflectorForm {
             xdp_mode: s.xdp_mode,
             busy_poll: s.busy_poll,
             wake_latency: s.wake_latency,
+            xdp_send: s.xdp_send,
             stamp_port: s.stamp_port,
             stamp_mode: s.stamp_mode,
             max_streams: s.max_streams,
@@ -198,6 +202,7 @@ impl ReflectorForm {
             xdp_mode: self.xdp_mode,
             busy_poll: self.busy_poll,
             wake_latency: self.wake_latency,
+            xdp_send: self.xdp_send,
         };
         worker.validate().map_err(|e| e.named(Naming::Key))?;
         Ok(ReflectorSettings {

@@ -748,6 +748,11 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
             "wake_latency: unknown variant `auto`, expected `on` or `off`",
         ),
         (
+            json!({"xdp_send": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "xdp_send: unknown variant `yes`, expected `on` or `off`",
+        ),
+        (
             json!({"stamp_mode": "stateful", "max_streams": 0}),
             StatusCode::BAD_REQUEST,
             "stamp_mode stateful counts packets per stream: it needs max_streams above 0",
@@ -838,7 +843,7 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
                 "max_streams": 64, "stream_idle_s": 30,
                 "allow": ["192.0.2.0/24", "2001:db8::/32"],
                 "rate_limit_pps": 5000, "rate_burst": 16, "loop_timeout_s": 120,
-                "wake_latency": "off"
+                "wake_latency": "off", "xdp_send": "off"
             })),
         )
         .await;
@@ -849,9 +854,10 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
         (
             &settings["stamp_mode"],
             &settings["rate_burst"],
-            &settings["wake_latency"]
+            &settings["wake_latency"],
+            &settings["xdp_send"]
         ),
-        (&json!("stateful"), &json!(16), &json!("off"))
+        (&json!("stateful"), &json!(16), &json!("off"), &json!("off"))
     );
     let args = eventually(
         "the worker's arguments",
@@ -866,7 +872,7 @@ async fn stamp_stream_and_safety_settings_are_validated_before_any_worker_runs()
         "--stream-idle 30",
         "--allow 192.0.2.0/24,2001:db8::/32",
         "--rate-limit 5000 --rate-burst 16",
-        "--wake-latency off",
+        "--wake-latency off --xdp-send off",
         "--loop-timeout 1", // 120 s less the moment between the start and the spawn
     ] {
         assert!(args.contains(flag), "{flag} not in {args}");

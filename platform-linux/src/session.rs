@@ -8,7 +8,7 @@ use crate::xsk::{AfXdpPlatform, SocketOptions};
 use crate::{Error, Result};
 use dataplane::{Broadcasts, Filter};
 use settings::XdpMode;
-use xdp_filter::{AttachedMode, Verdicts, XdpFilter, XdpLink};
+use xdp_filter::{AttachedMode, SendDrops, Verdicts, XdpFilter, XdpLink};
 
 pub use xdp_filter::Reflection;
 
@@ -36,6 +36,8 @@ pub struct SessionInfo {
     /// The longest test frame the sockets take; the XDP program counts longer ones as
     /// `too_large` (frames it reflects itself have no such limit).
     pub max_frame_len: u32,
+    /// Whether copy-mode sockets send full batches as XDP frames through the program.
+    pub xdp_send: bool,
 }
 
 /// The XDP program attached to an interface, steering test frames to the sockets.
@@ -43,7 +45,41 @@ pub struct XdpSession {
     program: XdpFilter,
     /// Held, never read: dropping it detaches the program.
     _link: XdpLink,
+    /// Held, never read: counts what the interface refuses of the XDP frames the
+    /// workers send, while the sockets that send them live.
+    _send_drops: Option<SendDrops>,
     info: SessionInfo,
+}
+
+/// Let each copy-mode socket send full batches through the program
+/// ([`AfXdpPlatform::send_through_xdp`]), with the counter that tells its worker what
+/// the interface refused. Zero-copy sockets keep their own transmit, the faster one.
+/// If the counter cannot be attached (no kernel BTF, or no CAP_PERFMON), no socket
+/// sends this way: refused frames would go uncounted.
+fn send_through_xdp(
+    program: &XdpFilter,
+    sockets: &mut [AfXdpPlatform],
+    ifname: &str,
+    ifindex: u32,
+) -> Option<SendDrops> {
+    if sockets.iter().all(AfXdpPlatform::is_zero_copy) {
+        return None;
+    }
+    let drops = SendDrops::watch(ifindex)
+        .inspect_err(|e| {
+            tracing::warn!("{ifname}: the sockets send through AF_XDP's copy-mode transmit: {e}")
+        })
+        .ok()?;
+    for socket in sockets.iter_mut().filter(|s| !s.is_zero_copy()) {
+        match program.sender(&drops, ifindex, socket.queue()) {
+            Ok(sender) => socket.send_through_xdp(sender),
+            Err(e) => tracing::info!(
+                "{ifname} queue {}: sends through the socket: {e}",
+                socket.queue()
+            ),
+        }
+    }
+    Some(drops)
 }
 
 impl XdpSession {
@@ -79,7 +115,7 @@ impl XdpSession {
         // Sockets first, program second: a test frame that arrives in between finds no
         // socket and goes to the stack instead of being dropped. The program also needs
         // to know the longest frame the sockets take.
-        let sockets = (0..queues)
+        let mut sockets = (0..queues)
             .map(|queue| AfXdpPlatform::open(ifname, queue, options.socket))
             .collect::<Result<Vec<_>>>()?;
         let max_frame_len = sockets
@@ -91,6 +127,10 @@ impl XdpSession {
         for socket in &sockets {
             program.register_socket(socket.queue(), socket.fd())?;
         }
+        let send_drops = match options.socket.xdp_send {
+            true => send_through_xdp(&program, &mut sockets, ifname, ifindex),
+            false => None,
+        };
         let link = program.attach(ifindex, options.xdp_mode)?;
         let info = SessionInfo {
             ifname: ifname.to_owned(),
@@ -100,12 +140,14 @@ impl XdpSession {
             queues,
             multi_buffer: sockets.iter().all(AfXdpPlatform::is_multi_buffer),
             max_frame_len,
+            xdp_send: sockets.iter().any(AfXdpPlatform::sends_through_xdp),
         };
         tracing::info!(?info, "XDP session open");
         Ok((
             XdpSession {
                 program,
                 _link: link,
+                _send_drops: send_drops,
                 info,
             },
             sockets,

@@ -28,7 +28,7 @@ use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use xdp_filter::RX_META_LEN;
+use xdp_filter::{Sent, XdpSender, RX_META_LEN};
 use xsk_rs::config::{
     BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
 };
@@ -73,6 +73,9 @@ pub struct SocketOptions {
     /// Hold a CPU latency request while frames flow ([`WakeLatency`]); never while
     /// busy polling, which never sleeps.
     pub wake_latency: bool,
+    /// In copy mode, send full batches as XDP frames through the XDP program
+    /// ([`xdp_filter::XdpSender`]) rather than through the socket.
+    pub xdp_send: bool,
 }
 
 impl SocketOptions {
@@ -103,6 +106,8 @@ pub struct AfXdpPlatform {
     /// Multi-buffer frames; without `XDP_USE_SG`, only the length limit.
     chains: Chains,
     multi_buffer: bool,
+    /// Sends full batches as XDP frames instead of through the socket, in copy mode.
+    xdp_sender: Option<XdpSender>,
     zero_copy: bool,
     busy_poll: bool,
     ifname: String,
@@ -211,6 +216,7 @@ impl AfXdpPlatform {
             kernel: KernelDrops::default(),
             chains,
             multi_buffer,
+            xdp_sender: None,
             zero_copy: false,
             busy_poll: options.busy_poll,
             ifname: ifname.to_owned(),
@@ -299,6 +305,55 @@ impl AfXdpPlatform {
                 "XDP_MAX_TX_SKB_BUDGET refused ({e}): each TX kick sends 32 frames"
             );
         }
+    }
+
+    /// Send full batches through the XDP program from now on ([`XdpSender`]): in copy
+    /// mode that saves the skb the socket builds per frame.
+    pub fn send_through_xdp(&mut self, sender: XdpSender) {
+        self.xdp_sender = Some(sender);
+    }
+
+    /// Whether full batches go out through the XDP program.
+    pub fn sends_through_xdp(&self) -> bool {
+        self.xdp_sender.is_some()
+    }
+
+    /// `send_batch` through the XDP program, if it has one and the batch is worth it:
+    /// how many frames went out. The frames are copied, so they return to the free
+    /// list at once; frames the device refused count as not sent. If it refused them
+    /// all, or the run failed (never expected), the socket sends this batch and every
+    /// later one: the device cannot take XDP frames (on veth, the peer runs no XDP
+    /// program and has GRO off).
+    fn send_through_program(&mut self, frames: &mut Vec<FrameDesc>) -> Option<usize> {
+        let sender = self.xdp_sender.as_mut()?;
+        if !XdpSender::worth_it(frames.len())
+            || !frames
+                .iter()
+                .all(|f| !continued(f) && XdpSender::fits(f.lengths().data()))
+        {
+            return None;
+        }
+        for frame in frames.iter() {
+            // SAFETY: the frame came from this socket's RX ring and is the worker's
+            // until sent or released; it is only read here.
+            let data = unsafe { self.umem.data(frame) };
+            sender.push(data.contents());
+        }
+        let why_not = match sender.send() {
+            Ok(Sent { transmitted, refused }) if refused < transmitted || transmitted == 0 => {
+                self.free.append(frames);
+                return Some(transmitted - refused);
+            }
+            Ok(Sent { refused, .. }) => format!("the interface refused all {refused} XDP frames of a batch (on veth: the peer runs no XDP program and has GRO off)"),
+            Err(e) => format!("sending through the XDP program failed ({e})"),
+        };
+        tracing::warn!(
+            ifname = self.ifname,
+            queue = self.queue,
+            "{why_not}; this queue sends through the socket from now on"
+        );
+        self.xdp_sender = None;
+        None
     }
 
     /// Move transmitted frames from the completion ring to the free list.
@@ -474,6 +529,9 @@ impl Platform for AfXdpPlatform {
     }
 
     fn send_batch(&mut self, frames: &mut Vec<FrameDesc>) -> io::Result<usize> {
+        if let Some(sent) = self.send_through_program(frames) {
+            return Ok(sent);
+        }
         if frames.iter().any(continued) {
             let sent = self.send_chained(frames)?;
             // Frames the TX ring had no room for go back to the free list, all buffers.

@@ -12,8 +12,8 @@ use dataplane::streams::StreamLimits;
 use dataplane::{MacAddr, Mode, Oui, Signature, StampMode, WorkerConfig};
 use ipnet::IpNet;
 use settings::{
-    parse_prefix, Backend, Naming, Settings, WakeLatency, XdpMode, ZeroCopy, DEFAULT_RATE_BURST,
-    MAX_SECONDS,
+    parse_prefix, Backend, Naming, Settings, WakeLatency, XdpMode, XdpSend, ZeroCopy,
+    DEFAULT_RATE_BURST, MAX_SECONDS,
 };
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -204,6 +204,15 @@ pub struct LiveArgs {
     /// not with --busy-poll, whose workers never sleep).
     #[arg(long, value_enum, default_value_t = WakeLatency::On)]
     pub wake_latency: WakeLatency,
+
+    /// An AF_XDP socket in copy mode (no zero-copy: veth, drivers without it) sends
+    /// batches of 32 frames or more as XDP frames through the XDP program instead of
+    /// building an skb per frame; smaller batches, frames over 2044 bytes and
+    /// multi-buffer frames still go through the socket, and so does everything once
+    /// the device refuses XDP frames. off: always the socket (Linux; not for
+    /// af-packet; with xdp-tx, the STAMP workers).
+    #[arg(long, value_enum, default_value_t = XdpSend::On)]
+    pub xdp_send: XdpSend,
 }
 
 /// How statistics are printed.
@@ -266,6 +275,7 @@ impl ReflectArgs {
             xdp_mode: live.xdp_mode,
             busy_poll: live.busy_poll,
             wake_latency: live.wake_latency,
+            xdp_send: live.xdp_send,
         }
     }
 

@@ -14,7 +14,7 @@ use platform_linux::packet::AfPacketPlatform;
 use platform_linux::session::{Reflection, SessionOptions, XdpSession};
 use platform_linux::xsk::SocketOptions;
 use settings::events::PlatformInfo;
-use settings::{LiveBackend, WakeLatency};
+use settings::{LiveBackend, WakeLatency, XdpSend};
 use std::process::ExitCode;
 
 pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
@@ -70,6 +70,7 @@ pub fn run(interface: &str, args: &ReflectArgs) -> Result<ExitCode> {
                 zero_copy: Some(info.zero_copy),
                 busy_poll: Some(info.busy_poll),
                 wake_latency: Some(options.socket.holds_wake_latency()),
+                xdp_send: Some(info.xdp_send),
                 queues: info.queues,
                 reason,
                 max_frame_len: Some(info.max_frame_len),
@@ -135,6 +136,7 @@ fn session_options(args: &ReflectArgs, reflection: Reflection) -> SessionOptions
             zero_copy: args.live.zero_copy,
             busy_poll: args.live.busy_poll,
             wake_latency: args.live.wake_latency == WakeLatency::On,
+            xdp_send: args.live.xdp_send == XdpSend::On,
         },
     }
 }

@@ -355,6 +355,13 @@ pub(crate) fn platform_line(platform: &PlatformInfo) -> String {
             .zero_copy
             .map(|z| if z { "zero-copy" } else { "copy mode" }.to_owned()),
     );
+    // Granted in copy mode only, so it follows "copy mode".
+    detail.extend(
+        platform
+            .xdp_send
+            .filter(|x| *x)
+            .map(|_| "xdp send".to_owned()),
+    );
     detail.extend(
         platform
             .busy_poll
@@ -519,6 +526,32 @@ mod tests {
             "reflecting on eth0 (af_packet, wake-latency off), 1 queue(s)"
         );
         assert_eq!(line(None), "reflecting on eth0 (af_packet), 1 queue(s)");
+    }
+
+    #[test]
+    fn the_first_line_says_when_copy_mode_sends_through_xdp() {
+        let line = |xdp_send| {
+            platform_line(&PlatformInfo {
+                backend: "af_xdp".into(),
+                interface: "veth0".into(),
+                xdp_mode: Some("native".into()),
+                zero_copy: Some(false),
+                busy_poll: Some(false),
+                wake_latency: Some(true),
+                xdp_send,
+                queues: 2,
+                ..PlatformInfo::default()
+            })
+        };
+        assert_eq!(
+            line(Some(true)),
+            "reflecting on veth0 (af_xdp, xdp native, copy mode, xdp send, wake-latency on), \
+             2 queue(s)"
+        );
+        let socket = "reflecting on veth0 (af_xdp, xdp native, copy mode, wake-latency on), \
+                      2 queue(s)";
+        assert_eq!(line(Some(false)), socket);
+        assert_eq!(line(None), socket);
     }
 
     #[test]

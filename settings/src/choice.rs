@@ -1,6 +1,7 @@
 //! How a live interface is driven: the packet back end, AF_XDP zero-copy, the XDP
-//! attach mode and the CPU latency request while frames flow. Each choice has one
-//! spelling everywhere: the command line, the settings files and API, and `Display`.
+//! attach mode, the CPU latency request while frames flow and sending through the XDP
+//! program. Each choice has one spelling everywhere: the command line, the settings
+//! files and API, and `Display`.
 
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,21 @@ choice! {
 }
 
 choice! {
+    /// Whether an AF_XDP socket in copy mode (no zero-copy: veth, and drivers without
+    /// AF_XDP zero-copy) sends batches of 32 frames or more as XDP frames through the
+    /// XDP program rather than through the socket, which builds an skb per frame.
+    /// Smaller batches, frames over 2044 bytes and multi-buffer frames still go
+    /// through the socket, and so does everything once the device refuses XDP frames
+    /// (a veth whose peer runs no XDP program and has GRO off). Zero-copy sockets and
+    /// AF_PACKET always use the socket; `off`: always the socket.
+    XdpSend("xdp-send setting") {
+        #[default]
+        On,
+        Off,
+    }
+}
+
+choice! {
     /// XDP attach mode: `auto` tries native (driver) first and falls back to generic.
     XdpMode("XDP mode") {
         #[default]
@@ -180,6 +196,7 @@ mod tests {
         round_trips(ZeroCopy::ALL);
         round_trips(XdpMode::ALL);
         round_trips(WakeLatency::ALL);
+        round_trips(XdpSend::ALL);
     }
 
     #[test]
@@ -207,17 +224,23 @@ mod tests {
             "on off"
         );
         assert_eq!(
+            names(&XdpSend::ALL.iter().map(|x| x.name()).collect::<Vec<_>>()),
+            "on off"
+        );
+        assert_eq!(
             (
                 Backend::default(),
                 ZeroCopy::default(),
                 XdpMode::default(),
-                WakeLatency::default()
+                WakeLatency::default(),
+                XdpSend::default()
             ),
             (
                 Backend::Auto,
                 ZeroCopy::Auto,
                 XdpMode::Auto,
-                WakeLatency::On
+                WakeLatency::On,
+                XdpSend::On
             )
         );
     }
@@ -235,6 +258,10 @@ mod tests {
         assert_eq!(
             "auto".parse::<WakeLatency>().unwrap_err().to_string(),
             "unknown wake-latency setting \"auto\": expected on or off"
+        );
+        assert_eq!(
+            "yes".parse::<XdpSend>().unwrap_err().to_string(),
+            "unknown xdp-send setting \"yes\": expected on or off"
         );
         assert_eq!(
             "af_packet".parse::<Backend>().unwrap_err().to_string(),

@@ -23,6 +23,12 @@ pub struct PlatformInfo {
     /// (`--wake-latency`; AF_XDP workers that busy-poll never do), where they sleep.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_latency: Option<bool>,
+    /// Whether AF_XDP sockets in copy mode send full batches as XDP frames through the
+    /// XDP program (`--xdp-send`): true when at least one socket does at the start (a
+    /// device that refuses them puts it back on the socket at its first batch); false
+    /// with zero-copy or `off`; absent for AF_PACKET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xdp_send: Option<bool>,
     pub queues: u32,
     /// Why this back end runs, when `--backend auto` chose it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +162,7 @@ mod tests {
                 zero_copy: Some(true),
                 busy_poll: Some(false),
                 wake_latency: Some(true),
+                xdp_send: Some(false),
                 queues: 4,
                 reason: None,
                 max_frame_len: None,
@@ -163,7 +170,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&started).unwrap(),
-            r#"{"event":"started","platform":{"backend":"af_xdp","interface":"eth0","xdp_mode":"native","zero_copy":true,"busy_poll":false,"wake_latency":true,"queues":4}}"#
+            r#"{"event":"started","platform":{"backend":"af_xdp","interface":"eth0","xdp_mode":"native","zero_copy":true,"busy_poll":false,"wake_latency":true,"xdp_send":false,"queues":4}}"#
         );
         let stats = serde_json::to_value(Event::Stats {
             elapsed_s: 1.5,

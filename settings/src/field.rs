@@ -36,10 +36,11 @@ pub enum Field {
     XdpMode,
     BusyPoll,
     WakeLatency,
+    XdpSend,
 }
 
 impl Field {
-    pub const ALL: [Field; 22] = [
+    pub const ALL: [Field; 23] = [
         Field::Mode,
         Field::Port,
         Field::Oui,
@@ -62,6 +63,7 @@ impl Field {
         Field::XdpMode,
         Field::BusyPoll,
         Field::WakeLatency,
+        Field::XdpSend,
     ];
 
     /// The worker's flag, e.g. `--stream-idle`.
@@ -89,6 +91,7 @@ impl Field {
             Field::XdpMode => "--xdp-mode",
             Field::BusyPoll => "--busy-poll",
             Field::WakeLatency => "--wake-latency",
+            Field::XdpSend => "--xdp-send",
         }
     }
 
@@ -118,6 +121,7 @@ impl Field {
             Field::XdpMode => "xdp_mode",
             Field::BusyPoll => "busy_poll",
             Field::WakeLatency => "wake_latency",
+            Field::XdpSend => "xdp_send",
         }
     }
 

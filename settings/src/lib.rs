@@ -22,7 +22,7 @@ mod prefix;
 mod settings;
 mod worker_args;
 
-pub use choice::{Backend, LiveBackend, UnknownChoice, WakeLatency, XdpMode, ZeroCopy};
+pub use choice::{Backend, LiveBackend, UnknownChoice, WakeLatency, XdpMode, XdpSend, ZeroCopy};
 pub use error::{NamedSettingsError, SettingsError};
 pub use field::{Field, Naming};
 pub use limits::{

@@ -1,7 +1,7 @@
 //! [`Settings`]: one reflector's configuration, its checks and the dataplane
 //! configuration it becomes.
 
-use crate::choice::{Backend, LiveBackend, WakeLatency, XdpMode, ZeroCopy};
+use crate::choice::{Backend, LiveBackend, WakeLatency, XdpMode, XdpSend, ZeroCopy};
 use crate::error::SettingsError;
 use crate::field::{Field, Naming};
 use crate::limits::{
@@ -63,6 +63,7 @@ pub struct Settings {
     pub xdp_mode: XdpMode,
     pub busy_poll: bool,
     pub wake_latency: WakeLatency,
+    pub xdp_send: XdpSend,
 }
 
 impl Default for Settings {
@@ -91,6 +92,7 @@ impl Default for Settings {
             xdp_mode: XdpMode::default(),
             busy_poll: false,
             wake_latency: WakeLatency::default(),
+            xdp_send: XdpSend::default(),
         }
     }
 }

@@ -261,7 +261,7 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
     assert_eq!(
         args,
         "eth0 --json --stats-interval 1 --mode all --port 3842 --backend auto \
-         --zero-copy auto --xdp-mode auto --wake-latency on --stamp-port 862 --stamp-mode stateless \
+         --zero-copy auto --xdp-mode auto --wake-latency on --xdp-send on --stamp-port 862 --stamp-mode stateless \
          --max-streams 1024 --stream-idle 300.000"
     );
     let all = Settings {
@@ -274,6 +274,7 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
         queues: Some(2),
         busy_poll: true,
         wake_latency: WakeLatency::Off,
+        xdp_send: XdpSend::Off,
         allow: vec![
             "192.0.2.0/24".parse().unwrap(),
             "2001:db8::/32".parse().unwrap(),
@@ -289,7 +290,7 @@ fn worker_args_say_json_every_second_then_each_setting_once() {
         "--dst-mac 02:00:00:00:00:09",
         "--signatures RFC2544,Y.1564",
         "--no-ipv6 --no-vlan --backend af-packet --queues 2",
-        "--busy-poll --wake-latency off",
+        "--busy-poll --wake-latency off --xdp-send off",
         "--allow 192.0.2.0/24,2001:db8::/32",
         "--rate-limit 50 --rate-burst 8",
     ] {

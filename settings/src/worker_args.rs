@@ -58,6 +58,7 @@ impl Settings {
             flag(Field::BusyPoll, None);
         }
         flag(Field::WakeLatency, Some(self.wake_latency.to_string()));
+        flag(Field::XdpSend, Some(self.xdp_send.to_string()));
         flag(Field::StampPort, Some(self.stamp_port.to_string()));
         flag(Field::StampMode, Some(self.stamp_mode.to_string()));
         flag(Field::MaxStreams, Some(self.max_streams.to_string()));

@@ -77,6 +77,7 @@ pub(crate) fn program_config(
     cfg.stamp_port = filter.stamp_port;
     cfg.stamp_index = Signature::Stamp.index() as u8;
     cfg.max_frame_len = max_frame_len;
+    cfg.send_secret = crate::skel::random_secret();
     if let Reflection::InKernel { mode, safety } = reflection {
         cfg.in_kernel = 1;
         cfg.swap_ip = (*mode != Mode::Mac).into();

@@ -6,7 +6,7 @@ use crate::attach::XdpLink;
 use crate::config::{allow_key, broadcasts_value, policed, program_config, Reflection};
 use crate::skel::{self, per_cpu_total, ReflectorSkel, ReflectorSkelBuilder};
 use crate::test_run::{self, ProgramSize};
-use crate::{bpf_error, Error, Result, MAX_QUEUES, MAX_SIGNATURES};
+use crate::{bpf_error, Error, Result, SendDrops, XdpSender, MAX_QUEUES, MAX_SIGNATURES};
 use dataplane::safety::RATE_LIMIT_SOURCES;
 use dataplane::{Broadcasts, Counters, Filter, Reject, Signature};
 use ipnet::IpNet;
@@ -95,6 +95,14 @@ pub struct XdpFilter {
     /// Whether the loaded entry point is `xdp_reflector_policed` (the program applies
     /// the policy) rather than `xdp_reflector`.
     policed: bool,
+    /// What marks a worker's run of the program ([`XdpSender`]).
+    send_secret: u64,
+}
+
+/// Queues whose workers can send through the program: one block of `send_batches`
+/// each, as many as CPUs (a worker per CPU at most is useful; the blocks are 128 KiB).
+fn send_queues(cpus: usize) -> u32 {
+    cpus.clamp(1, MAX_QUEUES as usize) as u32
 }
 
 impl XdpFilter {
@@ -121,11 +129,19 @@ impl XdpFilter {
                 open.maps
                     .rate_sources
                     .set_max_entries(sources as u32)
-                    .map_err(bpf_error("size the rate limiter's map"))
+                    .map_err(bpf_error("size the rate limiter's map"))?;
+                open.maps
+                    .send_batches
+                    .set_max_entries(send_queues(cpus))
+                    .map_err(bpf_error("size the map workers send from"))
             },
             |rodata| rodata.cfg = cfg,
         )?;
-        let program = XdpFilter { skel, policed };
+        let program = XdpFilter {
+            skel,
+            policed,
+            send_secret: cfg.send_secret,
+        };
         program.set_broadcasts(&filter.broadcasts)?;
         program.set_allow_list(&policy.allow)?;
         Ok(program)
@@ -197,6 +213,23 @@ impl XdpFilter {
             .xsks_map
             .update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
             .map_err(bpf_error("register the AF_XDP socket in the XSKMAP"))
+    }
+
+    /// A way for the worker of `queue` to send its frames as XDP frames out of
+    /// `ifindex`, the interface the program is attached to and `drops` watches
+    /// ([`XdpSender`]). Queues beyond the CPU count have none
+    /// ([`Error::QueueOutOfRange`]).
+    pub fn sender(&self, drops: &SendDrops, ifindex: u32, queue: u32) -> Result<XdpSender> {
+        let map = &self.skel.maps.send_batches;
+        XdpSender::new(
+            self.program().as_fd(),
+            map.as_fd(),
+            map.max_entries(),
+            self.send_secret,
+            drops,
+            ifindex,
+            queue,
+        )
     }
 
     /// The program's verdict counters, summed over CPUs.

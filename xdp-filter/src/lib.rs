@@ -21,8 +21,8 @@
 //! is written into the program's read-only data by [`config`] before it is loaded.
 //! The generated skeletons and their one loader live in `skel`.
 //!
-//! Unsafe code is confined to the kernel boundary: the BPF link syscall in [`attach`]
-//! and the generated skeletons.
+//! Unsafe code is confined to the kernel boundary: the BPF link syscall in [`attach`],
+//! the mapped map and `BPF_PROG_RUN` of [`XdpSender`], and the generated skeletons.
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
@@ -31,6 +31,8 @@ mod baseline;
 pub mod config;
 mod filter;
 mod probe_head;
+#[allow(unsafe_code)]
+mod send;
 mod skel;
 mod test_run;
 
@@ -39,6 +41,7 @@ pub use baseline::XdpTxBaseline;
 pub use config::Reflection;
 pub use filter::{TestRun, Verdicts, XdpFilter};
 pub use probe_head::{Generated, Generator, ProbeCounts, ProbeHead, ProbeTemplate};
+pub use send::{SendDrops, Sent, XdpSender};
 pub use test_run::ProgramSize;
 
 use std::io;
@@ -80,6 +83,12 @@ pub enum Error {
         len: usize,
         #[source]
         source: libbpf_rs::Error,
+    },
+    #[error("cannot prepare queue {queue} to send through the XDP program: {source}")]
+    XdpSend {
+        queue: u32,
+        #[source]
+        source: io::Error,
     },
     #[error("queue {queue} is beyond the XSKMAP ({max} entries)")]
     QueueOutOfRange { queue: u32, max: u32 },

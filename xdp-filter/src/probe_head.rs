@@ -8,8 +8,8 @@
 use crate::attach::XdpLink;
 use crate::skel::{self, read_u64, ProbeSkel, ProbeSkelBuilder};
 use crate::{
-    bpf_error, Error, Result, PROBE_BLOCK, PROBE_HEADER_WORDS, PROBE_MAX_FRAMES,
-    PROBE_MAX_GENERATORS,
+    bpf_error, Error, Result, PROBE_BLOCK, PROBE_GENERATOR_TAIL_LEN, PROBE_HEADER_WORDS,
+    PROBE_MAX_FRAMES, PROBE_MAX_GENERATORS,
 };
 use dataplane::histogram::{Histogram, BUCKETS};
 use libbpf_rs::{libbpf_sys, MapCore, MapFlags, ProgramInput};
@@ -125,7 +125,9 @@ fn catch_up_ns(gap_ns: u64) -> u64 {
 /// The loaded generators and counter of one probe run.
 pub struct ProbeHead {
     skel: ProbeSkel<'static>,
-    frame: Vec<u8>,
+    /// What each generator run starts from: the template frame, then the generator's
+    /// secret (probe.bpf.c).
+    input: Vec<u8>,
 }
 
 impl ProbeHead {
@@ -169,7 +171,9 @@ impl ProbeHead {
             bytes.copy_from_slice(&template.frame[w * 8..w * 8 + 8]);
             *word = u64::from_ne_bytes(bytes);
         }
+        let secret = skel::random_secret();
         let skel = skel::load::<ProbeSkelBuilder>(|rodata| {
+            rodata.generator_secret = secret;
             rodata.ifindex_out = ifindex;
             rodata.generators = generators as u32;
             // Each generator sends every `generators`-th frame of the whole rate.
@@ -197,10 +201,8 @@ impl ProbeHead {
             rodata.header = header;
             rodata.header_mask = header_mask;
         })?;
-        let head = ProbeHead {
-            skel,
-            frame: template.frame.to_vec(),
-        };
+        let input = [template.frame, &secret.to_ne_bytes()[..]].concat();
+        let head = ProbeHead { skel, input };
         head.share(frame_limit, cpus)?;
         Ok(head)
     }
@@ -238,29 +240,31 @@ impl ProbeHead {
 
     /// Attach the counter to the head's interface (it must see the returns).
     pub fn attach_counter(&self, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
-        XdpLink::attach(self.skel.progs.probe_count.as_fd(), ifindex, mode)
+        XdpLink::attach(self.skel.progs.probe_head.as_fd(), ifindex, mode)
     }
 
     /// Run the generator `runs` times: one `BPF_PROG_RUN` in live-frames mode, which
     /// the kernel carries out in batches of 64 with a redirect flush after each. Each
     /// run sends a frame if one is due and the limit is not reached. A call costs tens
-    /// of milliseconds beyond its runs (the kernel sets up and tears down a page pool).
+    /// of microseconds beyond its runs (the kernel sets up and tears down a page pool);
+    /// it would cost tens of milliseconds, and stall every other BPF_PROG_RUN of an XDP
+    /// program on the machine, were the program not attached (probe.bpf.c).
     pub fn run_generator(&self, runs: u32) -> Result<()> {
         if runs == 0 {
             return Ok(());
         }
         let input = ProgramInput {
-            data_in: Some(&self.frame),
+            data_in: Some(&self.input),
             flags: libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES,
             repeat: runs,
             ..ProgramInput::default()
         };
         self.skel
             .progs
-            .probe_send
+            .probe_head
             .test_run(input)
             .map_err(|source| Error::LiveFrames {
-                len: self.frame.len(),
+                len: self.input.len() - PROBE_GENERATOR_TAIL_LEN,
                 source,
             })?;
         Ok(())
@@ -370,17 +374,22 @@ fn header_words(t: &ProbeTemplate) -> ([u64; PROBE_HEADER_WORDS], [u64; PROBE_HE
 impl ProbeHead {
     /// The next frame the generator would send (it takes a sequence number).
     pub fn test_send(&self) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; self.frame.len()];
+        let mut out = vec![0u8; self.input.len()];
         let input = ProgramInput {
-            data_in: Some(&self.frame),
+            data_in: Some(&self.input),
             data_out: Some(&mut out),
             ..ProgramInput::default()
         };
-        self.skel
+        let sent = self
+            .skel
             .progs
-            .probe_send
+            .probe_head
             .test_run(input)
-            .map_err(bpf_error("test-run the probe generator"))?;
+            .map_err(bpf_error("test-run the probe generator"))?
+            .data
+            .map_or(0, |data| data.len());
+        // The generator trimmed the secret off, so this is the frame alone.
+        out.truncate(sent);
         Ok(out)
     }
 
@@ -393,7 +402,7 @@ impl ProbeHead {
         let output = self
             .skel
             .progs
-            .probe_count
+            .probe_head
             .test_run(input)
             .map_err(bpf_error("test-run the probe counter"))?;
         Ok(output.return_value)

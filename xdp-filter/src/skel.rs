@@ -29,12 +29,16 @@ mod generated {
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
     }
+    pub mod send_drops {
+        include!(concat!(env!("OUT_DIR"), "/send_drops.skel.rs"));
+    }
 }
 
 pub(crate) use generated::probe::{types as probe_types, ProbeSkel, ProbeSkelBuilder};
 pub(crate) use generated::reflector::{
     types as reflector_types, ReflectorSkel, ReflectorSkelBuilder,
 };
+pub(crate) use generated::send_drops::{SendDropsSkel, SendDropsSkelBuilder};
 pub(crate) use generated::xdp_tx_baseline::{XdpTxBaselineSkel, XdpTxBaselineSkelBuilder};
 
 /// A BPF program this crate loads: its skeleton builder, what to call it in errors,
@@ -64,16 +68,30 @@ pub(crate) fn load_with<P: Program>(
     prepare: impl FnOnce(&mut P::Output) -> Result<()>,
     configure: impl FnOnce(&mut P::Rodata),
 ) -> Result<Loaded<P>> {
-    // The skeleton borrows this storage for as long as it lives. Leaking it (a few
-    // words per load, a handful of loads per process) gives the skeleton a 'static
-    // lifetime so it can be stored and moved without self-references.
-    let storage = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = P::default().open(storage).map_err(bpf_error(P::OPEN))?;
+    let mut open = open::<P>(P::OPEN)?;
     prepare(&mut open)?;
     let rodata = P::rodata(&mut open)
         .unwrap_or_else(|| panic!("{} declares its configuration as read-only data", P::SOURCE));
     configure(rodata);
     open.load().map_err(bpf_error(P::LOAD))
+}
+
+/// Open program `P`, which has no configuration; `what`: as [`Program::OPEN`].
+fn open<P: SkelBuilder<'static> + Default>(what: &'static str) -> Result<P::Output> {
+    // The skeleton borrows this storage for as long as it lives. Leaking it (a few
+    // words per load, a handful of loads per process) gives the skeleton a 'static
+    // lifetime so it can be stored and moved without self-references.
+    let storage = Box::leak(Box::new(MaybeUninit::uninit()));
+    P::default().open(storage).map_err(bpf_error(what))
+}
+
+/// Open and load the counter of XDP frames a device refused (send_drops.bpf.c).
+pub(crate) fn load_send_drops() -> Result<SendDropsSkel<'static>> {
+    open::<SendDropsSkelBuilder>("open the counter of refused XDP frames")?
+        .load()
+        .map_err(bpf_error(
+            "load the counter of refused XDP frames (a tp_btf program: needs kernel BTF)",
+        ))
 }
 
 impl Program for ReflectorSkelBuilder {
@@ -107,6 +125,16 @@ impl Program for ProbeSkelBuilder {
     fn rodata(open: &mut Self::Output) -> Option<&mut Self::Rodata> {
         open.maps.rodata_data.as_deref_mut()
     }
+}
+
+/// A value no one outside this process can guess, to mark a program's own runs
+/// (BPF_PROG_RUN with it in the XDP metadata) apart from received frames: the
+/// OS-seeded keys of std's SipHash, hashed over nothing.
+pub(crate) fn random_secret() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Entry `key` of a per-CPU array of `u64` counters, summed over CPUs.

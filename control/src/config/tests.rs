@@ -24,6 +24,7 @@ fn every_key_reads_into_the_typed_settings_and_shows_as_written() {
         xdp_mode: XdpMode::Generic,
         busy_poll: true,
         wake_latency: WakeLatency::Off,
+        xdp_send: XdpSend::Off,
         stamp_port: 8620,
         stamp_mode: StampMode::Stateful,
         max_streams: 64,
@@ -72,6 +73,7 @@ fn every_key_reads_into_the_typed_settings_and_shows_as_written() {
             xdp_mode: XdpMode::Generic,
             busy_poll: true,
             wake_latency: WakeLatency::Off,
+            xdp_send: XdpSend::Off,
         }
     );
     assert_eq!(ReflectorForm::from(read.clone()), written);
@@ -362,6 +364,7 @@ fn the_new_keys_read_from_a_file() {
         rate_burst = 16
         loop_timeout_s = 3600
         wake_latency = "off"
+        xdp_send = "off"
         "#,
     )
     .unwrap();
@@ -377,6 +380,7 @@ fn the_new_keys_read_from_a_file() {
     assert_eq!((eth0.rate_limit, eth0.rate_burst), (Some(1000), Some(16)));
     assert_eq!(eth0.loop_timeout, Some(Duration::from_secs(3600)));
     assert_eq!(eth0.wake_latency, WakeLatency::Off);
+    assert_eq!(eth0.xdp_send, XdpSend::Off);
     let cases = [
         (
             "[interfaces.eth0]\nstamp_mode = \"sometimes\"",
@@ -385,6 +389,10 @@ fn the_new_keys_read_from_a_file() {
         (
             "[interfaces.eth0]\nwake_latency = \"auto\"",
             "interfaces.eth0: unknown variant `auto`, expected `on` or `off`",
+        ),
+        (
+            "[interfaces.eth0]\nxdp_send = \"yes\"",
+            "interfaces.eth0: unknown variant `yes`, expected `on` or `off`",
         ),
         (
             "[interfaces.eth0]\nallow = [\"10.0.0.0/40\"]",

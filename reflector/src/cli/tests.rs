@@ -230,14 +230,17 @@ fn bad_input_gets_a_precise_message() {
         err.contains("[possible values: auto, native, generic]"),
         "{err}"
     );
-    let err = parse(&["eth0", "--wake-latency", "auto"])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("invalid value 'auto' for '--wake-latency <WAKE_LATENCY>'")
-            && err.contains("[possible values: on, off]"),
-        "{err}"
-    );
+    for (flag, value, name) in [
+        ("--wake-latency", "auto", "WAKE_LATENCY"),
+        ("--xdp-send", "yes", "XDP_SEND"),
+    ] {
+        let err = parse(&["eth0", flag, value]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("invalid value '{value}' for '{flag} <{name}>'"))
+                && err.contains("[possible values: on, off]"),
+            "{err}"
+        );
+    }
     let cli = parse(&["eth0", "--dst-mac", "01:00:5e:00:00:01"]).unwrap();
     let err = cli.reflect.worker_config(None).unwrap_err().to_string();
     assert!(
@@ -276,6 +279,7 @@ fn generated_worker_args_parse_back_into_the_same_settings() {
         xdp_mode: XdpMode::Generic,
         busy_poll: true,
         wake_latency: WakeLatency::Off,
+        xdp_send: XdpSend::Off,
     };
     let no_vendor_filter = Settings {
         no_oui_filter: true,

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use xdp_filter::{ProbeHead, ProbeTemplate};
 
-/// Each `BPF_PROG_RUN` call costs tens of milliseconds of kernel setup beyond its
-/// runs, so calls are sized to take about this long: few enough to keep that overhead
-/// small, short enough to notice SIGINT and the end of --duration in time.
+/// Each `BPF_PROG_RUN` call sets up and tears down a page pool and leaves a gap in the
+/// stream, so calls are sized to take about this long: few enough to keep those small,
+/// short enough to notice SIGINT and the end of --duration in time.
 const CALL_SECONDS: f64 = 0.5;
 /// Generator runs in the first call, before the speed is known.
 const FIRST_CALL_RUNS: u32 = 1 << 16;

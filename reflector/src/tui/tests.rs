@@ -99,6 +99,7 @@ fn reflector_app() -> App<ReflectorView> {
             zero_copy: Some(false),
             busy_poll: Some(false),
             wake_latency: None,
+            xdp_send: Some(true),
             queues: 2,
             reason: None,
             max_frame_len: None,
@@ -115,7 +116,8 @@ fn the_reflector_dashboard_shows_the_events_numbers() {
     let text = s.join("\n");
     assert!(
         s[0].starts_with(
-            "elapsed 12s  reflecting on veth0 (af_xdp, xdp native, copy mode), 2 queue(s)"
+            "elapsed 12s  reflecting on veth0 (af_xdp, xdp native, copy mode, xdp send), \
+             2 queue(s)"
         ),
         "{text}"
     );

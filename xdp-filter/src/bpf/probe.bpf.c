@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 /*
- * The fast test head (`reflector probe --engine fast`), two programs sharing maps:
+ * The fast test head (`reflector probe --engine fast`): one program, probe_head, attached
+ * to the head's interface, with two roles.
  *
- * - probe_send runs under BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (the mechanism of
+ * - The generator: runs under BPF_PROG_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (the mechanism of
  *   xdp-tools' xdp-trafficgen): the kernel runs it once per frame over a template built
  *   once in user space. It writes the next sequence number into the stamp, patches the
  *   UDP checksum, notes bpf_ktime_get_ns() in a send-time table indexed by the sequence
@@ -14,7 +15,18 @@
  *   k) onwards), so no two generators share a send-time slot or a word of the `seen`
  *   bitmap (nor, mostly, a cache line: the receive side writes the bitmap per frame),
  *   and none of them needs an atomic.
- * - probe_count is attached to the head's interface. It recognises returned frames (our
+ *   Those runs are told from received frames by their input: the template frame
+ *   followed by generator_secret, 8 bytes the generator trims off before sending. Not
+ *   metadata: the kernel reuses a page within a call without copying the template in
+ *   again, and a reflector's XDP program on the other end of a veth writes its own
+ *   metadata into the page's headroom (ours writes its arrival stamp there); the bytes
+ *   past the frame it was sent are the one part of the page no path writes. The generator is a role of the attached program, not a program of its
+ *   own, because BPF_PROG_RUN of a program attached nowhere rebuilds the kernel's XDP
+ *   dispatcher at the start and end of every call, and a rebuild waits for an RCU grace
+ *   period (10-35 ms here) while holding the dispatcher's lock: every XDP program run
+ *   with BPF_PROG_RUN on the machine meanwhile, a reflector sending through its own
+ *   program included (xdp-filter/src/send.rs), waits too.
+ * - The counter, for every other frame. It recognises returned frames (our
  *   length and stamp marker), checks their headers against the expected reflection,
  *   counts them per CPU, finds duplicates in a bitmap of every sequence number of the
  *   run and reordering against the highest number of the same generator seen on that
@@ -33,6 +45,8 @@
 
 #define STAMP_LEN 6
 
+/* Marks the generator's runs (see above): random, chosen by the loader. */
+const volatile __u64 generator_secret = 0;
 /* Where the head sends from (set by the loader before loading). */
 const volatile __u32 ifindex_out = 0;
 /* Offset of the 6-byte stamp: 2 marker bytes, then the sequence number (big-endian). */
@@ -63,8 +77,8 @@ const volatile __u64 gap_ns = 0;
  * RTT); the others skip both clock reads. 0 times every frame. Below PROBE_BLOCK, so
  * local and global numbers agree on it. */
 const volatile __u32 stamp_mask = 0;
-/* Pacing is done here, not in user space: each BPF_PROG_RUN call costs tens of
- * milliseconds of setup and teardown, so user space makes few long calls and the
+/* Pacing is done here, not in user space: each BPF_PROG_RUN call costs a page pool's
+ * setup and teardown and a gap in the stream, so user space makes few long calls and the
  * generator declines (XDP_DROP, a page recycled) until the next frame is due. Between
  * calls it does not run; afterwards it catches up by at most catch_up_ns worth of
  * frames (set by the loader: 64 frames, and no more than 64 us of them at low rates)
@@ -142,8 +156,7 @@ struct {
 	__type(value, __u64);
 } rtt SEC(".maps");
 
-SEC("xdp")
-int probe_send(struct xdp_md *ctx)
+static __always_inline int generate(struct xdp_md *ctx)
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
@@ -208,6 +221,10 @@ int probe_send(struct xdp_md *ctx)
 		if (sent)
 			*sent = now;
 	}
+	/* The frame leaves without the secret. (The kernel restores the length for the
+	 * page's next run, and the bytes stay as they are.) */
+	if (bpf_xdp_adjust_tail(ctx, -PROBE_GENERATOR_TAIL_LEN))
+		return XDP_ABORTED;
 	return bpf_redirect(ifindex_out, 0);
 }
 
@@ -229,8 +246,7 @@ static __always_inline __u32 bucket_of(__u64 v)
 	return ((exponent + 1) << HISTOGRAM_SUB_BITS) + mantissa;
 }
 
-SEC("xdp")
-int probe_count(struct xdp_md *ctx)
+static __always_inline int count(struct xdp_md *ctx)
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
@@ -296,6 +312,20 @@ int probe_count(struct xdp_md *ctx)
 			c->rtt_max = sample;
 	}
 	return XDP_DROP;
+}
+
+SEC("xdp")
+int probe_head(struct xdp_md *ctx)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	const __u64 *tail = (const void *)(data + (frame_len & 0xfff));
+
+	_Static_assert(sizeof(*tail) == PROBE_GENERATOR_TAIL_LEN, "the secret is the tail");
+	if (end - data == frame_len + PROBE_GENERATOR_TAIL_LEN && (void *)(tail + 1) <= (void *)end &&
+	    *tail == generator_secret)
+		return generate(ctx);
+	return count(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -119,6 +119,9 @@ struct config {
 	__u64 loop_deadline_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when reflection stops */
 	__u64 rate_interval_ns; /* credit one frame costs */
 	__u64 rate_tolerance_ns; /* how far ahead of now a source may run: the burst */
+	/* Random, chosen at load: marks a run of the program by its own worker (see
+	 * send_for_worker), which no frame from the wire can carry. */
+	__u64 send_secret;
 };
 
 const volatile struct config cfg = {};
@@ -693,6 +696,88 @@ static __always_inline void stamp_arrival(struct xdp_md *ctx, __u64 received_ns)
 	meta->received_ns = received_ns;
 	meta->reserved = 0;
 	meta->magic = RX_META_MAGIC;
+}
+
+/*
+ * Sending for a worker. A worker whose socket copies (copy-mode AF_XDP) can send its
+ * reflected frames as XDP frames instead of through the socket, which builds an skb per
+ * frame: it copies a batch into its block of `send_batches` and runs this program on it
+ * with the kernel's live-frames BPF_PROG_RUN (platform-linux/src/xsk/xdp_send.rs). Each
+ * run takes the block's next frame, writes it over the page the kernel handed it, and
+ * returns XDP_TX, so the frame leaves like one reflected in the kernel. A run of this
+ * program that is already attached costs little; another program would make every
+ * BPF_PROG_RUN rebuild the kernel's XDP dispatcher (25 ms).
+ *
+ * The runs are told from received frames by XDP metadata in front of the frame, which
+ * only BPF_PROG_RUN gives a frame here, holding a secret chosen at load.
+ */
+struct send_meta {
+	__u64 secret;
+	__u32 queue;
+	__u32 reserved;
+};
+
+_Static_assert(sizeof(struct send_meta) == SEND_META_LEN, "send_meta must match SEND_META_LEN");
+
+struct send_frame {
+	__u32 len;
+	__u8 data[SEND_FRAME_MAX];
+};
+
+/* One per queue; `next` is written only here, by runs on the worker's own CPU. */
+struct send_batch {
+	__u32 count;
+	__u32 next;
+	struct send_frame frames[SEND_BATCH];
+};
+
+_Static_assert(sizeof(struct send_batch) == SEND_BATCH_SIZE,
+	       "send_batch must match SEND_BATCH_SIZE");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* one per queue, set at load */
+	__type(key, __u32);
+	__type(value, struct send_batch);
+} send_batches SEC(".maps");
+
+/* The worker's run, if this is one: its metadata, else NULL. */
+static __always_inline const struct send_meta *worker_send(struct xdp_md *ctx)
+{
+	const struct send_meta *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + 1) > (void *)(long)ctx->data || meta->secret != cfg.send_secret)
+		return NULL;
+	return meta;
+}
+
+static __noinline int send_for_worker(struct xdp_md *ctx, __u32 queue)
+{
+	struct send_batch *batch = bpf_map_lookup_elem(&send_batches, &queue);
+
+	if (!batch)
+		return XDP_DROP;
+	__u32 i = batch->next;
+
+	if (i >= batch->count || i >= SEND_BATCH)
+		return XDP_DROP;
+	batch->next = i + 1;
+	struct send_frame *frame = &batch->frames[i];
+	__u32 len = frame->len;
+
+	if (len < ETH_HEADER_LEN || len > SEND_FRAME_MAX)
+		return XDP_DROP;
+	/* The metadata has done its work; the frame leaves without it. */
+	if (bpf_xdp_adjust_meta(ctx, SEND_META_LEN))
+		return XDP_DROP;
+	int delta = (int)len - (int)(ctx->data_end - ctx->data);
+
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	if (bpf_xdp_store_bytes(ctx, 0, frame->data, len))
+		return XDP_DROP;
+	return XDP_TX;
 }
 
 /* In-kernel reflection's policy: whether it refuses the frame, counted under the

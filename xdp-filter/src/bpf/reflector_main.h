@@ -9,6 +9,10 @@
  * the policy call that only the other entry point makes).
  */
 
+	const struct send_meta *send = worker_send(ctx);
+
+	if (send)
+		return send_for_worker(ctx, send->queue);
 	/* First, so the stamp does not include our own parsing. Reflecting in the kernel,
 	 * only STAMP packets need it: read the clock for them alone, later. */
 	__u64 received_ns = cfg.in_kernel ? 0 : bpf_ktime_get_ns();
