@@ -71,7 +71,7 @@ fn send_through_xdp(
         })
         .ok()?;
     for socket in sockets.iter_mut().filter(|s| !s.is_zero_copy()) {
-        match program.sender(&drops, ifindex, socket.queue()) {
+        match program.sender(&drops, socket.queue()) {
             Ok(sender) => socket.send_through_xdp(sender),
             Err(e) => tracing::info!(
                 "{ifname} queue {}: sends through the socket: {e}",

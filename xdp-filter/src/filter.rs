@@ -215,11 +215,10 @@ impl XdpFilter {
             .map_err(bpf_error("register the AF_XDP socket in the XSKMAP"))
     }
 
-    /// A way for the worker of `queue` to send its frames as XDP frames out of
-    /// `ifindex`, the interface the program is attached to and `drops` watches
-    /// ([`XdpSender`]). Queues beyond the CPU count have none
-    /// ([`Error::QueueOutOfRange`]).
-    pub fn sender(&self, drops: &SendDrops, ifindex: u32, queue: u32) -> Result<XdpSender> {
+    /// A way for the worker of `queue` to send its frames as XDP frames out of the
+    /// interface the program is attached to, which `drops` watches ([`XdpSender`]).
+    /// Queues beyond the CPU count have none ([`Error::QueueOutOfRange`]).
+    pub fn sender(&self, drops: &SendDrops, queue: u32) -> Result<XdpSender> {
         let map = &self.skel.maps.send_batches;
         XdpSender::new(
             self.program().as_fd(),
@@ -227,7 +226,6 @@ impl XdpFilter {
             map.max_entries(),
             self.send_secret,
             drops,
-            ifindex,
             queue,
         )
     }

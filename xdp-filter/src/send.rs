@@ -51,6 +51,7 @@ const REFUSED_AT: usize = 8;
 pub struct SendDrops {
     skel: SendDropsSkel<'static>,
     _links: [Link; 2],
+    ifindex: u32,
 }
 
 impl SendDrops {
@@ -77,6 +78,7 @@ impl SendDrops {
         Ok(SendDrops {
             skel,
             _links: links,
+            ifindex,
         })
     }
 
@@ -184,14 +186,13 @@ unsafe impl Send for XdpSender {}
 impl XdpSender {
     /// Map the program's `send_batches` (whose `entries` blocks follow each other) and
     /// the refused-frame counter, and prepare runs of `program` for `queue` of the
-    /// interface `ifindex`.
+    /// interface `drops` watches.
     pub(crate) fn new(
         program: BorrowedFd<'_>,
         map: BorrowedFd<'_>,
         entries: u32,
         secret: u64,
         drops: &SendDrops,
-        ifindex: u32,
         queue: u32,
     ) -> Result<XdpSender> {
         if queue >= entries {
@@ -206,11 +207,6 @@ impl XdpSender {
         let stride = SEND_BATCH_SIZE.next_multiple_of(8);
         let batches = Mapping::new(map, stride * entries as usize).map_err(send_error)?;
         let refused = Mapping::new(drops.map(), 16).map_err(send_error)?;
-        if refused.read_u32(WATCHED_IFINDEX_AT) != ifindex {
-            return Err(send_error(io::Error::other(
-                "the refused-frame counter watches another interface",
-            )));
-        }
         let mut input = Vec::with_capacity(SEND_META_LEN + TEMPLATE_FRAME_LEN);
         input.extend_from_slice(&secret.to_ne_bytes());
         input.extend_from_slice(&queue.to_ne_bytes());
@@ -220,7 +216,7 @@ impl XdpSender {
             // Where the frame starts in the input: the metadata comes before it.
             data: SEND_META_LEN as u32,
             data_end: input.len() as u32,
-            ingress_ifindex: ifindex,
+            ingress_ifindex: drops.ifindex,
             rx_queue_index: queue,
             ..Default::default()
         };
@@ -350,9 +346,7 @@ mod tests {
             .expect("load the XDP program (are you root?)");
         let loopback = 1;
         let drops = SendDrops::watch(loopback).expect("attach the refused-frame counter");
-        let mut sender = program
-            .sender(&drops, loopback, 0)
-            .expect("a sender for queue 0");
+        let mut sender = program.sender(&drops, 0).expect("a sender for queue 0");
         let frames: Vec<Vec<u8>> = reference_frames()
             .into_iter()
             .filter(|f| f.expected.is_ok() && XdpSender::fits(f.bytes.len()))
@@ -381,7 +375,7 @@ mod tests {
         let program = XdpFilter::load(&reference_filter(), &Reflection::AfXdp, 4096)
             .expect("load the XDP program (are you root?)");
         let drops = SendDrops::watch(1).expect("attach the refused-frame counter");
-        let mut sender = program.sender(&drops, 1, 0).expect("a sender for queue 0");
+        let mut sender = program.sender(&drops, 0).expect("a sender for queue 0");
         assert!(!sender.push(&[0; SEND_FRAME_MAX + 1]), "too long");
         for _ in 0..SEND_BATCH {
             assert!(sender.push(&[0; SEND_FRAME_MAX]));

@@ -76,7 +76,8 @@ pub(crate) fn load_with<P: Program>(
     open.load().map_err(bpf_error(P::LOAD))
 }
 
-/// Open program `P`, which has no configuration; `what`: as [`Program::OPEN`].
+/// Open program `P` (not yet loaded); `what` names the step in errors, as
+/// [`Program::OPEN`] does.
 fn open<P: SkelBuilder<'static> + Default>(what: &'static str) -> Result<P::Output> {
     // The skeleton borrows this storage for as long as it lives. Leaking it (a few
     // words per load, a handful of loads per process) gives the skeleton a 'static
@@ -128,8 +129,8 @@ impl Program for ProbeSkelBuilder {
 }
 
 /// A value no one outside this process can guess, to mark a program's own runs
-/// (BPF_PROG_RUN with it in the XDP metadata) apart from received frames: the
-/// OS-seeded keys of std's SipHash, hashed over nothing.
+/// (BPF_PROG_RUN with it in the run's input) apart from received frames: the OS-seeded
+/// keys of std's SipHash, hashed over nothing.
 pub(crate) fn random_secret() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()

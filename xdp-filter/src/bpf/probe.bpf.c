@@ -20,8 +20,9 @@
  *   metadata: the kernel reuses a page within a call without copying the template in
  *   again, and a reflector's XDP program on the other end of a veth writes its own
  *   metadata into the page's headroom (ours writes its arrival stamp there); the bytes
- *   past the frame it was sent are the one part of the page no path writes. The generator is a role of the attached program, not a program of its
- *   own, because BPF_PROG_RUN of a program attached nowhere rebuilds the kernel's XDP
+ *   past the frame it was sent are the one part of the page no path writes.
+ *   The generator is a role of the attached program, not a program of its own,
+ *   because BPF_PROG_RUN of a program attached nowhere rebuilds the kernel's XDP
  *   dispatcher at the start and end of every call, and a rebuild waits for an RCU grace
  *   period (10-35 ms here) while holding the dispatcher's lock: every XDP program run
  *   with BPF_PROG_RUN on the machine meanwhile, a reflector sending through its own

@@ -702,11 +702,11 @@ static __always_inline void stamp_arrival(struct xdp_md *ctx, __u64 received_ns)
  * Sending for a worker. A worker whose socket copies (copy-mode AF_XDP) can send its
  * reflected frames as XDP frames instead of through the socket, which builds an skb per
  * frame: it copies a batch into its block of `send_batches` and runs this program on it
- * with the kernel's live-frames BPF_PROG_RUN (platform-linux/src/xsk/xdp_send.rs). Each
+ * with the kernel's live-frames BPF_PROG_RUN (xdp-filter/src/send.rs). Each
  * run takes the block's next frame, writes it over the page the kernel handed it, and
  * returns XDP_TX, so the frame leaves like one reflected in the kernel. A run of this
- * program that is already attached costs little; another program would make every
- * BPF_PROG_RUN rebuild the kernel's XDP dispatcher (25 ms).
+ * program that is already attached costs little; a program attached nowhere would make
+ * every BPF_PROG_RUN rebuild the kernel's XDP dispatcher (about 25 ms).
  *
  * The runs are told from received frames by XDP metadata in front of the frame, which
  * only BPF_PROG_RUN gives a frame here, holding a secret chosen at load.
