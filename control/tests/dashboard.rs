@@ -469,6 +469,7 @@ async fn dashboard_charts_the_history_and_rates_and_fits_a_phone() {
         rtt_buckets: rtt.buckets(),
         send_seconds: 5.0,
         tx_pps: 1000.0,
+        timestamps: None,
     };
     let report_line = serde_json::to_string(&report).unwrap();
     let worker = FakeWorker::new(&format!(

@@ -7,6 +7,7 @@
 //!   its link, and the sockets — and reports the modes the kernel actually granted.
 //! - [`packet`]: AF_PACKET sockets, for the test head and the benchmark's AF_PACKET
 //!   reflector baseline.
+//! - [`timestamps`]: kernel software timestamps (SO_TIMESTAMPING) for those sockets.
 //! - [`iface`]: interface lookups, CPU pinning, bpffs, memlock and privilege checks.
 //! - [`wake_latency`]: keeps idle CPUs quick to wake while frames flow.
 //!
@@ -21,6 +22,7 @@ pub mod iface;
 pub mod packet;
 mod rx_stamp;
 pub mod session;
+pub mod timestamps;
 pub mod wake_latency;
 #[allow(unsafe_code)]
 pub mod xsk;

@@ -4,8 +4,14 @@
 //! receives through a [`PacketSocket`], and [`AfPacketPlatform`] is the classic
 //! reflector design the rig benchmark measures AF_XDP against. Frames are moved in
 //! batches with recvmmsg/sendmmsg; each is copied once in and once out by the kernel.
+//! The test head also asks for the kernel's software timestamps ([`crate::timestamps`]),
+//! which come with each received frame and, for sent ones, on the error queue.
 
 use crate::clock::nanos;
+use crate::timestamps::{
+    sent_key, software_stamp, Granted, Stamp, PACKET_TX_TIMESTAMP, RECEIVE_FLAGS, SCM_TS_OPT_ID,
+    SEND_FLAGS,
+};
 use crate::wake_latency::WakeLatency;
 use crate::{iface, Error, Result};
 use dataplane::parse::{ETH_TYPE, TPID_8021Q, VLAN_TAG_LEN};
@@ -140,17 +146,83 @@ impl PacketSocket {
         }
     }
 
+    /// Ask the kernel for software timestamps ([`crate::timestamps`]): receive and
+    /// transmit if it takes both, else receive only. What it granted is returned; a
+    /// socket it refused keeps working without them.
+    pub fn enable_timestamps(&self) -> Granted {
+        if self.set_timestamping(SEND_FLAGS).is_ok() {
+            return Granted {
+                receive: true,
+                send: true,
+            };
+        }
+        Granted {
+            receive: self.set_timestamping(RECEIVE_FLAGS).is_ok(),
+            send: false,
+        }
+    }
+
+    fn set_timestamping(&self, flags: u32) -> io::Result<()> {
+        self.set_option(
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            flags as libc::c_int,
+        )
+    }
+
     /// Receive up to `lens.len()` (at most [`BATCH`]) waiting frames without blocking:
     /// frame `i` lands in `slots[i * SLOT_LEN..]` and its length in `lens[i]`, with
     /// the VLAN tag the kernel stripped put back, as it was on the wire.
     pub fn recv_many(&self, slots: &mut [u8], lens: &mut [usize]) -> io::Result<usize> {
+        self.receive(0, slots, lens, None)
+    }
+
+    /// Stop transmit stamps, keeping receive stamps: for a kernel that refuses keyed
+    /// sends ([`Self::send_many_keyed`]).
+    pub fn receive_timestamps_only(&self) -> io::Result<()> {
+        self.set_timestamping(RECEIVE_FLAGS)
+    }
+
+    /// [`Self::recv_many`], also writing each frame's kernel receive stamp to
+    /// `stamps[i]`: timestamps must be enabled ([`Self::enable_timestamps`]).
+    pub fn recv_stamped(
+        &self,
+        slots: &mut [u8],
+        lens: &mut [usize],
+        stamps: &mut [Stamp],
+    ) -> io::Result<usize> {
+        self.receive(0, slots, lens, Some(stamps))
+    }
+
+    /// Take up to `stamps.len()` transmit stamps of frames sent with
+    /// [`Self::send_many_keyed`] from the error queue, without blocking; each carries
+    /// its frame's key. `slots` receives nothing (the kernel sends the stamp alone)
+    /// but must be as for [`Self::recv_many`].
+    pub fn recv_sent_stamps(
+        &self,
+        slots: &mut [u8],
+        lens: &mut [usize],
+        stamps: &mut [Stamp],
+    ) -> io::Result<usize> {
+        self.receive(libc::MSG_ERRQUEUE, slots, lens, Some(stamps))
+    }
+
+    /// One recvmmsg(2) with `flags` for the three receive calls above.
+    fn receive(
+        &self,
+        flags: libc::c_int,
+        slots: &mut [u8],
+        lens: &mut [usize],
+        mut stamps: Option<&mut [Stamp]>,
+    ) -> io::Result<usize> {
         let count = lens.len().min(BATCH).min(slots.len() / SLOT_LEN);
+        let count = stamps.as_ref().map_or(count, |s| count.min(s.len()));
         // SAFETY: all-zero iovec/mmsghdr values are valid (null pointers, zero lengths);
         // the used entries are filled in below.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        let mut controls = [AuxBuffer([0; AUX_SPACE]); BATCH];
+        let mut controls = [ControlBuffer([0; CONTROL_SPACE]); BATCH];
         for (i, ((iov, header), control)) in iovecs
             .iter_mut()
             .zip(headers.iter_mut())
@@ -164,7 +236,7 @@ impl PacketSocket {
             header.msg_hdr.msg_iov = iov;
             header.msg_hdr.msg_iovlen = 1;
             header.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
-            header.msg_hdr.msg_controllen = AUX_SPACE as _;
+            header.msg_hdr.msg_controllen = CONTROL_SPACE as _;
         }
         // SAFETY: every header points at one iovec covering a distinct region of `slots`
         // and at its own control buffer, all of which outlive the call.
@@ -173,7 +245,7 @@ impl PacketSocket {
                 self.fd.as_raw_fd(),
                 headers.as_mut_ptr(),
                 count as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                flags | libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
         };
@@ -187,16 +259,19 @@ impl PacketSocket {
         let n = n as usize;
         for (i, (len, header)) in lens.iter_mut().zip(&headers[..n]).enumerate() {
             let slot = &mut slots[i * SLOT_LEN..(i + 1) * SLOT_LEN];
+            let control = Control::parse(&header.msg_hdr);
+            if let Some(stamps) = stamps.as_deref_mut() {
+                stamps[i] = Stamp {
+                    ns: control.stamp.unwrap_or(0),
+                    key: control.key,
+                };
+            }
             // A frame larger than a slot is cut; length 0 marks it (never a real length)
             // so that nobody reflects it and a reflector counts it as too large.
             *len = if header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 0
             } else {
-                restore_frame(
-                    slot,
-                    header.msg_len as usize,
-                    stripped_vlan_tag(&header.msg_hdr),
-                )
+                restore_frame(slot, header.msg_len as usize, control.vlan)
             };
         }
         Ok(n)
@@ -205,20 +280,43 @@ impl PacketSocket {
     /// Transmit `frames` with one sendmmsg(2). Returns how many the kernel took; a full
     /// device queue (ENOBUFS/EAGAIN) takes none and is not an error.
     pub fn send_many<'a>(&self, frames: impl IntoIterator<Item = &'a [u8]>) -> io::Result<usize> {
+        self.send(frames, None)
+    }
+
+    /// [`Self::send_many`], keying frame `i`'s transmit stamp `first_key + i` (with
+    /// transmit stamps enabled). A kernel older than 6.13 refuses it (EINVAL).
+    pub fn send_many_keyed<'a>(
+        &self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        first_key: u32,
+    ) -> io::Result<usize> {
+        self.send(frames, Some(first_key))
+    }
+
+    fn send<'a>(
+        &self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        first_key: Option<u32>,
+    ) -> io::Result<usize> {
         // SAFETY: all-zero iovec/mmsghdr values are valid; used entries are set below.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let mut keys = [KeyBuffer([0; KEY_SPACE]); BATCH];
         let mut count = 0;
-        for ((frame, iov), header) in frames
+        for (((frame, iov), header), key) in frames
             .into_iter()
             .zip(iovecs.iter_mut())
             .zip(headers.iter_mut())
+            .zip(keys.iter_mut())
         {
             iov.iov_base = frame.as_ptr() as *mut libc::c_void;
             iov.iov_len = frame.len();
             header.msg_hdr.msg_iov = iov;
             header.msg_hdr.msg_iovlen = 1;
+            if let Some(first) = first_key {
+                key.set(&mut header.msg_hdr, first.wrapping_add(count as u32));
+            }
             count += 1;
         }
         if count == 0 {
@@ -245,40 +343,99 @@ impl PacketSocket {
     }
 }
 
-/// Room for one `tpacket_auxdata` control message (CMSG_SPACE, 8-byte aligned).
-const AUX_SPACE: usize = 64;
+/// Room for the control messages of one frame: a `tpacket_auxdata` (CMSG_SPACE 40)
+/// and an `scm_timestamping` (CMSG_SPACE 64), 8-byte aligned.
+const CONTROL_SPACE: usize = 128;
 
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
-struct AuxBuffer([u8; AUX_SPACE]);
+struct ControlBuffer([u8; CONTROL_SPACE]);
 
-/// The (TPID, TCI) of the tag the kernel stripped from a received frame, if any.
-fn stripped_vlan_tag(header: &libc::msghdr) -> Option<(u16, u16)> {
-    // SAFETY: `header` was filled by recvmmsg, so its control pointer and length
-    // describe the received control messages inside our AuxBuffer.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(header) };
-    while !cmsg.is_null() {
-        // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
-        let c = unsafe { &*cmsg };
-        if c.cmsg_level == libc::SOL_PACKET && c.cmsg_type == libc::PACKET_AUXDATA {
-            // SAFETY: a PACKET_AUXDATA message carries one tpacket_auxdata; the data
-            // may be unaligned, hence read_unaligned.
-            let aux: libc::tpacket_auxdata =
-                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-            if aux.tp_status & libc::TP_STATUS_VLAN_VALID == 0 {
-                return None;
-            }
-            let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                aux.tp_vlan_tpid
-            } else {
-                TPID_8021Q
-            };
-            return Some((tpid, aux.tp_vlan_tci));
+/// Room for one SCM_TS_OPT_ID message (CMSG_SPACE of a u32).
+const KEY_SPACE: usize = 24;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct KeyBuffer([u8; KEY_SPACE]);
+
+impl KeyBuffer {
+    /// Fill in an SCM_TS_OPT_ID message carrying `key` and attach it to `header`.
+    fn set(&mut self, header: &mut libc::msghdr, key: u32) {
+        header.msg_control = self.0.as_mut_ptr().cast();
+        header.msg_controllen = KEY_SPACE as _;
+        // SAFETY: the header now describes this buffer, which has room for one message
+        // with a u32 (KEY_SPACE = CMSG_SPACE(4)), so CMSG_FIRSTHDR is non-null and its
+        // data lies inside the buffer.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(header);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = SCM_TS_OPT_ID;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>(), key);
         }
-        // SAFETY: as above.
-        cmsg = unsafe { libc::CMSG_NXTHDR(header, cmsg) };
     }
-    None
+}
+
+/// What a received frame's control messages say.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Control {
+    /// The (TPID, TCI) of the tag the kernel stripped, if any.
+    vlan: Option<(u16, u16)>,
+    /// The kernel's software stamp, CLOCK_REALTIME ns.
+    stamp: Option<u64>,
+    /// A transmit stamp's key (error queue only).
+    key: Option<u32>,
+}
+
+impl Control {
+    fn parse(header: &libc::msghdr) -> Control {
+        let mut control = Control::default();
+        // SAFETY: `header` was filled by recvmmsg (or built over a buffer by a test), so
+        // its control pointer and length describe control messages inside that buffer.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(header) };
+        while !cmsg.is_null() {
+            // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return null or a header inside the buffer.
+            let c = unsafe { &*cmsg };
+            // SAFETY: the data of a message inside the buffer starts at CMSG_DATA and
+            // runs to the message's own length, which the kernel bounded by the buffer.
+            let data = unsafe {
+                let start = libc::CMSG_DATA(cmsg);
+                let header_len = start.offset_from(cmsg.cast::<u8>()) as usize;
+                std::slice::from_raw_parts(start, (c.cmsg_len as usize).saturating_sub(header_len))
+            };
+            match (c.cmsg_level, c.cmsg_type) {
+                (libc::SOL_PACKET, libc::PACKET_AUXDATA) => {
+                    control.vlan = stripped_vlan_tag(data);
+                }
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+                    control.stamp = software_stamp(data);
+                }
+                (libc::SOL_PACKET, PACKET_TX_TIMESTAMP) => control.key = sent_key(data),
+                _ => {}
+            }
+            // SAFETY: as above.
+            cmsg = unsafe { libc::CMSG_NXTHDR(header, cmsg) };
+        }
+        control
+    }
+}
+
+/// The (TPID, TCI) of the tag a PACKET_AUXDATA message says the kernel stripped.
+fn stripped_vlan_tag(data: &[u8]) -> Option<(u16, u16)> {
+    if data.len() < std::mem::size_of::<libc::tpacket_auxdata>() {
+        return None;
+    }
+    // SAFETY: `data` holds a whole tpacket_auxdata (checked above), maybe unaligned.
+    let aux: libc::tpacket_auxdata = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
+    if aux.tp_status & libc::TP_STATUS_VLAN_VALID == 0 {
+        return None;
+    }
+    let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+        aux.tp_vlan_tpid
+    } else {
+        TPID_8021Q
+    };
+    Some((tpid, aux.tp_vlan_tci))
 }
 
 /// Move the frame received at `slot[VLAN_TAG_LEN..][..len]` to the start of the slot,
@@ -413,6 +570,125 @@ mod tests {
         slot[VLAN_TAG_LEN..VLAN_TAG_LEN + untagged.len()].copy_from_slice(&untagged);
         let len = restore_frame(&mut slot, untagged.len(), Some((0x8100, 0x200a)));
         assert_eq!(&slot[..len], &wire[..]);
+    }
+
+    /// A control buffer as recvmmsg fills it, holding `messages` (level, type, data),
+    /// parsed as one received frame's.
+    fn parse_crafted(messages: &[(libc::c_int, libc::c_int, &[u8])]) -> Control {
+        let mut buffer = ControlBuffer([0; CONTROL_SPACE]);
+        // SAFETY: all-zero is a valid msghdr.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_control = buffer.0.as_mut_ptr().cast();
+        header.msg_controllen = CONTROL_SPACE as _;
+        // SAFETY: the header describes `buffer`; each message is written only where
+        // CMSG_FIRSTHDR/CMSG_NXTHDR say it fits, within CMSG_SPACE of its data.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+            let mut used = 0;
+            for &(level, kind, data) in messages {
+                assert!(!cmsg.is_null(), "crafted messages overflow the buffer");
+                (*cmsg).cmsg_level = level;
+                (*cmsg).cmsg_type = kind;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(data.len() as u32) as _;
+                std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(cmsg), data.len());
+                used += libc::CMSG_SPACE(data.len() as u32) as usize;
+                cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+            }
+            header.msg_controllen = used as _;
+        }
+        Control::parse(&header)
+    }
+
+    fn auxdata(status: u32, tci: u16, tpid: u16) -> Vec<u8> {
+        // SAFETY: all-zero is a valid tpacket_auxdata.
+        let mut aux: libc::tpacket_auxdata = unsafe { std::mem::zeroed() };
+        aux.tp_status = status;
+        aux.tp_vlan_tci = tci;
+        aux.tp_vlan_tpid = tpid;
+        // SAFETY: reading the bytes of a plain C struct.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&aux as *const libc::tpacket_auxdata).cast::<u8>(),
+                std::mem::size_of_val(&aux),
+            )
+        }
+        .to_vec()
+    }
+
+    #[test]
+    fn control_messages_give_the_stripped_tag_and_the_kernel_stamp() {
+        let stamp = crate::timestamps::tests::scm_timestamping(1_795_000_000, 42);
+        let vlan = libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID;
+        let aux = auxdata(vlan, 0x200a, 0x88a8);
+        let both = parse_crafted(&[
+            (libc::SOL_PACKET, libc::PACKET_AUXDATA, &aux),
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamp),
+        ]);
+        assert_eq!(
+            both,
+            Control {
+                vlan: Some((0x88a8, 0x200a)),
+                stamp: Some(1_795_000_000_000_000_042),
+                key: None,
+            }
+        );
+        // Order does not matter; no tag, or a tag without its TPID (802.1Q then).
+        let untagged = auxdata(0, 0, 0);
+        let reversed = parse_crafted(&[
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamp),
+            (libc::SOL_PACKET, libc::PACKET_AUXDATA, &untagged),
+        ]);
+        assert_eq!(reversed.vlan, None);
+        assert_eq!(reversed.stamp, Some(1_795_000_000_000_000_042));
+        let q = auxdata(libc::TP_STATUS_VLAN_VALID, 5, 0);
+        assert_eq!(
+            parse_crafted(&[(libc::SOL_PACKET, libc::PACKET_AUXDATA, &q)]),
+            Control {
+                vlan: Some((TPID_8021Q, 5)),
+                stamp: None,
+                key: None,
+            }
+        );
+    }
+
+    #[test]
+    fn an_error_queue_message_gives_the_transmit_stamp_and_its_key() {
+        let stamp = crate::timestamps::tests::scm_timestamping(1_795_000_000, 9);
+        let key = crate::timestamps::tests::extended_err(
+            libc::SO_EE_ORIGIN_TIMESTAMPING,
+            libc::ENOMSG,
+            0xDEAD_BEEF,
+        );
+        assert_eq!(
+            parse_crafted(&[
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamp),
+                (libc::SOL_PACKET, PACKET_TX_TIMESTAMP, &key),
+            ]),
+            Control {
+                vlan: None,
+                stamp: Some(1_795_000_000_000_000_009),
+                key: Some(0xDEAD_BEEF),
+            }
+        );
+    }
+
+    #[test]
+    fn foreign_short_or_missing_messages_give_nothing() {
+        assert_eq!(parse_crafted(&[]), Control::default());
+        let stamp = crate::timestamps::tests::scm_timestamping(1_795_000_000, 42);
+        // The same payload at another level (an IP_RECVERR-like message) is not ours.
+        assert_eq!(
+            parse_crafted(&[(libc::SOL_IP, libc::SCM_TIMESTAMPING, &stamp)]),
+            Control::default()
+        );
+        // A cut timestamping message, and an auxdata message too short to hold one.
+        assert_eq!(
+            parse_crafted(&[
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamp[..16]),
+                (libc::SOL_PACKET, libc::PACKET_AUXDATA, &[1, 0, 0, 0]),
+            ]),
+            Control::default()
+        );
     }
 
     #[test]

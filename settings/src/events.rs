@@ -116,6 +116,11 @@ pub struct ProbeReport {
     pub rtt_buckets: Buckets,
     pub send_seconds: f64,
     pub tx_pps: f64,
+    /// Where the round-trip times' stamps came from, i.e. the head's own floor:
+    /// "kernel software" (SO_TIMESTAMPING on both ends), "kernel software receive,
+    /// user clock send", or "user clock"; absent where the engine does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamps: Option<String>,
 }
 
 impl fmt::Display for ProbeReport {
@@ -142,7 +147,11 @@ impl fmt::Display for ProbeReport {
             us(r.p50),
             us(r.p99),
             us(r.max)
-        )
+        )?;
+        match &self.timestamps {
+            Some(source) => write!(f, "  ({source} timestamps)"),
+            None => Ok(()),
+        }
     }
 }
 

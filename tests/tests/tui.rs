@@ -87,6 +87,16 @@ impl Pane {
         must(self.tmux().args(["send-keys", "-t", "t", keys]));
     }
 
+    /// Resize the pane and type `keys` in one tmux call, so the key arrives right
+    /// behind the resize's SIGWINCH.
+    fn resize_and_keys(&self, width: &str, height: &str, keys: &str) {
+        must(
+            self.tmux()
+                .args(["resize-window", "-t", "t", "-x", width, "-y", height])
+                .args([";", "send-keys", "-t", "t", keys]),
+        );
+    }
+
     /// The command's exit status and everything on the pane, once it has exited.
     fn exit_status(&self) -> Option<(i32, String)> {
         let out = must(
@@ -132,8 +142,10 @@ impl Pane {
                 return exited;
             }
             if Instant::now() >= deadline {
+                // Every thread, with where it sleeps (a worker stuck in the kernel, or
+                // the dashboard's thread still waiting for keys).
                 let processes = Command::new("ps")
-                    .args(["-eo", "pid,stat,wchan:32,args"])
+                    .args(["-eLo", "pid,tid,stat,wchan:32,comm,args"])
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default();
@@ -265,6 +277,40 @@ fn the_reflector_dashboard_follows_the_traffic_and_quits_with_the_totals() {
         printed.contains(&format!("reflecting on {}", end.interface)),
         "the start line stays above the totals:\n{printed}"
     );
+}
+
+/// Every key counts, even one that arrives together with a resize. crossterm's own
+/// input reader lost such a key (it returned the resize and forgot that the terminal
+/// had input too), so a `q` typed right after resizing the window did not quit.
+/// Each round a key starts a redraw, and a resize and a second key arrive meanwhile.
+#[test]
+fn a_key_that_comes_with_a_resize_is_not_lost() {
+    let rig = Rig::new("tuik");
+    let end = &rig.lab.reflector;
+    let pane = Pane::reflector("keys", end, &[&end.interface, "--tui"]);
+    pane.wait_for("the dashboard", Duration::from_secs(20), |s| {
+        s.contains("streams:") && s.contains("sorted by frames")
+    });
+    for round in 1..=12 {
+        let (width, height) = if round % 2 == 1 {
+            ("100", "30")
+        } else {
+            (WIDTH, HEIGHT)
+        };
+        pane.keys("s");
+        pane.resize_and_keys(width, height, "p");
+        let sort = if round % 2 == 1 { "loss" } else { "frames" };
+        let paused = round % 2 == 1;
+        pane.wait_for(
+            &format!("round {round}: sorted by {sort}, paused {paused}"),
+            Duration::from_secs(3),
+            |s| s.contains(&format!("sorted by {sort}")) && s.contains("PAUSED") == paused,
+        );
+    }
+    pane.keys("s");
+    pane.resize_and_keys("100", "30", "q");
+    let (status, printed) = pane.wait_exit(Duration::from_secs(10));
+    assert_eq!(status, 0, "{printed}");
 }
 
 /// `reflector probe --tui`: the sent and received counts climb, the finished run's

@@ -15,6 +15,7 @@ use dataplane::{
     classify, reflect, Broadcasts, DstMacFilter, Filter, Mode, Reject, Signature, SignatureSet,
 };
 use libbpf_rs::libbpf_sys::{XDP_PASS, XDP_TX};
+use std::net::Ipv4Addr;
 use xdp_filter::{Reflection, TestRun, Verdicts, XdpFilter, RX_META_LEN};
 
 /// The kernel refuses BPF_PROG_TEST_RUN input shorter than an Ethernet header.
@@ -445,6 +446,61 @@ fn in_kernel_reflection_matches_reflect_byte_for_byte() {
         per_mode_transmitted.iter().all(|n| *n > 500),
         "too few frames were reflected to compare: {per_mode_transmitted:?}"
     );
+}
+
+/// The program's quick IPv4 endpoint test (two different addresses with first octets in
+/// 1..=126 or 128..=223, neither a directed broadcast, pass at once) must never pass what
+/// the ordered checks refuse: every first octet with host parts at the edges, the
+/// interface's broadcasts and a plain host, as source against an ordinary host, as
+/// destination, and as both, in both reflection modes.
+#[test]
+fn xdp_program_agrees_with_rust_on_every_ipv4_first_octet() {
+    let filter = reference_filter_with_prefixes();
+    let broadcasts: Vec<Ipv4Addr> = filter.broadcasts.iter().collect();
+    assert!(
+        !broadcasts.is_empty(),
+        "the filter must know some broadcasts"
+    );
+    let seed = reference_frames()
+        .into_iter()
+        .find(|f| f.expected.is_ok() && f.bytes.get(12..14) == Some(&[8, 0]))
+        .expect("an untagged IPv4 reference test frame")
+        .bytes;
+    let l3 = layout_of(&seed).expect("the seed parses").l3;
+    let host = Ipv4Addr::new(192, 0, 2, 1);
+    let addrs: Vec<Ipv4Addr> = (0..=255u8)
+        .flat_map(|octet| [[octet, 0, 0, 0], [octet, 0, 0, 1], [octet, 255, 255, 255]])
+        .map(Ipv4Addr::from)
+        .chain(broadcasts.iter().copied())
+        .chain([host])
+        .collect();
+    let pairs: Vec<(Ipv4Addr, Ipv4Addr)> = addrs
+        .iter()
+        .flat_map(|&a| [(a, host), (host, a), (a, a)])
+        .collect();
+    for reflection in [Reflection::AfXdp, Reflection::in_kernel(Mode::All)] {
+        let program = load(&filter, reflection.clone());
+        let mut passed = 0;
+        for &(src, dst) in &pairs {
+            let mut frame = seed.clone();
+            frame[l3 + IPV4_SRC..l3 + IPV4_SRC + 4].copy_from_slice(&src.octets());
+            frame[l3 + IPV4_DST..l3 + IPV4_DST + 4].copy_from_slice(&dst.octets());
+            let rust = rust_verdict(&frame, &filter);
+            let kernel = match kernel_run(&program, &frame).0 {
+                KernelVerdict::Transmitted(_) => KernelVerdict::Accepted,
+                verdict => verdict,
+            };
+            assert_eq!(kernel, rust, "{reflection:?}: {src} -> {dst}");
+            passed += usize::from(rust == KernelVerdict::Accepted);
+        }
+        // Both outcomes were exercised: most pairs pass, and every kind of refusal shows.
+        assert!(passed > pairs.len() / 2, "{passed} of {}", pairs.len());
+        assert!(
+            passed < pairs.len() - addrs.len(),
+            "{passed} of {}",
+            pairs.len()
+        );
+    }
 }
 
 /// An address added to or removed from the interface reaches the running program

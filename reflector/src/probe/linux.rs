@@ -1,12 +1,22 @@
 //! `reflector probe` on Linux: a sender thread paces stamped frames out of an AF_PACKET
 //! socket while the calling thread collects the reflections.
+//!
+//! Round trips are timed with the kernel's software stamps where it gives them
+//! ([`platform_linux::timestamps`]): the receive stamp of each reflection, and the
+//! transmit stamp of each frame, keyed with its sequence number as it is sent, which
+//! the receiving thread takes from the socket's error queue after every batch. A
+//! frame's transmit stamp is queued before the frame reaches the wire, so it is always
+//! there by the time its reflection is. Otherwise the user clock is read: before each
+//! send, after each receive batch. Both are CLOCK_REALTIME, so either pair subtracts.
 
 use super::{report, ProbeArgs, ProbeFrames, Progress, RunInfo, SequenceTracker, PUBLISH_EVERY};
 use anyhow::{bail, Context, Result};
 use dataplane::frame::FCS_LEN;
-use dataplane::histogram::Histogram;
+use dataplane::histogram::{Histogram, Percentiles};
+use platform_linux::clock::nanos;
 use platform_linux::iface;
 use platform_linux::packet::{PacketSocket, BATCH, SLOT_LEN};
+use platform_linux::timestamps::{Granted, Stamp};
 use settings::events::ProbeReport;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +25,8 @@ use std::time::{Duration, Instant};
 /// Send times are kept for this many most recent sequence numbers (a power of two):
 /// a reflection older than that many frames gets no RTT sample, but still counts.
 const SEND_TIME_SLOTS: usize = 1 << 20;
+/// How long the kernel takes to start stamping received frames, generously.
+const STAMPING_STARTS: Duration = Duration::from_millis(50);
 /// Frames a run without --count may send at most (its sequence bitmap is 16 MiB).
 const CONTINUOUS_LIMIT: u32 = 1 << 27;
 
@@ -34,6 +46,19 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
         wire_bytes: frames.len() + FCS_LEN,
     });
     let socket = Arc::new(PacketSocket::open(&args.interface)?);
+    let granted = socket.enable_timestamps();
+    if granted.receive {
+        // The kernel switches receive stamping on from a work queue: give it the moment
+        // it needs, so the first reflections are stamped too.
+        std::thread::sleep(STAMPING_STARTS);
+    } else {
+        tracing::info!(
+            "the kernel refused software timestamps (SO_TIMESTAMPING) on {}: round trips are \
+             timed with the user clock",
+            args.interface
+        );
+    }
+    let mut clocks = Clocks::new(granted);
     let stop = Arc::clone(progress.stop_flag());
     let send_times: Arc<Vec<AtomicU64>> =
         Arc::new((0..SEND_TIME_SLOTS).map(|_| AtomicU64::new(0)).collect());
@@ -52,6 +77,7 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
             Arc::clone(&sending_done),
         );
         let rate = args.rate;
+        let keyed = granted.send;
         std::thread::Builder::new()
             .name("probe-send".into())
             .spawn(move || {
@@ -60,7 +86,7 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
                     &frames,
                     count,
                     rate,
-                    epoch,
+                    keyed,
                     &stop,
                     &send_times,
                     &sent,
@@ -73,23 +99,28 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
 
     let mut tracker = SequenceTracker::new(count);
     let mut rtt = Histogram::default();
+    // The same round trips by the user clock alone: the head's own share, stated at
+    // the end when kernel stamps were used.
+    let mut user_rtt = Histogram::default();
     let mut malformed = 0u64;
     let mut slots = vec![0u8; BATCH * SLOT_LEN];
     let mut lens = [0usize; BATCH];
     let mut scratch = Vec::with_capacity(frames.len());
+    let mut rx_stamps = [Stamp::default(); BATCH];
+    let mut sent_stamps = SentStamps::new(granted.send);
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
     let mut deadline: Option<Instant> = None;
     let mut published = epoch;
     loop {
         if published.elapsed() >= PUBLISH_EVERY {
             published = Instant::now();
-            progress.publish(report(
+            progress.publish(clocks.label(report(
                 sent.load(Ordering::Acquire),
                 &tracker,
                 malformed,
                 &rtt,
                 epoch.elapsed().as_secs_f64(),
-            ));
+            )));
         }
         if deadline.is_none() && sending_done.load(Ordering::Acquire) {
             deadline = Some(Instant::now() + wait);
@@ -100,16 +131,26 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
         if !socket.wait_readable(10)? {
             continue;
         }
-        let n = socket.recv_many(&mut slots, &mut lens)?;
-        let now = epoch.elapsed().as_nanos() as u64;
+        let n = socket.recv_stamped(&mut slots, &mut lens, &mut rx_stamps)?;
+        let now = nanos(libc::CLOCK_REALTIME);
+        // After the batch, so the transmit stamps of every frame in it are in.
+        sent_stamps.drain(&socket)?;
         for (i, &len) in lens[..n].iter().enumerate() {
             let frame = &slots[i * SLOT_LEN..i * SLOT_LEN + len];
             match frames.check_reflection(frame, &mut scratch) {
                 Some(Ok(seq)) if tracker.record(seq) => {
-                    let sent_at =
+                    let user_sent =
                         send_times[seq as usize & (SEND_TIME_SLOTS - 1)].load(Ordering::Acquire);
-                    if sent_at != 0 && now >= sent_at {
-                        rtt.record(now - sent_at);
+                    let received = clocks.receive.pick(rx_stamps[i].ns, now);
+                    let sent_at = clocks.send.pick(sent_stamps.get(seq), user_sent);
+                    match (sent_at, received) {
+                        (Some(sent_at), Some(received)) if sent_at != 0 && received >= sent_at => {
+                            rtt.record(received - sent_at)
+                        }
+                        _ => clocks.unstamped += 1,
+                    }
+                    if user_sent != 0 && now >= user_sent {
+                        user_rtt.record(now - user_sent);
                     }
                 }
                 Some(Ok(_)) | None => {}
@@ -120,13 +161,181 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
     let send_seconds = sender
         .join()
         .map_err(|_| anyhow::anyhow!("the sender thread panicked"))??;
-    Ok(report(
+    clocks.log_head_share(&rtt, &user_rtt);
+    Ok(clocks.label(report(
         sent.load(Ordering::Acquire),
         &tracker,
         malformed,
         &rtt,
         send_seconds,
-    ))
+    )))
+}
+
+/// Where one end of the round trips is timed: the kernel if it offers stamps, until
+/// [`SETTLE_AFTER`] reflections in a row show it gives none (a driver that never calls
+/// `skb_tx_timestamp`); the user clock otherwise. Settled once, so one run's samples
+/// never mix the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clock {
+    /// Offered, and this many reflections so far came without a stamp.
+    Offered(u32),
+    Kernel,
+    User,
+}
+
+/// Reflections without a kernel stamp, from the first, that settle a clock on the
+/// user's. The kernel starts stamping received frames a moment after the option is
+/// set (it enables that from a work queue), so the first few may have none.
+const SETTLE_AFTER: u32 = 64;
+
+impl Clock {
+    fn new(offered: bool) -> Clock {
+        if offered {
+            Clock::Offered(0)
+        } else {
+            Clock::User
+        }
+    }
+
+    /// The time to use, given the kernel's stamp (0: none) and the user clock's.
+    /// `None`: no sample for this frame (no kernel stamp on a kernel clock).
+    fn pick(&mut self, kernel: u64, user: u64) -> Option<u64> {
+        match *self {
+            Clock::User => return Some(user),
+            Clock::Offered(misses) if kernel == 0 => {
+                *self = if misses + 1 >= SETTLE_AFTER {
+                    Clock::User
+                } else {
+                    Clock::Offered(misses + 1)
+                };
+            }
+            Clock::Offered(_) => *self = Clock::Kernel,
+            Clock::Kernel => {}
+        }
+        (kernel != 0).then_some(kernel)
+    }
+
+    fn is_kernel(self) -> bool {
+        self != Clock::User
+    }
+}
+
+/// The clocks of both ends, and the reflections they could not time.
+struct Clocks {
+    receive: Clock,
+    send: Clock,
+    unstamped: u64,
+}
+
+impl Clocks {
+    fn new(granted: Granted) -> Clocks {
+        Clocks {
+            receive: Clock::new(granted.receive),
+            send: Clock::new(granted.send),
+            unstamped: 0,
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match (self.receive.is_kernel(), self.send.is_kernel()) {
+            (true, true) => "kernel software",
+            (true, false) => "kernel software receive, user clock send",
+            (false, true) => "user clock receive, kernel software send",
+            (false, false) => "user clock",
+        }
+    }
+
+    /// Say (info) what the user clock made of the same round trips, where the kernel's
+    /// stamps timed them, and (warn) how many had no stamp.
+    fn log_head_share(&self, rtt: &Histogram, user_rtt: &Histogram) {
+        if self.receive.is_kernel() || self.send.is_kernel() {
+            let us = |p: Percentiles| {
+                let us = |ns: u64| ns as f64 / 1000.0;
+                format!(
+                    "p50 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1} us",
+                    us(p.p50),
+                    us(p.p99),
+                    us(p.p999),
+                    us(p.max)
+                )
+            };
+            tracing::info!(
+                "round trips by {} timestamps: {}; by the user clock: {} (the difference \
+                 is the head's own share)",
+                self.describe(),
+                us(rtt.percentiles()),
+                us(user_rtt.percentiles())
+            );
+        }
+        if self.unstamped > 0 {
+            tracing::warn!(
+                "{} reflections had no {} timestamp and no round-trip sample",
+                self.unstamped,
+                self.describe()
+            );
+        }
+    }
+
+    /// `report` stating which clocks timed it.
+    fn label(&self, mut report: ProbeReport) -> ProbeReport {
+        report.timestamps = Some(self.describe().to_owned());
+        report
+    }
+}
+
+/// Kernel transmit stamps by sequence number, taken from the socket's error queue.
+struct SentStamps {
+    /// (sequence number, stamp) per slot, so an old frame's stamp is never taken for
+    /// a newer one's; empty when the kernel gives none.
+    by_seq: Vec<(u32, u64)>,
+    /// The kernel puts no frame here (TSONLY), but the receive call wants room.
+    slots: Vec<u8>,
+    lens: [usize; BATCH],
+    stamps: [Stamp; BATCH],
+}
+
+impl SentStamps {
+    fn new(granted: bool) -> SentStamps {
+        let (table, slots) = if granted {
+            (SEND_TIME_SLOTS, BATCH * SLOT_LEN)
+        } else {
+            (0, 0)
+        };
+        SentStamps {
+            by_seq: vec![(0, 0); table],
+            slots: vec![0; slots],
+            lens: [0; BATCH],
+            stamps: [Stamp::default(); BATCH],
+        }
+    }
+
+    /// Take every transmit stamp waiting on `socket`'s error queue.
+    fn drain(&mut self, socket: &PacketSocket) -> Result<()> {
+        if self.by_seq.is_empty() {
+            return Ok(());
+        }
+        loop {
+            let n = socket
+                .recv_sent_stamps(&mut self.slots, &mut self.lens, &mut self.stamps)
+                .context("reading transmit timestamps from the error queue")?;
+            for stamp in &self.stamps[..n] {
+                if let (Some(seq), ns @ 1..) = (stamp.key, stamp.ns) {
+                    self.by_seq[seq as usize & (SEND_TIME_SLOTS - 1)] = (seq, ns);
+                }
+            }
+            if n < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Frame `seq`'s kernel transmit stamp, or 0.
+    fn get(&self, seq: u32) -> u64 {
+        match self.by_seq.get(seq as usize & (SEND_TIME_SLOTS - 1)) {
+            Some(&(at, stamp)) if at == seq => stamp,
+            _ => 0,
+        }
+    }
 }
 
 pub(super) fn planned_count(args: &ProbeArgs) -> Result<u32> {
@@ -148,14 +357,15 @@ pub(super) fn planned_count(args: &ProbeArgs) -> Result<u32> {
 }
 
 /// Send `count` frames at `rate` per second (0: as fast as the socket takes them), in
-/// batches. Returns the seconds spent sending.
+/// batches, each `keyed` with its sequence number for its kernel transmit stamp.
+/// Returns the seconds spent sending.
 #[allow(clippy::too_many_arguments)]
 fn send_paced(
     socket: &PacketSocket,
     frames: &ProbeFrames,
     count: u32,
     rate: u64,
-    epoch: Instant,
+    mut keyed: bool,
     stop: &AtomicBool,
     send_times: &[AtomicU64],
     sent: &AtomicU64,
@@ -185,11 +395,31 @@ fn send_paced(
         for (i, frame) in batch[..n].iter_mut().enumerate() {
             frames.stamp(frame, seq + i as u32);
         }
-        let at = epoch.elapsed().as_nanos() as u64;
+        let at = nanos(libc::CLOCK_REALTIME);
         for i in 0..n {
             send_times[(seq as usize + i) & (SEND_TIME_SLOTS - 1)].store(at, Ordering::Release);
         }
-        let taken = socket.send_many(batch[..n].iter().map(Vec::as_slice))?;
+        let out = batch[..n].iter().map(Vec::as_slice);
+        let taken = if keyed {
+            match socket.send_many_keyed(out, seq) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // A kernel before 6.13: unkeyed stamps could not be matched to
+                    // frames, so none are taken; the receiver then uses the user clock.
+                    tracing::info!(
+                        "the kernel cannot key transmit timestamps (SCM_TS_OPT_ID, Linux \
+                         6.13+): send times are read from the user clock"
+                    );
+                    socket
+                        .receive_timestamps_only()
+                        .context("switching off transmit timestamps")?;
+                    keyed = false;
+                    continue;
+                }
+                taken => taken?,
+            }
+        } else {
+            socket.send_many(out)?
+        };
         if taken == 0 {
             // Device queue full: give it a moment, then resend the same numbers.
             std::thread::yield_now();
@@ -199,4 +429,47 @@ fn send_paced(
         sent.store(u64::from(seq), Ordering::Release);
     }
     Ok(start.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_stamp_settles_a_clock_on_the_kernel() {
+        let mut kernel = Clock::new(true);
+        // Stamping may start a moment late: those frames get no sample.
+        assert_eq!(kernel.pick(0, 9), None);
+        assert_eq!(kernel.pick(5, 9), Some(5));
+        assert_eq!(kernel, Clock::Kernel);
+        // Later frames without a kernel stamp get none either: never the user clock's.
+        assert_eq!(kernel.pick(0, 9), None);
+        assert_eq!(kernel, Clock::Kernel);
+    }
+
+    #[test]
+    fn a_kernel_that_never_stamps_settles_on_the_user_clock() {
+        let mut silent = Clock::new(true);
+        for _ in 0..SETTLE_AFTER {
+            assert_eq!(silent.pick(0, 9), None);
+        }
+        assert_eq!(silent, Clock::User);
+        assert_eq!(silent.pick(5, 9), Some(9));
+        let mut refused = Clock::new(false);
+        assert_eq!(refused.pick(5, 9), Some(9));
+    }
+
+    #[test]
+    fn the_report_names_the_clocks_used() {
+        let granted = |receive, send| Granted { receive, send };
+        let mut clocks = Clocks::new(granted(true, true));
+        assert_eq!(clocks.describe(), "kernel software");
+        clocks.send = Clock::User;
+        assert_eq!(
+            clocks.describe(),
+            "kernel software receive, user clock send"
+        );
+        let report = Clocks::new(granted(false, false)).label(ProbeReport::default());
+        assert_eq!(report.timestamps.as_deref(), Some("user clock"));
+    }
 }

@@ -151,14 +151,18 @@ impl ProbeFrames {
         }
     }
 
+    /// The sequence number in `frame` if it carries our stamp (sent or reflected).
+    pub fn sequence(&self, frame: &[u8]) -> Option<u32> {
+        let stamp = frame.get(self.stamp_at..self.stamp_at + STAMP_LEN)?;
+        (stamp[..2] == STAMP_MARKER && frame.len() == self.template.len())
+            .then(|| u32::from_be_bytes([stamp[2], stamp[3], stamp[4], stamp[5]]))
+    }
+
     /// Is `frame` one of ours coming back? `Some(Ok(seq))` for a correct reflection,
     /// `Some(Err(()))` for ours but wrongly reflected, `None` for foreign traffic.
     pub fn check_reflection(&self, frame: &[u8], scratch: &mut Vec<u8>) -> Option<Result<u32, ()>> {
-        let stamp = frame.get(self.stamp_at..self.stamp_at + STAMP_LEN)?;
-        if stamp[..2] != STAMP_MARKER || frame.len() != self.expected_reflection.len() {
-            return None;
-        }
-        let seq = u32::from_be_bytes([stamp[2], stamp[3], stamp[4], stamp[5]]);
+        let seq = self.sequence(frame)?;
+        let stamp = &frame[self.stamp_at..self.stamp_at + STAMP_LEN];
         scratch.clear();
         scratch.extend_from_slice(&self.expected_reflection);
         // Reflection never moves the stamp or checksum, so the expected frame is the

@@ -98,6 +98,7 @@ pub fn report_counts(
         } else {
             0.0
         },
+        timestamps: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`settings::events::ProbeReport`]s its final report is made of.
 
 mod app;
+mod input;
 mod keys;
 mod probe;
 mod reflector;
@@ -21,7 +22,7 @@ pub use probe::{ProbeDashboard, ProbeView};
 pub use reflector::{ReflectorView, StreamSort};
 pub use terminal::{available, log_writer, LogWriter};
 
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use input::TerminalInput;
 use std::time::{Duration, Instant};
 use terminal::Screen;
 
@@ -29,6 +30,7 @@ use terminal::Screen;
 /// resized. Dropping it gives the terminal back.
 pub struct Dashboard<V: View> {
     screen: Screen,
+    input: TerminalInput,
     app: App<V>,
     dirty: bool,
 }
@@ -39,8 +41,10 @@ pub type ReflectorDashboard = Dashboard<ReflectorView>;
 impl<V: View> Dashboard<V> {
     /// Take the terminal over and draw `view`.
     pub fn start(view: V) -> std::io::Result<Self> {
+        let screen = Screen::enter()?;
         let mut dashboard = Dashboard {
-            screen: Screen::enter()?,
+            screen,
+            input: TerminalInput::open()?,
             app: App::new(view),
             dirty: true,
         };
@@ -63,21 +67,24 @@ impl<V: View> Dashboard<V> {
                 self.draw()?;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if !event::poll(left)? {
+            let Some(input) = self.input.wait(left)? else {
                 return Ok(false);
+            };
+            if input.resized {
+                // Clear and draw everything again: the terminal's cells are no longer
+                // what was drawn (tmux crops them, and restores old ones when it grows
+                // again), even when the size ends up as before. Not `Terminal::clear`:
+                // it asks the terminal where the cursor is, and crossterm's reader of
+                // the answer is the one that loses input.
+                let size = self.screen.terminal.size()?;
+                self.screen.terminal.resize(size.into())?;
+                self.dirty = true;
             }
-            match event::read()? {
-                TermEvent::Key(key) => {
-                    if let Some(action) = keys::action(&key) {
-                        if self.app.act(action) {
-                            return Ok(true);
-                        }
-                        self.dirty = true;
-                    }
+            for action in input.keys.iter().filter_map(keys::action) {
+                if self.app.act(action) {
+                    return Ok(true);
                 }
-                // Terminal::draw adopts the new size by itself.
-                TermEvent::Resize(..) => self.dirty = true,
-                _ => {}
+                self.dirty = true;
             }
         }
     }
