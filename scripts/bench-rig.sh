@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rig benchmark: four reflectors on one two-namespace veth rig, interleaved round by
-# round so the machine's noise hits all of them alike:
+# round so the machine's noise hits all of them alike (even rounds run them in reverse
+# order, so none always goes first):
 #   baseline   xdp-filter's xdp_tx_baseline: swap and XDP_TX, no classification
 #   xdp_tx     this reflector, --backend xdp-tx --max-streams 0 (in-kernel back end)
 #   af_xdp     this reflector, --backend xdp (AF_XDP behind the XDP filter, defaults)
@@ -370,8 +371,13 @@ finish_probe() { # wait for the probe, at most $1 seconds
 
 bench_start=$(date +%s)
 for round in $(seq "$ROUNDS"); do
+  order=("${KINDS[@]}")
+  if [ $((round % 2)) -eq 0 ]; then
+    order=()
+    for ((i = ${#KINDS[@]} - 1; i >= 0; i--)); do order+=("${KINDS[i]}"); done
+  fi
   for size in "${SIZES[@]}"; do
-    for kind in "${KINDS[@]}"; do
+    for kind in "${order[@]}"; do
       veth_counters >"$TMP/veth0"
       start_reflector "$kind" "$TMP/out"
       # Max rate; the CPU is sampled while it sends (after the program's setup).

@@ -9,6 +9,7 @@ use dataplane::filter::MAX_BROADCASTS;
 use dataplane::histogram;
 use dataplane::parse::*;
 use dataplane::safety::RATE_LIMIT_SOURCES;
+use dataplane::signature::SIGNATURES;
 use dataplane::stamp::STAMP_MIN_PAYLOAD;
 use dataplane::worker::PUBLISH_EVERY;
 use dataplane::Reject;
@@ -25,7 +26,7 @@ const PROGRAMS: [&str; 4] = ["reflector", "xdp_tx_baseline", "probe", "send_drop
 /// The programs' own constants, defined once here and written into both `dataplane.h`
 /// and `program_constants.rs` (included by `lib.rs`), so the C and Rust sides agree:
 /// (name, Rust type, value, doc).
-const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 17] = [
+const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 16] = [
     // The receive stamp the XDP program leaves in a redirected frame's metadata: a magic
     // number (so user space can tell a stamp from leftover bytes) and bpf_ktime_get_ns().
     (
@@ -56,13 +57,7 @@ const PROGRAM_CONSTANTS: [(&str, &str, u64, &str); 17] = [
         "MAX_SIGNATURES",
         "usize",
         8,
-        "Room for the signature table in the XDP program's configuration.",
-    ),
-    (
-        "MAX_SIGNATURE_LEN",
-        "usize",
-        16,
-        "Longest signature the XDP program can compare.",
+        "Per-signature counter slots in the XDP program (the byte signatures' rows).",
     ),
     (
         "MAX_QUEUES",
@@ -245,12 +240,55 @@ fn dataplane_header() -> String {
         writeln!(h, "\tREJECT_{name} = {},", reject.index()).unwrap();
     }
     writeln!(h, "}};\n#define REJECT_COUNT {}\n", Reject::COUNT).unwrap();
+    signature_table(&mut h);
     h.push_str("/* xdp-filter's own constants (PROGRAM_CONSTANTS in build.rs). */\n");
     for (name, _, value, _) in PROGRAM_CONSTANTS {
         writeln!(h, "#define {name} {value:#x}").unwrap();
     }
     h.push_str("\n#endif\n");
     h
+}
+
+/// `dataplane::signature::SIGNATURES` as C constants, so the program compares payloads
+/// with immediates instead of loading a table from its configuration for every frame.
+/// The filter's choice of rows stays a run-time setting (`cfg.signature_rows`).
+fn signature_table(h: &mut String) {
+    let max_signatures = PROGRAM_CONSTANTS
+        .iter()
+        .find(|c| c.0 == "MAX_SIGNATURES")
+        .map(|c| c.2 as usize)
+        .expect("MAX_SIGNATURES is a program constant");
+    assert!(
+        SIGNATURES.len() <= max_signatures && SIGNATURES.len() <= 32,
+        "dataplane's signature table has {} rows; the XDP program counts {max_signatures} \
+         (MAX_SIGNATURES in build.rs) and enables them with a 32-bit mask: raise MAX_SIGNATURES",
+        SIGNATURES.len()
+    );
+    let longest = SIGNATURES
+        .iter()
+        .map(|row| row.bytes.len())
+        .max()
+        .unwrap_or(0);
+    h.push_str(
+        "/* dataplane::signature::SIGNATURES in matching order: Signature::index, offset\n \
+         * in the UDP payload, length, bytes. */\n",
+    );
+    writeln!(h, "#define SIGNATURE_ROWS {}", SIGNATURES.len()).unwrap();
+    writeln!(h, "#define SIGNATURE_MAX_LEN {longest}").unwrap();
+    h.push_str("#define SIGNATURE_TABLE { \\\n");
+    for row in SIGNATURES {
+        let bytes: Vec<String> = row.bytes.iter().map(|b| format!("{b:#04x}")).collect();
+        writeln!(
+            h,
+            "\t{{ {}, {}, {}, {{ {} }} }}, \\",
+            row.signature.index(),
+            row.offset,
+            row.bytes.len(),
+            bytes.join(", ")
+        )
+        .unwrap();
+    }
+    h.push_str("}\n\n");
 }
 
 /// The Rust view of [`PROGRAM_CONSTANTS`].

@@ -117,8 +117,10 @@ pub struct ProbeReport {
     pub send_seconds: f64,
     pub tx_pps: f64,
     /// Where the round-trip times' stamps came from, i.e. the head's own floor:
-    /// "kernel software" (SO_TIMESTAMPING on both ends), "kernel software receive,
-    /// user clock send", or "user clock"; absent where the engine does not say.
+    /// "XDP bpf_ktime_get_ns" (fast engine), "kernel software" (SO_TIMESTAMPING on
+    /// both ends), "user clock", or each end's ("kernel software receive, user clock
+    /// send"); "no kernel software" for an end offered stamps that never got one (no
+    /// RTT sample). Absent in reports from before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamps: Option<String>,
 }

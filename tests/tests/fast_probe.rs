@@ -66,6 +66,11 @@ fn assert_every_frame_back_once(report: &ProbeReport, sent: u64, what: &str) {
     assert_eq!(report.malformed, 0, "{what}: wrongly reflected: {report:?}");
     assert_eq!(report.duplicated, 0, "{what}: {report:?}");
     assert_eq!(report.reordered, 0, "{what}: {report:?}");
+    assert_eq!(
+        report.timestamps.as_deref(),
+        Some("XDP bpf_ktime_get_ns"),
+        "{what}: {report:?}"
+    );
     let rtt = report.rtt_ns;
     assert!(
         0 < rtt.min && rtt.min <= rtt.p50 && rtt.p50 <= rtt.p99 && rtt.p99 <= rtt.max,

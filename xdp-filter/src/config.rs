@@ -1,13 +1,13 @@
 //! Translating a [`dataplane::Filter`] and the signature table into the XDP program's
 //! read-only configuration (`struct config` in reflector.bpf.c).
 //!
-//! The byte signatures are copied row by row from [`SIGNATURES`]; STAMP, which has no
+//! The byte signatures are compiled into the program from [`SIGNATURES`] (build.rs);
+//! the filter's choice among them is `signature_rows`, a bit per row. STAMP, which has no
 //! row, becomes `stamp_enabled` and `stamp_port`. [`Reflection`] says where accepted
 //! frames go, and for in-kernel reflection which of the worker's policy the program
 //! runs itself.
 
 use crate::skel::reflector_types as types;
-use crate::{Error, Result, MAX_SIGNATURES, MAX_SIGNATURE_LEN};
 use dataplane::filter::MAX_BROADCASTS;
 use dataplane::safety::Safety;
 use dataplane::signature::SIGNATURES;
@@ -55,8 +55,7 @@ pub(crate) fn program_config(
     filter: &Filter,
     reflection: &Reflection,
     max_frame_len: u32,
-) -> Result<types::config> {
-    check_table_fits()?;
+) -> types::config {
     // All zero, the value the program starts from.
     let mut cfg = types::config::default();
     match filter.dst_mac {
@@ -84,15 +83,8 @@ pub(crate) fn program_config(
         cfg.swap_ports = (*mode == Mode::All).into();
         set_policy(&mut cfg, safety);
     }
-    for (row, spec) in cfg.signatures.iter_mut().zip(SIGNATURES.iter()) {
-        row.enabled = filter.signatures.contains(spec.signature).into();
-        row.index = spec.signature.index() as u8;
-        // Both fit: `check_table_fits` bounds them.
-        row.offset = spec.offset as u8;
-        row.len = spec.bytes.len() as u8;
-        row.bytes[..spec.bytes.len()].copy_from_slice(spec.bytes);
-    }
-    Ok(cfg)
+    cfg.signature_rows = signature_rows(filter);
+    cfg
 }
 
 /// The policy fields of `cfg`; the allow-list's prefixes go into their maps once the
@@ -149,19 +141,14 @@ pub(crate) fn broadcasts_value(list: &Broadcasts) -> Vec<u8> {
         .collect()
 }
 
-/// The C program holds a fixed-size copy of the table (and an XDP_TX counter per row
-/// plus one for STAMP); refuse a table it cannot hold rather than silently dropping rows.
-fn check_table_fits() -> Result<()> {
-    let longest = SIGNATURES.iter().map(|s| s.bytes.len()).max().unwrap_or(0);
-    let offset = SIGNATURES.iter().map(|s| s.offset).max().unwrap_or(0);
-    if SIGNATURES.len() > MAX_SIGNATURES || longest > MAX_SIGNATURE_LEN || offset > 255 {
-        return Err(Error::SignatureTableTooBig {
-            count: SIGNATURES.len(),
-            longest,
-            offset,
-        });
-    }
-    Ok(())
+/// The rows of [`SIGNATURES`] the filter accepts, as the program's mask (bit r: row r;
+/// build.rs refuses a table of more than 32 rows).
+fn signature_rows(filter: &Filter) -> u32 {
+    SIGNATURES
+        .iter()
+        .enumerate()
+        .filter(|(_, spec)| filter.signatures.contains(spec.signature))
+        .fold(0, |rows, (row, _)| rows | 1 << row)
 }
 
 #[cfg(test)]
@@ -188,16 +175,11 @@ mod tests {
     }
 
     #[test]
-    fn signature_table_fits_the_program() {
-        check_table_fits().expect("dataplane's signature table outgrew reflector.bpf.c");
-    }
-
-    #[test]
     fn config_mirrors_the_filter() {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Rfc2544]);
         filter.ipv6 = false;
-        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH);
         assert_eq!(cfg.dst_mac_exact, 1);
         assert_eq!(cfg.ipv6, 0);
         assert_eq!(cfg.vlan, u8::from(filter.vlan));
@@ -206,14 +188,11 @@ mod tests {
         assert_eq!(cfg.stamp_port, filter.stamp_port);
         assert_eq!(cfg.in_kernel, 0);
         assert_eq!(cfg.max_frame_len, ANY_LENGTH);
-        for (row, spec) in cfg.signatures.iter().zip(SIGNATURES.iter()) {
-            assert_eq!(row.enabled, u8::from(spec.signature == Signature::Rfc2544));
-            assert_eq!(row.index as usize, spec.signature.index());
-            assert_eq!(&row.bytes[..row.len as usize], spec.bytes);
-            assert_eq!(row.offset as usize, spec.offset);
-        }
-        let unused = &cfg.signatures[SIGNATURES.len()..];
-        assert!(unused.iter().all(|row| row.enabled == 0 && row.len == 0));
+        let rfc2544_row = SIGNATURES
+            .iter()
+            .position(|spec| spec.signature == Signature::Rfc2544)
+            .unwrap();
+        assert_eq!(cfg.signature_rows, 1 << rfc2544_row);
     }
 
     #[test]
@@ -221,21 +200,19 @@ mod tests {
         let mut filter = reference_filter();
         filter.signatures = SignatureSet::from(vec![Signature::Stamp]);
         filter.stamp_port = 8620;
-        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH);
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 8620));
-        assert!(cfg.signatures.iter().all(|row| row.enabled == 0));
-        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        assert_eq!(cfg.signature_rows, 0);
+        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH);
         assert_eq!((cfg.stamp_enabled, cfg.stamp_port), (1, 862));
-        assert!(cfg.signatures[..SIGNATURES.len()]
-            .iter()
-            .all(|row| row.enabled == 1));
+        assert_eq!(cfg.signature_rows, (1 << SIGNATURES.len()) - 1);
     }
 
     #[test]
     fn in_kernel_reflection_swaps_what_the_mode_says() {
         let swaps = |mode| {
             let reflection = Reflection::in_kernel(mode);
-            let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH).unwrap();
+            let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH);
             assert!(!policed(&cfg));
             assert_eq!(cfg.in_kernel, 1);
             assert_eq!(cfg.stamp_index as usize, Signature::Stamp.index());
@@ -261,7 +238,7 @@ mod tests {
             mode: Mode::All,
             safety: safety.clone(),
         };
-        let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH).unwrap();
+        let cfg = program_config(&reference_filter(), &reflection, ANY_LENGTH);
         let after = monotonic_now();
         assert_eq!((cfg.allow, cfg.rate_limit, cfg.loop_timeout), (1, 1, 1));
         assert!(policed(&cfg));
@@ -273,7 +250,7 @@ mod tests {
         let timeout = Duration::from_secs(10);
         assert!(before + timeout <= deadline && deadline <= after + timeout);
         // With AF_XDP the workers apply it; the program does not.
-        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&reference_filter(), &Reflection::AfXdp, ANY_LENGTH);
         assert!(!policed(&cfg));
     }
 
@@ -296,7 +273,7 @@ mod tests {
         let mut filter = reference_filter();
         filter.dst_mac = DstMacFilter::AnyUnicast;
         filter.src_oui = None;
-        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH).unwrap();
+        let cfg = program_config(&filter, &Reflection::AfXdp, ANY_LENGTH);
         assert_eq!((cfg.dst_mac_exact, cfg.src_oui_enabled), (0, 0));
     }
 }

@@ -110,7 +110,7 @@ impl XdpFilter {
     /// configuration. Test frames longer than `max_frame_len`, the most the AF_XDP
     /// sockets take, are counted as [`Reject::TooLarge`] and passed to the stack.
     pub fn load(filter: &Filter, reflection: &Reflection, max_frame_len: u32) -> Result<XdpFilter> {
-        let cfg = program_config(filter, reflection, max_frame_len)?;
+        let cfg = program_config(filter, reflection, max_frame_len);
         let policy = reflection.policy().cloned().unwrap_or_default();
         let policed = policed(&cfg);
         let skel = skel::load_with::<ReflectorSkelBuilder>(

@@ -46,7 +46,7 @@ pub use test_run::ProgramSize;
 
 use std::io;
 
-// The RX_META_* layout, MAX_SIGNATURES, MAX_SIGNATURE_LEN and MAX_QUEUES: defined once
+// The RX_META_* layout, MAX_SIGNATURES and MAX_QUEUES: defined once
 // in build.rs, which writes them into the C programs' header too.
 include!(concat!(env!("OUT_DIR"), "/program_constants.rs"));
 
@@ -65,12 +65,6 @@ pub enum Error {
         mode: AttachedMode,
         #[source]
         source: io::Error,
-    },
-    #[error("the signature table has {count} rows (longest {longest} bytes, furthest offset {offset}); the XDP program holds {MAX_SIGNATURES} rows of up to {MAX_SIGNATURE_LEN} bytes at offsets below 256: raise the limits in reflector.bpf.c")]
-    SignatureTableTooBig {
-        count: usize,
-        longest: usize,
-        offset: usize,
     },
     #[error("the probe frame has no room for its 6-byte stamp after the UDP checksum within its first {} bytes, or its expected reflection differs in length; use fewer VLAN tags or IPv4", PROBE_HEADER_WORDS * 8)]
     ProbeTemplate,

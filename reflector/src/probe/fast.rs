@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use xdp_filter::{ProbeHead, ProbeTemplate};
 
+/// The report's `timestamps`: both stamps of a round trip are `bpf_ktime_get_ns`
+/// (CLOCK_MONOTONIC) read in XDP, the send time by the generator before it redirects
+/// the frame, the return time by the counter as the reflection arrives on IFACE.
+const TIMESTAMPS: &str = "XDP bpf_ktime_get_ns";
 /// Each `BPF_PROG_RUN` call sets up and tears down a page pool and leaves a gap in the
 /// stream, so calls are sized to take about this long: few enough to keep those small,
 /// short enough to notice SIGINT and the end of --duration in time.
@@ -94,7 +98,13 @@ fn measured(head: &ProbeHead) -> Result<ProbeReport> {
         duplicated: counts.duplicated,
         malformed: counts.malformed,
     };
-    let mut report = report_counts(generated.frames, returns, &rtt, generated.seconds);
+    let mut report = report_counts(
+        generated.frames,
+        returns,
+        &rtt,
+        generated.seconds,
+        TIMESTAMPS.to_owned(),
+    );
     // The histogram gives a bucket's lower bound; the kernel kept the exact maximum.
     report.rtt_ns.max = counts.rtt_max;
     Ok(report)

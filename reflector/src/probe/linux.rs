@@ -114,13 +114,14 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
     loop {
         if published.elapsed() >= PUBLISH_EVERY {
             published = Instant::now();
-            progress.publish(clocks.label(report(
+            progress.publish(report(
                 sent.load(Ordering::Acquire),
                 &tracker,
                 malformed,
                 &rtt,
                 epoch.elapsed().as_secs_f64(),
-            )));
+                clocks.describe(),
+            ));
         }
         if deadline.is_none() && sending_done.load(Ordering::Acquire) {
             deadline = Some(Instant::now() + wait);
@@ -142,7 +143,7 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
                     let user_sent =
                         send_times[seq as usize & (SEND_TIME_SLOTS - 1)].load(Ordering::Acquire);
                     let received = clocks.receive.pick(rx_stamps[i].ns, now);
-                    let sent_at = clocks.send.pick(sent_stamps.get(seq), user_sent);
+                    let sent_at = clocks.send.pick(sent_stamps.get(seq, now), user_sent);
                     match (sent_at, received) {
                         (Some(sent_at), Some(received)) if sent_at != 0 && received >= sent_at => {
                             rtt.record(received - sent_at)
@@ -162,13 +163,14 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
         .join()
         .map_err(|_| anyhow::anyhow!("the sender thread panicked"))??;
     clocks.log_head_share(&rtt, &user_rtt);
-    Ok(clocks.label(report(
+    Ok(report(
         sent.load(Ordering::Acquire),
         &tracker,
         malformed,
         &rtt,
         send_seconds,
-    )))
+        clocks.describe(),
+    ))
 }
 
 /// Where one end of the round trips is timed: the kernel if it offers stamps, until
@@ -215,8 +217,14 @@ impl Clock {
         (kernel != 0).then_some(kernel)
     }
 
-    fn is_kernel(self) -> bool {
-        self != Clock::User
+    /// What timed this end's samples. An end still `Offered` has had no kernel stamp
+    /// and has not fallen back to the user clock, so it timed none.
+    fn name(self) -> &'static str {
+        match self {
+            Clock::Offered(_) => "no kernel software",
+            Clock::Kernel => "kernel software",
+            Clock::User => "user clock",
+        }
     }
 }
 
@@ -236,19 +244,33 @@ impl Clocks {
         }
     }
 
-    fn describe(&self) -> &'static str {
-        match (self.receive.is_kernel(), self.send.is_kernel()) {
-            (true, true) => "kernel software",
-            (true, false) => "kernel software receive, user clock send",
-            (false, true) => "user clock receive, kernel software send",
-            (false, false) => "user clock",
+    /// The report's `timestamps`: one name when both ends were timed alike, else each
+    /// end's.
+    fn describe(&self) -> String {
+        let (receive, send) = (self.receive.name(), self.send.name());
+        if receive == send {
+            receive.to_owned()
+        } else {
+            format!("{receive} receive, {send} send")
+        }
+    }
+
+    /// Ends the kernel offered stamps for that never got one: they timed no frame, so
+    /// the run has no round-trip sample.
+    fn unsettled(&self) -> Option<&'static str> {
+        match (self.receive, self.send) {
+            (Clock::Offered(_), Clock::Offered(_)) => Some("receive and send"),
+            (Clock::Offered(_), _) => Some("receive"),
+            (_, Clock::Offered(_)) => Some("send"),
+            _ => None,
         }
     }
 
     /// Say (info) what the user clock made of the same round trips, where the kernel's
     /// stamps timed them, and (warn) how many had no stamp.
     fn log_head_share(&self, rtt: &Histogram, user_rtt: &Histogram) {
-        if self.receive.is_kernel() || self.send.is_kernel() {
+        let kernel = [self.receive, self.send].contains(&Clock::Kernel);
+        if kernel && self.unsettled().is_none() {
             let us = |p: Percentiles| {
                 let us = |ns: u64| ns as f64 / 1000.0;
                 format!(
@@ -267,27 +289,27 @@ impl Clocks {
                 us(user_rtt.percentiles())
             );
         }
-        if self.unstamped > 0 {
-            tracing::warn!(
-                "{} reflections had no {} timestamp and no round-trip sample",
-                self.unstamped,
+        match (self.unstamped, self.unsettled()) {
+            (0, _) => {}
+            (unstamped, Some(ends)) => tracing::warn!(
+                "{unstamped} reflections had no round-trip sample: the kernel offered {ends} \
+                 timestamps but gave none before the run ended, and {SETTLE_AFTER} reflections \
+                 without one are needed to fall back to the user clock; send more frames"
+            ),
+            (unstamped, None) => tracing::warn!(
+                "{unstamped} reflections had no {} timestamp and no round-trip sample",
                 self.describe()
-            );
+            ),
         }
-    }
-
-    /// `report` stating which clocks timed it.
-    fn label(&self, mut report: ProbeReport) -> ProbeReport {
-        report.timestamps = Some(self.describe().to_owned());
-        report
     }
 }
 
 /// Kernel transmit stamps by sequence number, taken from the socket's error queue.
 struct SentStamps {
-    /// (sequence number, stamp) per slot, so an old frame's stamp is never taken for
-    /// a newer one's; empty when the kernel gives none.
-    by_seq: Vec<(u32, u64)>,
+    /// Per slot, the sequence number's bits above the slot index ([`TAG_SHIFT`] up),
+    /// so an old frame's stamp is never taken for a newer one's, over the stamp's low
+    /// bits: 8 bytes a slot, half of a (u32, u64). Empty when the kernel gives none.
+    by_seq: Vec<u64>,
     /// The kernel puts no frame here (TSONLY), but the receive call wants room.
     slots: Vec<u8>,
     lens: [usize; BATCH],
@@ -302,7 +324,7 @@ impl SentStamps {
             (0, 0)
         };
         SentStamps {
-            by_seq: vec![(0, 0); table],
+            by_seq: vec![0; table],
             slots: vec![0; slots],
             lens: [0; BATCH],
             stamps: [Stamp::default(); BATCH],
@@ -318,9 +340,11 @@ impl SentStamps {
             let n = socket
                 .recv_sent_stamps(&mut self.slots, &mut self.lens, &mut self.stamps)
                 .context("reading transmit timestamps from the error queue")?;
-            for stamp in &self.stamps[..n] {
+            // Copied (one batch, 1 KiB), so `put` may borrow all of `self`.
+            let stamps = self.stamps;
+            for stamp in &stamps[..n] {
                 if let (Some(seq), ns @ 1..) = (stamp.key, stamp.ns) {
-                    self.by_seq[seq as usize & (SEND_TIME_SLOTS - 1)] = (seq, ns);
+                    self.put(seq, ns);
                 }
             }
             if n < BATCH {
@@ -329,14 +353,33 @@ impl SentStamps {
         }
     }
 
-    /// Frame `seq`'s kernel transmit stamp, or 0.
-    fn get(&self, seq: u32) -> u64 {
+    fn put(&mut self, seq: u32, ns: u64) {
+        self.by_seq[seq as usize & (SEND_TIME_SLOTS - 1)] =
+            u64::from(seq >> SLOT_BITS) << TAG_SHIFT | (ns & LOW_BITS);
+    }
+
+    /// Frame `seq`'s kernel transmit stamp, or 0: the latest time at or before `now`
+    /// (the same clock, read after its reflection came) with the stored low bits.
+    fn get(&self, seq: u32, now: u64) -> u64 {
         match self.by_seq.get(seq as usize & (SEND_TIME_SLOTS - 1)) {
-            Some(&(at, stamp)) if at == seq => stamp,
+            Some(&slot) if slot >> TAG_SHIFT == u64::from(seq >> SLOT_BITS) => {
+                match slot & LOW_BITS {
+                    // None yet (a stamp with these bits all 0 is lost: 1 ns in 52 days).
+                    0 => 0,
+                    low => now.wrapping_sub(now.wrapping_sub(low) & LOW_BITS),
+                }
+            }
             _ => 0,
         }
     }
 }
+
+/// Bits of a sequence number that index [`SEND_TIME_SLOTS`].
+const SLOT_BITS: u32 = SEND_TIME_SLOTS.trailing_zeros();
+/// Where a [`SentStamps`] slot's tag starts: a stamp keeps its low 52 bits, which
+/// span 52 days, so it is recovered from any later reading of the clock within them.
+const TAG_SHIFT: u32 = 32 + SLOT_BITS;
+const LOW_BITS: u64 = (1 << TAG_SHIFT) - 1;
 
 pub(super) fn planned_count(args: &ProbeArgs) -> Result<u32> {
     if let Some(count) = args.count {
@@ -461,15 +504,103 @@ mod tests {
 
     #[test]
     fn the_report_names_the_clocks_used() {
-        let granted = |receive, send| Granted { receive, send };
-        let mut clocks = Clocks::new(granted(true, true));
-        assert_eq!(clocks.describe(), "kernel software");
-        clocks.send = Clock::User;
-        assert_eq!(
+        let offered = Clock::Offered(3);
+        let cases = [
+            ((Clock::Kernel, Clock::Kernel), "kernel software"),
+            ((Clock::User, Clock::User), "user clock"),
+            ((offered, offered), "no kernel software"),
+            (
+                (Clock::Kernel, Clock::User),
+                "kernel software receive, user clock send",
+            ),
+            (
+                (Clock::User, Clock::Kernel),
+                "user clock receive, kernel software send",
+            ),
+            (
+                (offered, Clock::Kernel),
+                "no kernel software receive, kernel software send",
+            ),
+            (
+                (Clock::Kernel, offered),
+                "kernel software receive, no kernel software send",
+            ),
+            (
+                (offered, Clock::User),
+                "no kernel software receive, user clock send",
+            ),
+            (
+                (Clock::User, offered),
+                "user clock receive, no kernel software send",
+            ),
+        ];
+        for ((receive, send), name) in cases {
+            let clocks = Clocks {
+                receive,
+                send,
+                unstamped: 0,
+            };
+            assert_eq!(clocks.describe(), name, "{receive:?} {send:?}");
+        }
+    }
+
+    #[test]
+    fn a_transmit_stamp_is_found_by_its_own_sequence_number_only() {
+        let mut stamps = SentStamps::new(true);
+        let sent = 1_764_550_000_123_456_789; // December 2025, in ns
+        let seq = 3 << SLOT_BITS | 7;
+        assert_eq!(stamps.get(seq, sent), 0, "nothing stored yet");
+        stamps.put(seq, sent);
+        // Recovered whole from a later reading, however much later within the span.
+        for later in [0, 25_000, 5_000_000_000, LOW_BITS] {
+            assert_eq!(stamps.get(seq, sent + later), sent, "{later} ns later");
+        }
+        // The same slot's older and newer frames have no stamp there.
+        assert_eq!(stamps.get(seq - (1 << SLOT_BITS), sent), 0);
+        assert_eq!(stamps.get(seq + (1 << SLOT_BITS), sent), 0);
+        // The highest sequence numbers keep their tag whole.
+        stamps.put(u32::MAX, sent);
+        assert_eq!(stamps.get(u32::MAX, sent + 1), sent);
+        assert_eq!(stamps.get(u32::MAX >> 1, sent + 1), 0);
+        assert!(SentStamps::new(false).by_seq.is_empty());
+    }
+
+    /// A run shorter than the kernel's first stamp and than SETTLE_AFTER reflections
+    /// timed nothing: its report must not claim kernel stamps.
+    #[test]
+    fn a_run_that_ends_before_any_kernel_stamp_says_none_timed_it() {
+        let mut clocks = Clocks::new(Granted {
+            receive: true,
+            send: true,
+        });
+        for _ in 0..SETTLE_AFTER - 1 {
+            assert_eq!(clocks.receive.pick(0, 9), None);
+            assert_eq!(clocks.send.pick(0, 8), None);
+        }
+        assert_eq!(clocks.unsettled(), Some("receive and send"));
+        let report = report(
+            1,
+            &SequenceTracker::new(1),
+            0,
+            &Histogram::default(),
+            1.0,
             clocks.describe(),
-            "kernel software receive, user clock send"
         );
-        let report = Clocks::new(granted(false, false)).label(ProbeReport::default());
-        assert_eq!(report.timestamps.as_deref(), Some("user clock"));
+        assert_eq!(report.timestamps.as_deref(), Some("no kernel software"));
+        // One stamp on each end settles both on the kernel.
+        clocks.receive.pick(5, 9);
+        clocks.send.pick(4, 8);
+        assert_eq!(clocks.unsettled(), None);
+        assert_eq!(clocks.describe(), "kernel software");
+        // A refused send end reads the user clock from the start.
+        let refused = Clocks::new(Granted {
+            receive: true,
+            send: false,
+        });
+        assert_eq!(refused.unsettled(), Some("receive"));
+        assert_eq!(
+            refused.describe(),
+            "no kernel software receive, user clock send"
+        );
     }
 }

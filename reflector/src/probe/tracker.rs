@@ -47,13 +47,15 @@ impl SequenceTracker {
     }
 }
 
-/// Combine tracker and timing into the final report.
+/// Combine tracker and timing into the final report; `timestamps` names what timed
+/// the round trips.
 pub fn report(
     sent: u64,
     tracker: &SequenceTracker,
     malformed: u64,
     rtt: &Histogram,
     send_seconds: f64,
+    timestamps: String,
 ) -> ProbeReport {
     report_counts(
         sent,
@@ -65,6 +67,7 @@ pub fn report(
         },
         rtt,
         send_seconds,
+        timestamps,
     )
 }
 
@@ -76,12 +79,14 @@ pub struct Returns {
     pub malformed: u64,
 }
 
-/// The final report from counts that came back and timing.
+/// The final report from counts that came back and timing. Every engine names what
+/// timed its round trips (`timestamps`, README "probe"), so a report never leaves it out.
 pub fn report_counts(
     sent: u64,
     returns: Returns,
     rtt: &Histogram,
     send_seconds: f64,
+    timestamps: String,
 ) -> ProbeReport {
     ProbeReport {
         sent,
@@ -98,7 +103,7 @@ pub fn report_counts(
         } else {
             0.0
         },
-        timestamps: None,
+        timestamps: Some(timestamps),
     }
 }
 
@@ -113,7 +118,7 @@ mod tests {
             assert!(t.record(seq));
         }
         assert!(!t.record(10), "outside the run");
-        let r = report(10, &t, 0, &Histogram::default(), 1.0);
+        let r = report(10, &t, 0, &Histogram::default(), 1.0, "user clock".into());
         assert_eq!(
             (r.received, r.lost, r.reordered, r.duplicated),
             (5, 5, 1, 1)

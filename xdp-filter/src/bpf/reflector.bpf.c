@@ -26,8 +26,9 @@
  * removes. The policy and its maps are in policy.h.
  *
  * Nothing is decided here that Rust does not configure: header offsets, protocol numbers,
- * limits and reject indices come from the generated `dataplane.h`, and the filter settings
- * and the whole signature table are read-only data written by `config.rs` before loading.
+ * limits, reject indices and the signature table come from the generated `dataplane.h`,
+ * and the filter settings (which signatures are on among them) are read-only data
+ * written by `config.rs` before loading.
  * The one exception is learned, not configured: the interface's directed-broadcast addresses,
  * in the `broadcasts` map that user space rewrites when they change.
  * Because `cfg` is frozen read-only data, the verifier sees its values as constants and
@@ -56,13 +57,6 @@
 #include "swap.h"
 
 /*
- * Room for the signature table in `cfg`: MAX_SIGNATURES rows of up to MAX_SIGNATURE_LEN
- * bytes (from `dataplane.h`). Rust refuses to load a table that does not fit, and a unit
- * test fails as soon as `dataplane::signature::SIGNATURES` outgrows them. Offsets are a
- * __u8, which also keeps every payload pointer provably small.
- */
-
-/*
  * Verdict counter slots: one per `Reject` (same index), then the two outcomes of a
  * redirect, the bytes returned with XDP_TX, and the frames returned with XDP_TX per
  * signature (by `Signature::index`). The worker's policy reasons (source allow-list,
@@ -81,16 +75,22 @@
 /* What the check functions return when the frame passed them (not a counter slot). */
 #define PASSED 0xff
 
-/* One row of `SIGNATURES`, with the filter's on/off bit. */
+/* One row of `SIGNATURES` (dataplane.h's SIGNATURE_TABLE). */
 struct signature {
-	__u8 enabled;
-	__u8 index; /* Signature::index, its XDP_TX counter */
-	__u8 offset; /* in the UDP payload */
-	__u8 len;
-	__u8 bytes[MAX_SIGNATURE_LEN];
+	__u32 index; /* Signature::index, its XDP_TX counter */
+	__u32 offset; /* in the UDP payload */
+	__u32 len;
+	__u8 bytes[SIGNATURE_MAX_LEN];
 };
 
-/* `dataplane::Filter` plus the signature table (the rows with bytes; STAMP has none). */
+/*
+ * Compile-time constants: with the match loop unrolled, every field read below folds
+ * into an immediate, so a frame's payload is compared with the signature's bytes in
+ * the instructions themselves (no per-frame loads of a table from `cfg`).
+ */
+static const struct signature signatures[SIGNATURE_ROWS] = SIGNATURE_TABLE;
+
+/* `dataplane::Filter`: its settings, and which of the signature table's rows are on. */
 struct config {
 	__u8 dst_mac[6];
 	__u8 dst_mac_exact; /* 1: dst must equal dst_mac; 0: any unicast dst */
@@ -110,7 +110,7 @@ struct config {
 	/* The longest frame the AF_XDP sockets take (multi-buffer or not); frames reflected
 	 * with XDP_TX have no such limit. */
 	__u32 max_frame_len;
-	struct signature signatures[MAX_SIGNATURES];
+	__u32 signature_rows; /* bit r: signatures[r] is in the filter's set (STAMP has no row) */
 	/* The policy (`dataplane::safety`), with in_kernel only; see check_policy and
 	 * xdp_reflector_policed. Last, so the fields above keep their offsets. */
 	__u8 allow; /* only sources in allow_v4 / allow_v6 are answered */
@@ -536,45 +536,35 @@ static __always_inline __u32 check_udp_length(const struct frame *f, __u32 l4, _
 	return PASSED;
 }
 
-/*
- * SignatureSpec::matches, once the caller has checked the signature fits in the payload:
- * four bytes at a time, then the bytes after the last whole word (one load each rather
- * than a load and a bounds check per byte; a mismatching row fails at its first word).
- */
-static __always_inline int bytes_match(const struct frame *f, const __u8 *at,
-				       const volatile struct signature *sig)
+/* SignatureSpec::matches, once the caller has checked the signature fits in the payload:
+ * four bytes at a time, then the bytes after the last whole word. */
+static __always_inline int bytes_match(const struct frame *f, const __u8 *at, const struct signature *sig)
 {
-	__u32 len = sig->len;
-
-	if (at + len > f->end) /* verifier guard: offset + len <= payload length */
+	if (at + sig->len > f->end) /* verifier guard: offset + len <= payload length */
 		return 0;
 #pragma unroll
-	for (int word = 0; word < MAX_SIGNATURE_LEN / 4; word++) {
-		if (4 * word + 4 > len)
-			break;
-		if (*(const __u32 *)(at + 4 * word) != *(const volatile __u32 *)(sig->bytes + 4 * word))
+	for (__u32 word = 0; word < sig->len / 4; word++)
+		if (*(const __u32 *)(at + 4 * word) != *(const __u32 *)(sig->bytes + 4 * word))
 			return 0;
-	}
-	__u32 tail = len & ~3u;
 #pragma unroll
-	for (int i = 0; i < 3; i++) {
-		if (tail + i >= len)
-			break;
-		if (at[tail + i] != sig->bytes[tail + i])
+	for (__u32 i = sig->len & ~3u; i < sig->len; i++)
+		if (at[i] != sig->bytes[i])
 			return 0;
-	}
 	return 1;
 }
 
-/* classify::match_signature: the first enabled row of the table, in table order. */
+/* classify::match_signature: the first enabled row of the table, in table order. A row
+ * the filter leaves out is a constant-false branch the verifier removes. */
 static __always_inline __u32 match_signature(const struct frame *f, __u32 payload, __u32 payload_len,
 					     __u8 *signature)
 {
-	for (__u32 i = 0; i < MAX_SIGNATURES; i++) {
-		const volatile struct signature *sig = &cfg.signatures[i];
-		if (!sig->enabled)
+#pragma unroll
+	for (__u32 r = 0; r < SIGNATURE_ROWS; r++) {
+		const struct signature *sig = &signatures[r];
+
+		if (!(cfg.signature_rows & (1u << r)))
 			continue;
-		if ((__u32)sig->offset + sig->len > payload_len)
+		if (sig->offset + sig->len > payload_len)
 			continue;
 		if (bytes_match(f, f->data + payload + sig->offset, sig)) {
 			*signature = sig->index;
