@@ -462,6 +462,7 @@ async fn dashboard_charts_the_history_and_rates_and_fits_a_phone() {
         sent: 5000,
         received: 4990,
         lost: 10,
+        in_flight: 0,
         reordered: 2,
         duplicated: 1,
         malformed: 0,

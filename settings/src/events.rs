@@ -100,7 +100,13 @@ pub struct ProbeReport {
     pub sent: u64,
     /// Distinct sequence numbers that came back correctly reflected.
     pub received: u64,
+    /// Frames that did not come back within `--wait` of being sent.
     pub lost: u64,
+    /// Frames sent less than `--wait` ago that have not come back yet: a report taken
+    /// while the run goes on counts them here, not as lost; 0 in a final report.
+    /// Absent in reports from before it was added.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight: u64,
     /// Reflections that arrived after a higher sequence number.
     pub reordered: u64,
     /// Reflections of a sequence number already seen.
@@ -125,6 +131,10 @@ pub struct ProbeReport {
     pub timestamps: Option<String>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl fmt::Display for ProbeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = |ns: u64| ns as f64 / 1000.0;
@@ -138,6 +148,13 @@ impl fmt::Display for ProbeReport {
             "received {}  lost {}  reordered {}  duplicated {}  malformed {}",
             self.received, self.lost, self.reordered, self.duplicated, self.malformed
         )?;
+        if self.in_flight > 0 {
+            writeln!(
+                f,
+                "in flight {} (sent less than --wait ago)",
+                self.in_flight
+            )?;
+        }
         if self.received == 0 {
             return write!(f, "rtt us: none (nothing came back)");
         }

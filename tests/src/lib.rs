@@ -173,6 +173,18 @@ impl Rig {
 
     /// Run the test head with `args` and return its report.
     pub fn probe(&self, args: &[&str]) -> ProbeReport {
+        let mut reports = self.probe_reports(args);
+        let last = reports.pop();
+        assert!(
+            reports.is_empty(),
+            "probe {args:?} printed more than its report"
+        );
+        last.expect("probe_reports returns at least one report")
+    }
+
+    /// Run the test head with `args` and return every report it printed: with
+    /// `--interval`, the reports so far and then the final one.
+    pub fn probe_reports(&self, args: &[&str]) -> Vec<ProbeReport> {
         let output = self
             .lab
             .head
@@ -183,12 +195,18 @@ impl Rig {
             .output()
             .expect("run the probe");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!(
-                "probe {args:?} printed no report ({e}):\n{stdout}{}",
+        let reports = stdout
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<ProbeReport>, _>>();
+        match reports {
+            Ok(reports) if !reports.is_empty() => reports,
+            outcome => panic!(
+                "probe {args:?} printed no report ({:?}):\n{stdout}{}",
+                outcome.err(),
                 String::from_utf8_lossy(&output.stderr)
-            )
-        })
+            ),
+        }
     }
 
     /// Run stamp-suite's session-sender in the head namespace against the reflector's

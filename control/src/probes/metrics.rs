@@ -82,12 +82,26 @@ impl Collector for Snapshot {
                 reported().map(|(p, r)| (labels(p), ConstCounter::new(value(r)))),
             )?;
         }
-        family(
-            &mut encoder,
-            "reflector_probe_lost_frames",
-            "Frames sent and not back (yet), this run",
-            reported().map(|(p, r)| (labels(p), ConstGauge::new(r.lost as i64))),
-        )?;
+        let gauges: [Count; 2] = [
+            (
+                "reflector_probe_lost_frames",
+                "Frames not back within --wait of being sent, this run",
+                |r| r.lost,
+            ),
+            (
+                "reflector_probe_in_flight_frames",
+                "Frames sent less than --wait ago and not back yet",
+                |r| r.in_flight,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            family(
+                &mut encoder,
+                name,
+                help,
+                reported().map(|(p, r)| (labels(p), ConstGauge::new(value(r) as i64))),
+            )?;
+        }
         family(
             &mut encoder,
             "reflector_probe_rtt_seconds",
@@ -129,8 +143,9 @@ mod tests {
         rtt.record(3_000_000);
         let report = ProbeReport {
             sent: 12,
-            received: 10,
+            received: 9,
             lost: 2,
+            in_flight: 1,
             rtt_ns: rtt.percentiles(),
             rtt_buckets: rtt.buckets(),
             ..ProbeReport::default()
@@ -151,6 +166,7 @@ mod tests {
             "reflector_up 1".to_owned(),
             format!("reflector_probe_sent_frames_total{{{labels}}} 12"),
             format!("reflector_probe_lost_frames{{{labels}}} 2"),
+            format!("reflector_probe_in_flight_frames{{{labels}}} 1"),
             format!("reflector_probe_running{{{labels}}} 1"),
             format!("reflector_probe_rtt_seconds_bucket{{le=\"0.00005\",{labels}}} 9"),
             format!("reflector_probe_rtt_seconds_bucket{{le=\"0.0025\",{labels}}} 9"),

@@ -47,6 +47,9 @@ pub fn summary(report: Option<&ProbeReport>) -> String {
         "sent {} received {} lost {} ({loss:.3} %) reordered {} duplicated {} malformed {}",
         r.sent, r.received, r.lost, r.reordered, r.duplicated, r.malformed
     );
+    if r.in_flight > 0 {
+        line.push_str(&format!(" in flight {}", r.in_flight));
+    }
     if r.rtt_ns.count > 0 {
         let us = |ns: u64| ns as f64 / 1000.0;
         line.push_str(&format!(

@@ -9,6 +9,7 @@
 //! dropped there, so both stamps are taken in XDP: the RTT excludes the head's socket
 //! and scheduling delays.
 
+use super::in_flight::{count_in_flight, InFlight};
 use super::tracker::{report_counts, Returns};
 use super::{linux::planned_count, ProbeArgs, ProbeFrames, Progress, RunInfo};
 use anyhow::{bail, Context, Result};
@@ -82,16 +83,19 @@ pub(super) fn run_until(args: &ProbeArgs, progress: &Progress) -> Result<ProbeRe
             )
         })?;
 
-    generate(&head, &cpus, time_limit, progress)?;
-    std::thread::sleep(Duration::from_secs_f64(args.wait.max(0.0)));
+    let wait = Duration::from_secs_f64(args.wait.max(0.0));
+    generate(&head, &cpus, time_limit, wait, progress)?;
+    std::thread::sleep(wait);
     measured(&head)
 }
 
 /// The report from the head's counters: the final one, and the live ones before it.
 fn measured(head: &ProbeHead) -> Result<ProbeReport> {
-    let generated = head.generated()?;
-    let counts = head.counts()?;
+    // Returns before sends: every frame counted back was sent before it, so a report
+    // taken while frames flow never has more back than sent.
     let rtt = head.rtt()?;
+    let counts = head.counts()?;
+    let generated = head.generated()?;
     let returns = Returns {
         received: counts.received,
         reordered: counts.reordered,
@@ -161,6 +165,7 @@ fn generate(
     head: &ProbeHead,
     cpus: &[usize],
     time_limit: Option<Duration>,
+    wait: Duration,
     progress: &Progress,
 ) -> Result<()> {
     let start = Instant::now();
@@ -185,7 +190,7 @@ fn generate(
                     .context("start a generator thread")
             })
             .collect::<Result<_>>()?;
-        let watched = watch(head, &threads, progress);
+        let watched = watch(head, &threads, progress, wait);
         // A failed watch stops the generators too.
         failed.fetch_or(watched.is_err(), Ordering::Relaxed);
         for thread in threads {
@@ -198,15 +203,24 @@ fn generate(
 }
 
 /// Publish the report and log the rates until every generator thread has finished.
+/// The counter keeps no per-frame record, so a live report counts as lost only what
+/// is missing beyond the frames sent in the last `wait` (a lower bound; the final
+/// report, after `wait`, is exact).
 fn watch<T>(
     head: &ProbeHead,
     threads: &[std::thread::ScopedJoinHandle<'_, T>],
     progress: &Progress,
+    wait: Duration,
 ) -> Result<()> {
     let mut last_line = (Instant::now(), 0u64, 0u64);
+    let mut in_flight = InFlight::new(wait);
     while !threads.iter().all(|t| t.is_finished()) {
         std::thread::sleep(super::PUBLISH_EVERY);
-        progress.publish(measured(head)?);
+        let mut live = measured(head)?;
+        let settled = in_flight.sent_before_wait(Instant::now(), live.sent);
+        let received = live.received;
+        count_in_flight(&mut live, settled, received);
+        progress.publish(live);
         let now = Instant::now();
         if now - last_line.0 >= Duration::from_secs(1) {
             let (offered, received) = (head.generated()?.frames, head.counts()?.received);

@@ -9,6 +9,7 @@
 //! there by the time its reflection is. Otherwise the user clock is read: before each
 //! send, after each receive batch. Both are CLOCK_REALTIME, so either pair subtracts.
 
+use super::in_flight::{count_in_flight, InFlight};
 use super::{report, ProbeArgs, ProbeFrames, Progress, RunInfo, SequenceTracker, PUBLISH_EVERY};
 use anyhow::{bail, Context, Result};
 use dataplane::frame::FCS_LEN;
@@ -111,17 +112,24 @@ pub fn run(args: &ProbeArgs, progress: &Progress) -> Result<ProbeReport> {
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
     let mut deadline: Option<Instant> = None;
     let mut published = epoch;
+    let mut in_flight = InFlight::new(wait);
     loop {
         if published.elapsed() >= PUBLISH_EVERY {
             published = Instant::now();
-            progress.publish(report(
-                sent.load(Ordering::Acquire),
+            let sent_now = sent.load(Ordering::Acquire);
+            let mut live = report(
+                sent_now,
                 &tracker,
                 malformed,
                 &rtt,
                 epoch.elapsed().as_secs_f64(),
                 clocks.describe(),
-            ));
+            );
+            // Frames are numbered in send order, so those sent `wait` ago are 0..settled.
+            let settled = in_flight.sent_before_wait(published, sent_now);
+            let settled_seq = u32::try_from(settled).unwrap_or(u32::MAX);
+            count_in_flight(&mut live, settled, tracker.received_below(settled_seq));
+            progress.publish(live);
         }
         if deadline.is_none() && sending_done.load(Ordering::Acquire) {
             deadline = Some(Instant::now() + wait);

@@ -9,6 +9,8 @@ mod args;
 #[cfg(target_os = "linux")]
 mod fast;
 #[cfg(target_os = "linux")]
+mod in_flight;
+#[cfg(target_os = "linux")]
 mod json_progress;
 #[cfg(target_os = "linux")]
 pub mod linux;

@@ -45,6 +45,20 @@ impl SequenceTracker {
         }
         true
     }
+
+    /// How many of the sequence numbers below `seq` came back.
+    pub fn received_below(&self, seq: u32) -> u64 {
+        let seq = seq.min(self.capacity) as usize;
+        let whole: u64 = self.seen[..seq / 64]
+            .iter()
+            .map(|word| u64::from(word.count_ones()))
+            .sum();
+        let partial = match seq % 64 {
+            0 => 0,
+            bits => u64::from((self.seen[seq / 64] & ((1u64 << bits) - 1)).count_ones()),
+        };
+        whole + partial
+    }
 }
 
 /// Combine tracker and timing into the final report; `timestamps` names what timed
@@ -92,6 +106,7 @@ pub fn report_counts(
         sent,
         received: returns.received,
         lost: sent.saturating_sub(returns.received),
+        in_flight: 0,
         reordered: returns.reordered,
         duplicated: returns.duplicated,
         malformed: returns.malformed,
@@ -123,5 +138,27 @@ mod tests {
             (r.received, r.lost, r.reordered, r.duplicated),
             (5, 5, 1, 1)
         );
+    }
+
+    #[test]
+    fn received_below_counts_only_the_lower_sequence_numbers() {
+        let mut t = SequenceTracker::new(200);
+        for seq in [0, 5, 63, 64, 65, 130, 199] {
+            t.record(seq);
+        }
+        let below = |seq| t.received_below(seq);
+        assert_eq!(
+            [
+                below(0),
+                below(1),
+                below(63),
+                below(64),
+                below(66),
+                below(131)
+            ],
+            [0, 1, 2, 3, 5, 6]
+        );
+        assert_eq!(below(200), 7);
+        assert_eq!(below(u32::MAX), 7, "past the run counts the whole run");
     }
 }
