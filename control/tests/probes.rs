@@ -239,16 +239,19 @@ async fn the_demo_runs_its_probe_through_the_api_and_prints_the_verdict() {
     let state = tempfile::tempdir().unwrap();
     let reflector = real_reflector();
     let port = common::free_port();
-    let mut child = std::process::Command::new(common::control_binary())
-        .args(["demo", "--lab", "rfl-pd", "--reflector"])
-        .arg(&reflector)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(state.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(state.path().join("control.log")).unwrap())
-        .spawn()
-        .unwrap();
+    // Stopped even when an assertion below fails: a demo left running keeps its lab.
+    let mut child = common::StopOnDrop(
+        std::process::Command::new(common::control_binary())
+            .args(["demo", "--lab", "rfl-pd", "--reflector"])
+            .arg(&reflector)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+            .arg(state.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(state.path().join("control.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let (lines, received) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {

@@ -404,12 +404,41 @@ impl ControlProcess {
 
 impl Drop for ControlProcess {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.signal(libc::SIGTERM);
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop_child(&mut self.child);
+    }
+}
+
+/// A child that still runs is asked to stop (SIGTERM: a control plane then removes its
+/// lab), then killed, so a failing test leaves nothing running behind it.
+fn stop_child(child: &mut std::process::Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        // SAFETY: our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_secs(2));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A child process of a test, stopped as [`ControlProcess`] is when dropped.
+pub struct StopOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for StopOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StopOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        stop_child(&mut self.0);
     }
 }
 
