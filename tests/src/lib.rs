@@ -17,6 +17,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use netlab::{Lab, HEAD_IP, HEAD_MAC, REFLECTOR_IP, REFLECTOR_MAC};
@@ -78,6 +79,15 @@ pub fn must(cmd: &mut Command) -> Output {
 
 /// The lab (two namespaces joined by veth, removed on drop) with the real reflector
 /// and test head to run in it.
+/// Held by a test for its whole run so that, within one test binary, its lab runs
+/// alone: a full-rate test must not share the two CPUs with another test's lab.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub struct Rig {
     pub lab: Lab,
 }

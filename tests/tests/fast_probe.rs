@@ -10,17 +10,7 @@
 use reflector_tests::*;
 use settings::events::ProbeReport;
 use settings::XdpMode;
-use std::sync::{Mutex, MutexGuard};
 use xdp_filter::{XdpLink, XdpTxBaseline};
-
-/// One lab at a time: the full-rate test must not share the two CPUs with another.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The XDP_TX baseline bouncing the test port on the reflector's end.
 fn baseline(rig: &Rig) -> (XdpTxBaseline, XdpLink) {

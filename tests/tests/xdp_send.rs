@@ -33,6 +33,7 @@ fn xdp_frames_sent(rig: &Rig) -> u64 {
 /// and both return every frame.
 #[test]
 fn full_batches_leave_as_xdp_frames_and_every_frame_comes_back() {
+    let _one = exclusive();
     let rig = Rig::new("xdpsend");
     for (setting, through_xdp) in [("on", true), ("off", false)] {
         let reflector = rig.start_reflector(&["--backend", "xdp", "--xdp-send", setting]);
@@ -48,6 +49,11 @@ fn full_batches_leave_as_xdp_frames_and_every_frame_comes_back() {
         let counters = reflector.stop();
 
         assert!(report.sent > 10_000, "{setting}: {report:?}");
+        assert_eq!(
+            report.received + counters.kernel.lost(),
+            report.sent,
+            "{setting}: every frame back or counted as a kernel drop: {report:?} {counters:?}"
+        );
         assert_eq!(report.received, report.sent, "{setting}: {report:?}");
         assert_eq!(counters.reflected, report.sent, "{setting}");
         assert_eq!(counters.tx_errors, 0, "{setting}");
@@ -70,6 +76,7 @@ fn full_batches_leave_as_xdp_frames_and_every_frame_comes_back() {
 /// sends from then on: every frame comes back and no error is counted.
 #[test]
 fn a_device_that_refuses_xdp_frames_loses_nothing() {
+    let _one = exclusive();
     let rig = Rig::new("xdprefuse");
     let head = &rig.lab.head;
     must(
