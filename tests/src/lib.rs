@@ -77,8 +77,6 @@ pub fn must(cmd: &mut Command) -> Output {
     output
 }
 
-/// The lab (two namespaces joined by veth, removed on drop) with the real reflector
-/// and test head to run in it.
 /// Held by a test for its whole run so that, within one test binary, its lab runs
 /// alone: a full-rate test must not share the two CPUs with another test's lab.
 pub fn exclusive() -> MutexGuard<'static, ()> {
@@ -88,6 +86,8 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The lab (two namespaces joined by veth, removed on drop) with the real reflector
+/// and test head to run in it.
 pub struct Rig {
     pub lab: Lab,
 }
