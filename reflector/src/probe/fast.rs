@@ -217,13 +217,15 @@ fn watch<T>(
     while !threads.iter().all(|t| t.is_finished()) {
         std::thread::sleep(super::PUBLISH_EVERY);
         let mut live = measured(head)?;
-        let settled = in_flight.sent_before_wait(Instant::now(), live.sent);
-        let received = live.received;
-        count_in_flight(&mut live, settled, received);
-        progress.publish(live);
         let now = Instant::now();
+        let (offered, received) = (live.sent, live.received);
+        count_in_flight(
+            &mut live,
+            in_flight.sent_before_wait(now, offered),
+            received,
+        );
+        progress.publish(live);
         if now - last_line.0 >= Duration::from_secs(1) {
-            let (offered, received) = (head.generated()?.frames, head.counts()?.received);
             let seconds = (now - last_line.0).as_secs_f64();
             tracing::info!(
                 "offered {:.3} Mpps, returned {:.3} Mpps",
